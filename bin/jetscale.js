@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The `jetscale` command: runs the bundled CLI (built by `npm run build`).
+import "../dist/cli.js"

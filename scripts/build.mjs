@@ -1,0 +1,27 @@
+// Builds the runnable outputs with esbuild (type checking is `npm run typecheck`):
+// - dist/cli.js, dist/worker.js: the CLI and the `jetscale/worker` export, dependencies left external;
+// - services/*/dist/main.js: self-contained bundles, so an image needs only `node` and one file.
+import { build } from "esbuild"
+
+const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning" }
+// ESM bundles of CommonJS packages (dockerode, yaml) need a real `require`.
+const banner = { js: "import { createRequire as __jsCreateRequire } from 'node:module'; const require = __jsCreateRequire(import.meta.url);" }
+
+// dockerode -> docker-modem requires ssh2 (optional native addons) for ssh:// hosts only; jetscale talks
+// to a local socket, so the bundles carry a stub that fails clearly if ssh is ever asked for.
+const noSsh = {
+  name: "no-ssh2",
+  setup(b) {
+    b.onResolve({ filter: /^ssh2$/ }, () => ({ path: "ssh2", namespace: "no-ssh2" }))
+    b.onLoad({ filter: /.*/, namespace: "no-ssh2" }, () => ({
+      contents: "export class Client { constructor() { throw new Error('ssh:// Docker hosts are not supported by this bundle') } }",
+      loader: "js"
+    }))
+  }
+}
+
+await Promise.all([
+  build({ ...common, entryPoints: { cli: "src/cli/main.ts", worker: "src/worker/index.ts" }, outdir: "dist", packages: "external" }),
+  build({ ...common, entryPoints: ["services/workers/demo/main.ts"], outfile: "services/workers/demo/dist/main.js", banner }),
+  build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [noSsh] })
+])

@@ -1,0 +1,31 @@
+// The demo worker: its payload drives its behaviour (used by tests, benchmarks and the README).
+//   {"sleepMs"?: number, "fail"?: "never"|"once"|"always"|"permanent", "crash"?: boolean, "id"?: string}
+import { Schema } from "effect"
+import { NonRetryableError, runWorker } from "../../../src/worker/index.ts"
+
+const DemoJob = Schema.Struct({
+  sleepMs: Schema.optional(Schema.Number.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 3_600_000 })))),
+  fail: Schema.optional(Schema.Literals(["never", "once", "always", "permanent"])),
+  crash: Schema.optional(Schema.Boolean),
+  id: Schema.optional(Schema.String)
+})
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener("abort", () => { clearTimeout(t); resolve() }, { once: true })
+  })
+
+await runWorker({
+  schema: DemoJob,
+  handler: async (job, ctx) => {
+    if (job.sleepMs) await sleep(job.sleepMs, ctx.signal)
+    // Like a SIGKILL mid-job: no ack, no drain.
+    if (job.crash) process.kill(process.pid, "SIGKILL")
+    switch (job.fail) {
+      case "always": throw new Error(`demo job ${job.id ?? ctx.streamSeq} failed (fail: always)`)
+      case "once": if (ctx.deliveries === 1) throw new Error(`demo job ${job.id ?? ctx.streamSeq} failed on its first delivery (fail: once)`); break
+      case "permanent": throw new NonRetryableError(`demo job ${job.id ?? ctx.streamSeq} rejected (fail: permanent)`)
+    }
+  }
+})

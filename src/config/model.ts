@@ -1,0 +1,49 @@
+// The decoded jetscale configuration: what every other module consumes after `jetscale.yaml`
+// has been read, validated and given its defaults (see ./schema.ts for the file format).
+import type { Duration } from "effect"
+
+export type RuntimeDriverName = "docker" | "process"
+
+/** Resource limits for one worker; `memoryBytes` is parsed from strings like `256m`. */
+export interface WorkerLimits {
+  readonly memoryBytes?: number
+  readonly cpus?: number
+  readonly pids?: number
+}
+
+/** One queue: its JetStream names, its worker, and its scaling policy. */
+export interface QueueConfig {
+  readonly name: string
+  /** `JETSCALE_<NAME>`: upper-cased, `-` -> `_`. */
+  readonly stream: string
+  /** Always `workers`. */
+  readonly consumer: string
+  readonly subjects: ReadonlyArray<string>
+  readonly image?: string
+  readonly command?: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string>>
+  readonly minReplicas: number
+  readonly maxReplicas: number
+  readonly targetPending: number
+  readonly activation: number
+  readonly idleTimeout: Duration.Duration
+  readonly scaleDownDelay: Duration.Duration
+  readonly concurrency: number
+  readonly ackWait: Duration.Duration
+  readonly maxDeliver: number
+  /** NAK delay for attempt 1, 2, 3...; the last one repeats. Never empty. */
+  readonly backoff: ReadonlyArray<Duration.Duration>
+  readonly stopTimeout: Duration.Duration
+  readonly limits: WorkerLimits
+}
+
+export interface JetscaleConfig {
+  readonly nats: { readonly url: string }
+  readonly runtime: {
+    readonly driver: RuntimeDriverName
+    readonly docker: { readonly network: string; readonly socketPath?: string }
+  }
+  readonly scaler: { readonly interval: Duration.Duration }
+  readonly admin: { readonly listen: string }
+  readonly queues: ReadonlyArray<QueueConfig>
+}

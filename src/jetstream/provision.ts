@@ -1,0 +1,108 @@
+// Idempotent provisioning of a queue's stream and consumer: create what is missing, update what may
+// change, and refuse (with the way out) what would need the stream or consumer to be recreated.
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type ConsumerInfo, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
+import { nanos } from "@nats-io/transport-node"
+import { Duration, Effect, Schema } from "effect"
+import type { QueueConfig } from "../config/model.ts"
+import { describe } from "../nats/connection.ts"
+import { isNotFound } from "./errors.ts"
+
+export class ProvisionError extends Schema.TaggedError<ProvisionError>()("ProvisionError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Unknown)
+}) {}
+
+export interface Provisioned {
+  readonly stream: "created" | "updated" | "unchanged"
+  readonly consumer: "created" | "updated" | "unchanged"
+}
+
+const wantedStream = (q: QueueConfig): Partial<StreamConfig> & { name: string } => ({
+  name: q.stream,
+  subjects: [...q.subjects],
+  retention: RetentionPolicy.Workqueue,
+  storage: StorageType.File,
+  description: `jetscale queue ${q.name}`
+})
+
+const wantedConsumer = (q: QueueConfig): Partial<ConsumerConfig> => ({
+  durable_name: q.consumer,
+  ack_policy: AckPolicy.Explicit,
+  deliver_policy: DeliverPolicy.All,
+  ack_wait: nanos(Duration.toMillis(q.ackWait)),
+  max_deliver: q.maxDeliver,
+  max_ack_pending: q.concurrency * q.maxReplicas,
+  description: `jetscale workers of queue ${q.name}`
+})
+
+const fail = (message: string, cause?: unknown) => new ProvisionError({ message, cause })
+
+const call = <A>(what: string, f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (cause) => fail(`${what}: ${describe(cause)}`, cause) })
+
+/** Stream config differences that the server can't apply in place. */
+const streamConflicts = (have: StreamInfo["config"], want: ReturnType<typeof wantedStream>): Array<string> => [
+  ...(have.retention !== want.retention ? [`retention is ${have.retention}, jetscale needs ${want.retention}`] : []),
+  ...(have.storage !== want.storage ? [`storage is ${have.storage}, jetscale needs ${want.storage}`] : [])
+]
+
+const consumerConflicts = (have: ConsumerInfo["config"]): Array<string> => [
+  ...(have.deliver_subject ? ["it is a push consumer, jetscale needs a pull consumer"] : []),
+  ...(have.ack_policy !== AckPolicy.Explicit ? [`ack policy is ${have.ack_policy}, jetscale needs explicit`] : []),
+  ...(have.filter_subject ? [`it filters on ${have.filter_subject}, jetscale needs no filter`] : [])
+]
+
+const sameStream = (have: StreamInfo["config"], want: ReturnType<typeof wantedStream>) =>
+  JSON.stringify([...have.subjects ?? []].sort()) === JSON.stringify([...want.subjects ?? []].sort())
+
+const sameConsumer = (have: ConsumerInfo["config"], want: Partial<ConsumerConfig>) =>
+  have.ack_wait === want.ack_wait && have.max_deliver === want.max_deliver && have.max_ack_pending === want.max_ack_pending
+
+const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStreamManager, q: QueueConfig) {
+  const want = wantedStream(q)
+  const have = yield* Effect.tryPromise({ try: () => jsm.streams.info(q.stream), catch: (e) => e }).pipe(
+    Effect.map((info): StreamInfo | null => info),
+    Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(`stream ${q.stream}: ${describe(e)}`, e)))
+  )
+  if (have === null) {
+    yield* call(`stream ${q.stream}: create failed`, () => jsm.streams.add(want))
+    return "created" as const
+  }
+  const conflicts = streamConflicts(have.config, want)
+  if (conflicts.length > 0) {
+    return yield* fail(`stream ${q.stream}: ${conflicts.join("; ")} (this needs the stream to be recreated: ` +
+      `move its messages elsewhere, then \`nats stream rm ${q.stream}\` and run jetscale again)`)
+  }
+  if (sameStream(have.config, want)) return "unchanged" as const
+  yield* call(`stream ${q.stream}: update failed`, () => jsm.streams.update(q.stream, { ...have.config, subjects: want.subjects ?? [] }))
+  return "updated" as const
+})
+
+const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetStreamManager, q: QueueConfig) {
+  const want = wantedConsumer(q)
+  const have = yield* Effect.tryPromise({ try: () => jsm.consumers.info(q.stream, q.consumer), catch: (e) => e }).pipe(
+    Effect.map((info): ConsumerInfo | null => info),
+    Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(`stream ${q.stream}: consumer "${q.consumer}": ${describe(e)}`, e)))
+  )
+  if (have === null) {
+    yield* call(`stream ${q.stream}: consumer "${q.consumer}": create failed`, () => jsm.consumers.add(q.stream, want))
+    return "created" as const
+  }
+  const conflicts = consumerConflicts(have.config)
+  if (conflicts.length > 0) {
+    return yield* fail(`stream ${q.stream}: consumer "${q.consumer}": ${conflicts.join("; ")} ` +
+      `(this needs the consumer to be recreated: \`nats consumer rm ${q.stream} ${q.consumer}\`, then run jetscale again)`)
+  }
+  if (sameConsumer(have.config, want)) return "unchanged" as const
+  yield* call(`stream ${q.stream}: consumer "${q.consumer}": update failed`, () =>
+    jsm.consumers.update(q.stream, q.consumer, { ack_wait: want.ack_wait!, max_deliver: want.max_deliver!, max_ack_pending: want.max_ack_pending!, description: want.description! }))
+  return "updated" as const
+})
+
+/** Makes the queue's stream and consumer match the config. */
+export const provisionQueue = (jsm: JetStreamManager, q: QueueConfig): Effect.Effect<Provisioned, ProvisionError> =>
+  Effect.gen(function*() {
+    const stream = yield* ensureStream(jsm, q)
+    const consumer = yield* ensureConsumer(jsm, q)
+    return { stream, consumer }
+  })

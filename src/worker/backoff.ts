@@ -1,0 +1,29 @@
+// Retry delays as an Effect Schedule: the NAK delay for a delivery is the schedule's delay at that step.
+import { Duration, Effect, Schedule } from "effect"
+
+/** `[1s, 5s, 30s]`: attempt 1 waits 1s, attempt 2 5s, every later attempt 30s. */
+export const fromList = (delaysMs: ReadonlyArray<number>): Schedule.Schedule<number> => {
+  const delays = delaysMs.length > 0 ? delaysMs : [0]
+  return Schedule.fromStep(Effect.sync(() => {
+    let attempt = 0
+    return (_now: number, _input: unknown) => {
+      const delay = delays[Math.min(attempt, delays.length - 1)] ?? 0
+      attempt += 1
+      return Effect.succeed([attempt, Duration.millis(delay)] as [number, Duration.Duration])
+    }
+  }))
+}
+
+/** The delay in ms that `schedule` gives before retry number `attempt` (1-based). */
+export const delayForAttempt = (schedule: Schedule.Schedule<unknown>, attempt: number): number =>
+  Effect.runSync(Effect.gen(function*() {
+    const step = yield* Schedule.toStep(schedule)
+    let delay = Duration.zero
+    for (let i = 0; i < Math.max(1, attempt); i++) {
+      const out = yield* Effect.result(step(0, undefined))
+      if (out._tag === "Failure") break
+      delay = out.success[1]
+    }
+    return Duration.toMillis(delay)
+  }).pipe(Effect.catchCause(() => Effect.succeed(0))))
+

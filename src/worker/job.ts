@@ -1,0 +1,92 @@
+// One job: decode its payload, run the handler with heartbeats, then ack or NAK with the backoff delay.
+import type { JsMsg } from "@nats-io/jetstream"
+import { Result, Schema, type Schedule } from "effect"
+import { delayForAttempt } from "./backoff.ts"
+import { isNonRetryable } from "./errors.ts"
+
+/** What a handler gets besides the payload. */
+export interface JobContext {
+  readonly subject: string
+  readonly streamSeq: number
+  /** 1 on the first delivery. */
+  readonly deliveries: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly instance: string
+  /** Aborted when a graceful stop runs out of time; the job will be redelivered. */
+  readonly signal: AbortSignal
+  /** Extends the ack deadline by hand (heartbeats are already automatic). */
+  readonly working: () => void
+}
+
+export type Handler<A> = (payload: A, ctx: JobContext) => unknown | Promise<unknown>
+
+export type JobOutcome =
+  | { readonly _tag: "acked" }
+  | { readonly _tag: "naked"; readonly delayMs: number; readonly error: string }
+  | { readonly _tag: "abandoned" }
+
+export interface JobOptions<A> {
+  readonly schema: Schema.Codec<A, unknown> | undefined
+  readonly handler: Handler<A>
+  readonly backoff: Schedule.Schedule<unknown>
+  readonly heartbeatMs: number
+  readonly instance: string
+  readonly signal: AbortSignal
+}
+
+const headersOf = (m: JsMsg): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [k, v] of m.headers ?? []) out[k] = v.join(",")
+  return out
+}
+
+/** Parses JSON and checks it against the schema; the error names the field that is wrong. */
+export const decodePayload = <A>(data: Uint8Array, schema: Schema.Codec<A, unknown> | undefined): A => {
+  let json: unknown
+  try {
+    json = JSON.parse(new TextDecoder().decode(data))
+  } catch (e) {
+    throw new InvalidPayloadError(`payload is not JSON: ${(e as Error).message}`)
+  }
+  if (!schema) return json as A
+  const decoded = Schema.decodeUnknownResult(schema)(json)
+  if (Result.isFailure(decoded)) throw new InvalidPayloadError(`payload does not match the schema: ${decoded.failure.message}`)
+  return decoded.success
+}
+
+export class InvalidPayloadError extends Error {
+  override readonly name = "InvalidPayloadError"
+  readonly nonRetryable = true
+}
+
+export const errorText = (e: unknown): string => e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+
+/** Runs one delivery to its end: ack on success, NAK with the backoff delay on failure. */
+export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutcome> => {
+  const heartbeat = setInterval(() => m.working(), opts.heartbeatMs)
+  const deliveries = m.info.deliveryCount
+  try {
+    const payload = decodePayload(m.data, opts.schema)
+    await opts.handler(payload, {
+      subject: m.subject,
+      streamSeq: m.seq,
+      deliveries,
+      headers: headersOf(m),
+      instance: opts.instance,
+      signal: opts.signal,
+      working: () => m.working()
+    })
+    if (opts.signal.aborted) return { _tag: "abandoned" }
+    m.ack()
+    return { _tag: "acked" }
+  } catch (e) {
+    if (opts.signal.aborted) return { _tag: "abandoned" }
+    // Until dead-lettering exists (issue 3), a non-retryable failure is retried like any other.
+    void isNonRetryable(e)
+    const delayMs = delayForAttempt(opts.backoff, deliveries)
+    m.nak(delayMs)
+    return { _tag: "naked", delayMs, error: errorText(e) }
+  } finally {
+    clearInterval(heartbeat)
+  }
+}

@@ -1,0 +1,126 @@
+// The worker loop: pulls only as many jobs as it has free slots, runs them, and drains on SIGTERM:
+// stop pulling, hand back anything not started (plain NAK), finish in-flight jobs within
+// stopTimeout, ack them, close the connection.
+import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import type { Schema } from "effect"
+import { fromList } from "./backoff.ts"
+import { errorText, runJob, type Handler, type JobOutcome } from "./job.ts"
+import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
+
+export interface WorkerOptions<A> {
+  /** Payloads are JSON; with a schema they are decoded and checked before the handler runs. */
+  readonly schema?: Schema.Codec<A, unknown>
+  readonly handler: Handler<A>
+  /** Jobs in flight at once; default JETSCALE_CONCURRENCY, else 1. */
+  readonly concurrency?: number
+  /** Settings that win over the environment (tests, running by hand). */
+  readonly settings?: Partial<WorkerSettings>
+  readonly log?: (line: string) => void
+}
+
+export interface RunningWorker {
+  readonly settings: WorkerSettings
+  /** Graceful stop; resolves when every job has been acked or handed back and NATS is closed. */
+  readonly stop: () => Promise<void>
+  /** Resolves when the worker has stopped, for whatever reason. */
+  readonly stopped: Promise<void>
+  readonly stats: () => { readonly acked: number; readonly naked: number; readonly inFlight: number }
+}
+
+const fetchExpiresMs = 2000
+
+/** Connects and starts pulling; does not install signal handlers (see `runWorker`). */
+export const startWorker = async <A>(options: WorkerOptions<A>): Promise<RunningWorker> => {
+  const settings = readWorkerSettings(process.env, { ...options.settings, ...(options.concurrency ? { concurrency: options.concurrency } : {}) })
+  const log = options.log ?? ((line: string) => console.log(`[${settings.instance}] ${line}`))
+  const nc: NatsConnection = await connect({ servers: settings.natsUrl, name: `jetscale-worker ${settings.instance}`, maxReconnectAttempts: -1 })
+  const consumer: Consumer = await jetstream(nc).consumers.get(settings.stream, settings.consumer)
+  const ackWaitMs = settings.ackWaitMs ?? ((await consumer.info(true)).config.ack_wait ?? 30e9) / 1_000_000
+  const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
+  const backoff = fromList(settings.backoffMs)
+  const abort = new AbortController()
+  const inFlight = new Set<Promise<JobOutcome>>()
+  const counts = { acked: 0, naked: 0 }
+  let stopping = false
+
+  const start = (m: JsMsg) => {
+    const job = runJob(m, { schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance, signal: abort.signal })
+      .then((outcome) => {
+        if (outcome._tag === "acked") counts.acked++
+        if (outcome._tag === "naked") {
+          counts.naked++
+          log(`job ${m.seq} failed on delivery ${m.info.deliveryCount}, retry in ${outcome.delayMs}ms: ${outcome.error}`)
+        }
+        if (outcome._tag === "abandoned") m.nak()
+        return outcome
+      })
+      .finally(() => inFlight.delete(job))
+    inFlight.add(job)
+  }
+
+  const pullLoop = async () => {
+    while (!stopping) {
+      const free = settings.concurrency - inFlight.size
+      if (free <= 0) {
+        await Promise.race(inFlight)
+        continue
+      }
+      try {
+        const batch = await consumer.fetch({ max_messages: free, expires: fetchExpiresMs })
+        for await (const m of batch) {
+          // A message that arrives after the stop began goes straight back to the queue.
+          if (stopping) m.nak()
+          else start(m)
+        }
+      } catch (e) {
+        if (stopping || nc.isClosed()) break
+        log(`pull failed, retrying in 1s: ${errorText(e)}`)
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    }
+  }
+
+  log(`started: queue ${settings.queue}, stream ${settings.stream}, consumer ${settings.consumer}, concurrency ${settings.concurrency}`)
+  const loop = pullLoop()
+  let stopPromise: Promise<void> | undefined
+
+  const stop = () => stopPromise ??= (async () => {
+    stopping = true
+    log(`draining: ${inFlight.size} job(s) in flight, up to ${settings.stopTimeoutMs}ms`)
+    const drained = Promise.all([loop, ...inFlight]).then(() => true)
+    const timedOut = new Promise<false>((r) => setTimeout(() => r(false), settings.stopTimeoutMs).unref())
+    if (!(await Promise.race([drained, timedOut]))) {
+      log(`stop timeout: handing back ${inFlight.size} unfinished job(s)`)
+      abort.abort()
+      await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, 1000))])
+    }
+    await nc.drain().catch(() => nc.close())
+    log(`stopped: ${counts.acked} acked, ${counts.naked} retried`)
+  })()
+
+  const stopped = nc.closed().then(() => undefined)
+  return { settings, stop, stopped, stats: () => ({ ...counts, inFlight: inFlight.size }) }
+}
+
+/**
+ * Runs a worker as the whole program: reads settings from the environment, drains on SIGTERM/SIGINT
+ * (and when the parent scaler process is gone), then exits 0.
+ */
+export const runWorker = async <A>(options: WorkerOptions<A>): Promise<void> => {
+  let worker: RunningWorker
+  try {
+    worker = await startWorker(options)
+  } catch (e) {
+    console.error(`jetscale worker: ${errorText(e)}`)
+    process.exit(1)
+  }
+  const shutdown = () => void worker.stop().then(() => process.exit(0))
+  process.once("SIGTERM", shutdown)
+  process.once("SIGINT", shutdown)
+  const parent = worker.settings.parentPid
+  if (parent !== undefined) {
+    setInterval(() => { if (process.ppid !== parent) shutdown() }, 1000).unref()
+  }
+  await worker.stopped
+}

@@ -1,0 +1,67 @@
+// The worker's settings, read from the environment the scaler gives each worker.
+import { streamName, consumerName } from "../jetstream/names.ts"
+
+export interface WorkerSettings {
+  readonly natsUrl: string
+  readonly queue: string
+  readonly stream: string
+  readonly consumer: string
+  readonly concurrency: number
+  readonly instance: string
+  /** NAK delays in ms for attempt 1, 2, 3...; the last repeats. */
+  readonly backoffMs: ReadonlyArray<number>
+  /** Consumer ack wait; heartbeats go out at a third of it. Read from the consumer when unset. */
+  readonly ackWaitMs: number | undefined
+  readonly stopTimeoutMs: number
+  /** When set, the worker drains and exits once this process is gone (process driver). */
+  readonly parentPid: number | undefined
+}
+
+export class WorkerSettingsError extends Error {
+  override readonly name = "WorkerSettingsError"
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const positiveInt = (env: Env, key: string, fallback?: number): number => {
+  const raw = env[key]
+  if (raw === undefined || raw === "") {
+    if (fallback !== undefined) return fallback
+    throw new WorkerSettingsError(`${key}: required`)
+  }
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0) throw new WorkerSettingsError(`${key}: expected a whole number >= 0, got "${raw}"`)
+  return n
+}
+
+const optionalInt = (env: Env, key: string): number | undefined =>
+  env[key] === undefined || env[key] === "" ? undefined : positiveInt(env, key)
+
+const msList = (env: Env, key: string, fallback: ReadonlyArray<number>): ReadonlyArray<number> => {
+  const raw = env[key]
+  if (raw === undefined || raw.trim() === "") return fallback
+  const list = raw.split(",").map((s) => Number(s.trim()))
+  const bad = list.findIndex((n) => !Number.isFinite(n) || n < 0)
+  if (bad >= 0) throw new WorkerSettingsError(`${key}[${bad}]: expected milliseconds >= 0, got "${raw.split(",")[bad]}"`)
+  return list
+}
+
+/** Reads worker settings; `overrides` (from `runWorker` options) win over the environment. */
+export const readWorkerSettings = (env: Env = process.env, overrides: Partial<WorkerSettings> = {}): WorkerSettings => {
+  const queue = overrides.queue ?? env.JETSCALE_QUEUE
+  if (!queue) throw new WorkerSettingsError("JETSCALE_QUEUE: required (the scaler sets it; set it yourself to run a worker by hand)")
+  const concurrency = overrides.concurrency ?? positiveInt(env, "JETSCALE_CONCURRENCY", 1)
+  if (concurrency < 1) throw new WorkerSettingsError(`JETSCALE_CONCURRENCY: expected >= 1, got ${concurrency}`)
+  return {
+    natsUrl: overrides.natsUrl ?? env.NATS_URL ?? "nats://127.0.0.1:4222",
+    queue,
+    stream: overrides.stream ?? env.JETSCALE_STREAM ?? streamName(queue),
+    consumer: overrides.consumer ?? env.JETSCALE_CONSUMER ?? consumerName,
+    concurrency,
+    instance: overrides.instance ?? env.JETSCALE_INSTANCE ?? `${queue}-${process.pid}`,
+    backoffMs: overrides.backoffMs ?? msList(env, "JETSCALE_BACKOFF_MS", [1000, 5000, 30000]),
+    ackWaitMs: overrides.ackWaitMs ?? optionalInt(env, "JETSCALE_ACK_WAIT_MS"),
+    stopTimeoutMs: overrides.stopTimeoutMs ?? positiveInt(env, "JETSCALE_STOP_TIMEOUT_MS", 30000),
+    parentPid: overrides.parentPid ?? optionalInt(env, "JETSCALE_PARENT_PID")
+  }
+}
