@@ -1,0 +1,46 @@
+// `jetscale enqueue <queue> <json | @file> [--count N]`: publishes jobs to the queue's first subject
+// and waits for JetStream to acknowledge each one.
+import { Console, Effect, Schema } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { readFile } from "node:fs/promises"
+import * as NatsLayer from "../nats/connection.ts"
+import { Nats, describe } from "../nats/connection.ts"
+import { configFlag, load, reportFailure } from "./common.ts"
+
+class EnqueueError extends Schema.TaggedError<EnqueueError>()("EnqueueError", { message: Schema.String }) {}
+
+const readPayload = (arg: string) => Effect.gen(function*() {
+  const text = arg.startsWith("@")
+    ? yield* Effect.tryPromise({ try: () => readFile(arg.slice(1), "utf8"), catch: (e) => new EnqueueError({ message: `cannot read ${arg.slice(1)}: ${describe(e)}` }) })
+    : arg
+  yield* Effect.try({ try: () => JSON.parse(text), catch: (e) => new EnqueueError({ message: `payload is not valid JSON: ${describe(e)}` }) })
+  return text.trim()
+})
+
+export const enqueue = Command.make("enqueue", {
+  config: configFlag,
+  queue: Argument.String("queue").pipe(Argument.withDescription("queue name from the config")),
+  payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, or @file to read it from a file")),
+  count: Flag.Int("count").pipe(Flag.withDescription("publish the job this many times"), Flag.withDefault(1))
+}, ({ config: path, queue, payload, count }) =>
+  Effect.gen(function*() {
+    const config = yield* load(path)
+    const q = config.queues.find((x) => x.name === queue)
+    if (!q) return yield* new EnqueueError({ message: `queue "${queue}" is not in ${path} (queues: ${config.queues.map((x) => x.name).join(", ") || "none"})` })
+    if (!Number.isInteger(count) || count < 1) return yield* new EnqueueError({ message: `--count: expected a whole number >= 1, got ${count}` })
+    const body = yield* readPayload(payload)
+    const subject = q.subjects[0]!
+    const seqs = yield* Effect.gen(function*() {
+      const { js } = yield* Nats
+      return yield* Effect.tryPromise({
+        try: async () => {
+          const acks = []
+          for (let i = 0; i < count; i++) acks.push(js.publish(subject, body))
+          return (await Promise.all(acks)).map((a) => a.seq)
+        },
+        catch: (e) => new EnqueueError({ message: `publish to ${subject} failed: ${describe(e)} (is the stream ${q.stream} provisioned? run jetscale up)` })
+      })
+    }).pipe(Effect.provide(NatsLayer.layer(config.nats.url, "jetscale-enqueue")))
+    yield* Console.log(`enqueued ${count} job(s) on ${subject} (stream ${q.stream}, seq ${seqs[0]}${count > 1 ? `..${seqs.at(-1)}` : ""})`)
+  }).pipe(reportFailure)
+).pipe(Command.withDescription("publish jobs to a queue"))

@@ -1,0 +1,22 @@
+// The `jetscale` command line.
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Exit } from "effect"
+import { Command } from "effect/cli"
+import { down } from "./down.ts"
+import { enqueue } from "./enqueue.ts"
+import { status } from "./status.ts"
+import { up } from "./up.ts"
+
+const jetscale = Command.make("jetscale").pipe(
+  Command.withDescription("event-driven autoscaler for job workers on NATS JetStream"),
+  Command.withSubcommands([up, down, status, enqueue])
+)
+
+jetscale.pipe(
+  Command.run({ version: "0.1.0" }),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({
+    disableErrorReporting: false,
+    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? (process.exitCode as number | undefined) ?? 0 : 1)
+  })
+)

@@ -1,0 +1,67 @@
+// The runtime-driver contract: how the scaler starts, lists and stops workers, whatever runs them.
+// Drivers only ever see workers they labelled (docker) or started (process).
+import { Context, type Duration, type Effect, Schema } from "effect"
+import type { QueueConfig } from "../config/model.ts"
+
+export interface WorkerSpec {
+  readonly queue: QueueConfig
+  /** Short unique id; the docker driver names the container `jetscale-<queue>-<instance>`. */
+  readonly instance: string
+  /** The complete worker environment (see scaler/worker-env.ts). */
+  readonly env: Readonly<Record<string, string>>
+}
+
+export interface WorkerInfo {
+  readonly instance: string
+  readonly queue: string
+  /** Container name, or `pid <n>` for the process driver. */
+  readonly name: string
+  readonly state: "running" | "exited"
+  readonly exitCode: number | null
+  /** ms since epoch. */
+  readonly startedAt: number
+}
+
+/** A worker's output line, for the log sink. */
+export interface LogLine {
+  readonly queue: string
+  readonly instance: string
+  readonly stream: "stdout" | "stderr"
+  readonly line: string
+}
+
+export class RuntimeError extends Schema.TaggedError<RuntimeError>()("RuntimeError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Unknown)
+}) {}
+
+export interface RuntimeDriver {
+  readonly name: "docker" | "process"
+  /** Managed workers of one queue (or of every queue), running and exited. */
+  readonly list: (queue?: string) => Effect.Effect<ReadonlyArray<WorkerInfo>, RuntimeError>
+  readonly start: (spec: WorkerSpec) => Effect.Effect<WorkerInfo, RuntimeError>
+  /** SIGTERM, up to `grace` for the worker to drain, then a kill; removed once its output has been read. */
+  readonly stop: (queue: string, instance: string, grace: Duration.Duration) => Effect.Effect<void, RuntimeError>
+  /** Removes a worker that has exited by itself, after its output has been read to the end. */
+  readonly remove: (queue: string, instance: string) => Effect.Effect<void, RuntimeError>
+  /** Checks the runtime answers (docker: the engine is reachable). */
+  readonly ping: Effect.Effect<void, RuntimeError>
+}
+
+export class Runtime extends Context.Service<Runtime, RuntimeDriver>()("jetscale/Runtime") {}
+
+/** Splits a chunked text stream into whole lines. */
+export const lineSplitter = (emit: (line: string) => void) => {
+  let rest = ""
+  return {
+    push: (chunk: Buffer | string) => {
+      const parts = (rest + chunk.toString()).split("\n")
+      rest = parts.pop() ?? ""
+      for (const p of parts) emit(p)
+    },
+    end: () => {
+      if (rest) emit(rest)
+      rest = ""
+    }
+  }
+}

@@ -1,0 +1,39 @@
+// The activator: while a queue has zero replicas, a core NATS subscription on its subjects wakes the
+// queue's reconcile loop on the first message (push, not poll). Dropped while replicas run.
+import type { NatsConnection, Subscription } from "@nats-io/transport-node"
+import { Effect } from "effect"
+
+export interface Activator {
+  /** Subscribes when `active`, unsubscribes otherwise; idempotent. */
+  readonly set: (active: boolean) => Effect.Effect<void>
+  /** Messages seen since the last call (they may not be in the consumer's counts yet). */
+  readonly takeSeen: Effect.Effect<number>
+  readonly close: Effect.Effect<void>
+}
+
+export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string>, wake: () => void): Activator => {
+  let subs: Array<Subscription> = []
+  let seen = 0
+  const set = (active: boolean) => Effect.sync(() => {
+    if (active && subs.length === 0) {
+      subs = subjects.map((subject) => nc.subscribe(subject, {
+        callback: () => {
+          seen++
+          wake()
+        }
+      }))
+    } else if (!active && subs.length > 0) {
+      for (const s of subs) s.unsubscribe()
+      subs = []
+    }
+  })
+  return {
+    set,
+    takeSeen: Effect.sync(() => {
+      const n = seen
+      seen = 0
+      return n
+    }),
+    close: set(false)
+  }
+}

@@ -1,0 +1,21 @@
+// The environment the scaler gives every worker it starts (the worker SDK reads it).
+import { Duration } from "effect"
+import type { QueueConfig } from "../config/model.ts"
+
+/** Variables passed through to workers from the scaler's own environment (tracing, issue 4). */
+const passThrough = (env: Readonly<Record<string, string | undefined>>) =>
+  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("OTEL_") && e[1] !== undefined))
+
+export const workerEnv = (q: QueueConfig, instance: string, natsUrl: string, scalerEnv = process.env): Record<string, string> => ({
+  ...passThrough(scalerEnv),
+  ...q.env,
+  NATS_URL: natsUrl,
+  JETSCALE_QUEUE: q.name,
+  JETSCALE_STREAM: q.stream,
+  JETSCALE_CONSUMER: q.consumer,
+  JETSCALE_CONCURRENCY: String(q.concurrency),
+  JETSCALE_INSTANCE: instance,
+  JETSCALE_ACK_WAIT_MS: String(Duration.toMillis(q.ackWait)),
+  JETSCALE_BACKOFF_MS: q.backoff.map((d) => Duration.toMillis(d)).join(","),
+  JETSCALE_STOP_TIMEOUT_MS: String(Duration.toMillis(q.stopTimeout))
+})
