@@ -1,0 +1,280 @@
+// The Effect Schema of `jetscale.yaml` (field names, types, defaults, per-field rules), the
+// cross-field rules checked on the raw file, and the mapping of a decoded file onto ./model.ts.
+import { Duration, Effect, Schema, SchemaTransformation } from "effect"
+import { ByteSize, isDurationAtLeast, isDurationPositive, ShortDuration } from "./duration.ts"
+import { type ConfigProblem, isPlainObject, type ProblemPath } from "./errors.ts"
+import type { JetscaleConfig, QueueConfig } from "./model.ts"
+import { consumerName, streamName } from "../jetstream/names.ts"
+
+/** Every default of the file format, in one place (the cross-field checks reuse them). */
+export const DEFAULTS = {
+  natsUrl: "nats://127.0.0.1:4222",
+  driver: "docker",
+  dockerNetwork: "host",
+  interval: "1s",
+  adminListen: "127.0.0.1:9464",
+  minReplicas: 0,
+  maxReplicas: 5,
+  targetPending: 10,
+  activation: 1,
+  idleTimeout: "30s",
+  scaleDownDelay: "10s",
+  concurrency: 4,
+  ackWait: "30s",
+  maxDeliver: 5,
+  backoff: ["1s", "5s", "30s"],
+  stopTimeout: "30s"
+} as const
+
+export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/
+
+/** The subjects a queue listens on when `subjects` is omitted. */
+export const defaultSubjects = (queue: string): ReadonlyArray<string> => [`jobs.${queue}`]
+
+/** Why `s` is not a valid NATS subject, or `undefined` when it is. */
+export const subjectProblem = (s: string): string | undefined => {
+  if (s.length === 0) return "empty subject"
+  if (/\s/.test(s)) return "contains whitespace"
+  const tokens = s.split(".")
+  if (tokens.some((t) => t.length === 0)) return "empty token"
+  const i = tokens.findIndex((t) => t !== "*" && t !== ">" && /[*>]/.test(t))
+  if (i >= 0) return `wildcards * and > must be whole tokens ("${tokens[i]}")`
+  if (tokens.slice(0, -1).includes(">")) return "> must be the last token"
+  return undefined
+}
+
+// ---- building blocks ------------------------------------------------------------------------
+
+/**
+ * Default for an absent key, given in file form (`"30s"`, `{}`). It is decoded with the field's
+ * schema and supplied on the decoded side: an encoded-side default would make Schema check the
+ * whole subtree's raw types first and drop the transformation errors (`invalid duration`) inside.
+ */
+const withDefault = <S extends Schema.Codec<unknown, unknown>>(value: S["Encoded"]) => (self: S) =>
+  self.pipe(Schema.withDecodingDefaultTypeKey(Effect.sync(() => Schema.decodeUnknownSync(self)(value))))
+
+/** An integer >= `min`; the message carries the bound and the offending value. */
+const IntAtLeast = (min: number) =>
+  Schema.Number.annotate({ expected: `an integer >= ${min}` }).pipe(Schema.check(Schema.makeFilter<number>((n) =>
+    (Number.isSafeInteger(n) && n >= min) || `expected an integer >= ${min}, got ${n}`
+  )))
+
+const AnyInt = Schema.Number.annotate({ expected: "an integer" }).pipe(Schema.check(Schema.makeFilter<number>((n) =>
+  Number.isSafeInteger(n) || `expected an integer, got ${n}`
+)))
+
+const NonEmptyString = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) =>
+  s.trim().length > 0 || "expected a non-empty string"
+)))
+
+const Subject = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) => {
+  const problem = subjectProblem(s)
+  return problem === undefined || `invalid NATS subject ${JSON.stringify(s)} (${problem})`
+})))
+
+const HostPort = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) => {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s)
+  return (m !== null && Number(m[2]) <= 65535) || `expected host:port (e.g. 127.0.0.1:9464), got ${JSON.stringify(s)}`
+})))
+
+const nonEmptyList = (what: string) =>
+  Schema.makeFilter<ReadonlyArray<unknown>>((xs) => xs.length > 0 || `expected a non-empty list of ${what}`)
+
+/**
+ * Environment values: strings as written. YAML numbers and booleans are accepted and turned into
+ * strings with `String(v)` (`8080` -> "8080", `true` -> "true"); YAML normalizes numbers first
+ * (`1.10` -> "1.1", `0x1F` -> "31"), so quote a value when its exact text matters.
+ */
+const EnvValue = Schema.Union([Schema.String, Schema.Number, Schema.Boolean])
+  .annotate({ expected: "a string" })
+  .pipe(Schema.decodeTo(Schema.String, SchemaTransformation.transform({ decode: (v) => String(v), encode: (s) => s })))
+
+const Duration1s = Duration.seconds(1)
+
+// ---- the file -------------------------------------------------------------------------------
+
+/** One entry of `queues:` (the key is the queue name). */
+export const QueueFile = Schema.Struct({
+  subjects: Schema.optionalKey(Schema.Array(Subject).pipe(Schema.check(nonEmptyList("subjects")))),
+  image: Schema.optionalKey(NonEmptyString),
+  command: Schema.optionalKey(Schema.Array(Schema.String).pipe(Schema.check(nonEmptyList("arguments")))),
+  env: Schema.Record(Schema.String, EnvValue).pipe(withDefault({})),
+  minReplicas: IntAtLeast(0).pipe(withDefault(DEFAULTS.minReplicas)),
+  // its bounds depend on minReplicas: see crossFieldProblems
+  maxReplicas: AnyInt.pipe(withDefault(DEFAULTS.maxReplicas)),
+  targetPending: IntAtLeast(1).pipe(withDefault(DEFAULTS.targetPending)),
+  activation: IntAtLeast(1).pipe(withDefault(DEFAULTS.activation)),
+  idleTimeout: ShortDuration.pipe(withDefault(DEFAULTS.idleTimeout)),
+  scaleDownDelay: ShortDuration.pipe(withDefault(DEFAULTS.scaleDownDelay)),
+  concurrency: IntAtLeast(1).pipe(withDefault(DEFAULTS.concurrency)),
+  ackWait: ShortDuration.pipe(Schema.check(isDurationAtLeast(Duration1s)), withDefault(DEFAULTS.ackWait)),
+  maxDeliver: IntAtLeast(1).pipe(withDefault(DEFAULTS.maxDeliver)),
+  backoff: Schema.Array(ShortDuration).pipe(Schema.check(nonEmptyList("durations")), withDefault(DEFAULTS.backoff)),
+  stopTimeout: ShortDuration.pipe(withDefault(DEFAULTS.stopTimeout)),
+  limits: Schema.Struct({
+    memory: Schema.optionalKey(ByteSize.pipe(Schema.check(Schema.makeFilter<number>((n) => n > 0 || "expected a size > 0")))),
+    cpus: Schema.optionalKey(Schema.Number.pipe(Schema.check(Schema.makeFilter<number>((n) =>
+      (Number.isFinite(n) && n > 0) || `expected a number > 0, got ${n}`
+    )))),
+    pids: Schema.optionalKey(IntAtLeast(1))
+  }).pipe(withDefault({}))
+})
+export type QueueFile = typeof QueueFile.Type
+
+/** The whole `jetscale.yaml` document. */
+export const ConfigFile = Schema.Struct({
+  nats: Schema.Struct({ url: NonEmptyString.pipe(withDefault(DEFAULTS.natsUrl)) }).pipe(withDefault({})),
+  runtime: Schema.Struct({
+    driver: Schema.Literals(["docker", "process"]).pipe(withDefault(DEFAULTS.driver)),
+    docker: Schema.Struct({
+      network: NonEmptyString.pipe(withDefault(DEFAULTS.dockerNetwork)),
+      socketPath: Schema.optionalKey(NonEmptyString)
+    }).pipe(withDefault({}))
+  }).pipe(withDefault({})),
+  scaler: Schema.Struct({
+    interval: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.interval))
+  }).pipe(withDefault({})),
+  admin: Schema.Struct({ listen: HostPort.pipe(withDefault(DEFAULTS.adminListen)) }).pipe(withDefault({})),
+  queues: Schema.Record(Schema.String, QueueFile).pipe(withDefault({}))
+})
+export type ConfigFile = typeof ConfigFile.Type
+
+/** Options for {@link ConfigFile} decoding: report every problem and reject unknown keys. */
+export const parseOptions = { errors: "all", onExcessProperty: "error", reportInput: true } as const
+
+// ---- file -> model --------------------------------------------------------------------------
+
+/** One queue of the model, from its name and its decoded entry. */
+export const toQueueConfig = (name: string, q: QueueFile) => ({
+  name,
+  stream: streamName(name),
+  consumer: consumerName,
+  subjects: q.subjects ?? defaultSubjects(name),
+  ...(q.image === undefined ? {} : { image: q.image }),
+  ...(q.command === undefined ? {} : { command: q.command }),
+  env: q.env,
+  minReplicas: q.minReplicas,
+  maxReplicas: q.maxReplicas,
+  targetPending: q.targetPending,
+  activation: q.activation,
+  idleTimeout: q.idleTimeout,
+  scaleDownDelay: q.scaleDownDelay,
+  concurrency: q.concurrency,
+  ackWait: q.ackWait,
+  maxDeliver: q.maxDeliver,
+  backoff: q.backoff,
+  stopTimeout: q.stopTimeout,
+  limits: {
+    ...(q.limits.memory === undefined ? {} : { memoryBytes: q.limits.memory }),
+    ...(q.limits.cpus === undefined ? {} : { cpus: q.limits.cpus }),
+    ...(q.limits.pids === undefined ? {} : { pids: q.limits.pids })
+  }
+})
+
+/**
+ * The model from a decoded file. `order` is the queue names in file order (decoding does not
+ * promise to keep key order); names missing from it follow in record order.
+ */
+export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => {
+  const names = [...new Set([...order.filter((n) => Object.hasOwn(file.queues, n)), ...Object.keys(file.queues)])]
+  return {
+    nats: { url: file.nats.url },
+    runtime: {
+      driver: file.runtime.driver,
+      docker: {
+        network: file.runtime.docker.network,
+        ...(file.runtime.docker.socketPath === undefined ? {} : { socketPath: file.runtime.docker.socketPath })
+      }
+    },
+    scaler: { interval: file.scaler.interval },
+    admin: { listen: file.admin.listen },
+    queues: names.map((name) => toQueueConfig(name, file.queues[name]!))
+  }
+}
+
+// Compile-time checks: the decoded shapes must be assignable to the model.
+type Assignable<A, B> = [A] extends [B] ? true : false
+const modelChecks: readonly [
+  Assignable<ReturnType<typeof toQueueConfig>, QueueConfig>,
+  Assignable<ReturnType<typeof toModel>, JetscaleConfig>,
+  Assignable<ConfigFile["runtime"], JetscaleConfig["runtime"]>
+] = [true, true, true]
+void modelChecks
+
+// ---- cross-field rules ----------------------------------------------------------------------
+// Checked on the raw (parsed, undecoded) file, so that they are reported together with every
+// Schema problem; a rule is skipped where a value it needs is itself invalid (Schema reports it).
+
+/** The integer at `key`, its default when absent, or `undefined` when it is not an integer. */
+const rawInt = (o: Record<string, unknown>, key: string, dflt: number): number | undefined => {
+  if (!Object.hasOwn(o, key)) return dflt
+  const v = o[key]
+  return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined
+}
+
+/** Whether some subject matches both patterns (`*` = one token, `>` = one or more, last). */
+export const subjectsOverlap = (a: string, b: string): boolean => {
+  const x = a.split("."), y = b.split(".")
+  for (let i = 0; ; i++) {
+    const s = x[i], t = y[i]
+    if (s === undefined || t === undefined) return s === t
+    if (s === ">" || t === ">") return true
+    if (s !== "*" && t !== "*" && s !== t) return false
+  }
+}
+
+/** Problems that involve more than one field: names, replica bounds, driver needs, subjects. */
+export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> => {
+  if (!isPlainObject(raw) || !isPlainObject(raw["queues"])) return []
+  const out: Array<ConfigProblem> = []
+  const runtime = raw["runtime"]
+  const driver = runtime === undefined ? DEFAULTS.driver
+    : isPlainObject(runtime) ? (Object.hasOwn(runtime, "driver") ? runtime["driver"] : DEFAULTS.driver)
+    : undefined
+  const claimed: Array<{ readonly queue: string; readonly subject: string }> = []
+  for (const [name, q] of Object.entries(raw["queues"])) {
+    const at = ["queues", name]
+    if (!QUEUE_NAME_PATTERN.test(name)) out.push({ path: at, message: "queue name must match [a-z0-9][a-z0-9-]*" })
+    if (!isPlainObject(q)) continue
+
+    const min = rawInt(q, "minReplicas", DEFAULTS.minReplicas)
+    const max = rawInt(q, "maxReplicas", DEFAULTS.maxReplicas)
+    const gotMax = `got ${max}${Object.hasOwn(q, "maxReplicas") ? "" : " (the default)"}`
+    if (max !== undefined && min !== undefined && min >= 0 && max < min) {
+      out.push({ path: [...at, "maxReplicas"], message: `expected an integer >= minReplicas (${min}), ${gotMax}` })
+    } else if (max !== undefined && max < 1) {
+      out.push({ path: [...at, "maxReplicas"], message: `expected an integer >= 1, ${gotMax}` })
+    }
+
+    if (driver === "docker" && !Object.hasOwn(q, "image")) {
+      out.push({ path: [...at, "image"], message: "required when runtime.driver is docker" })
+    }
+    if (driver === "process" && !Object.hasOwn(q, "command")) {
+      out.push({ path: [...at, "command"], message: "required when runtime.driver is process" })
+    }
+
+    const subjects: ReadonlyArray<{ readonly subject: string; readonly path: ProblemPath }> = !Object.hasOwn(q, "subjects")
+      ? defaultSubjects(name).map((subject) => ({ subject, path: [...at, "subjects"] }))
+      : Array.isArray(q["subjects"])
+      ? q["subjects"].flatMap((s: unknown, i) =>
+        typeof s === "string" && subjectProblem(s) === undefined ? [{ subject: s, path: [...at, "subjects", i] }] : []
+      )
+      : []
+    const mine = new Set<string>()
+    for (const { path, subject } of subjects) {
+      if (mine.has(subject)) out.push({ path, message: `duplicate subject ${JSON.stringify(subject)}` })
+      mine.add(subject)
+      const other = claimed.find((c) => c.queue !== name && subjectsOverlap(c.subject, subject))
+      if (other !== undefined) {
+        out.push({
+          path,
+          message: other.subject === subject
+            ? `subject ${JSON.stringify(subject)} is also used by queue ${other.queue}`
+            : `subject ${JSON.stringify(subject)} overlaps ${JSON.stringify(other.subject)} of queue ${other.queue}`
+        })
+      }
+    }
+    for (const subject of mine) claimed.push({ queue: name, subject })
+  }
+  return out
+}

@@ -1,0 +1,309 @@
+// Unit tests for the config loader (src/config): decoding and defaults, env overrides, the unit
+// schemas, and the exact `path: reason` lines reported for bad files (all problems at once).
+import { afterAll, assert, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Schema } from "effect"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ByteSize, ShortDuration } from "../../src/config/duration.ts"
+import { type ConfigLoadError, decodeConfig, formatConfigError, loadConfig } from "../../src/config/load.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "jetscale-config-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const writeConfig = (name: string, text: string): string => {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+const ms = (d: Duration.Duration) => Duration.toMillis(d)
+/** The problem lines of a decode that must fail. */
+const problemsOf = (value: unknown, env: Record<string, string> = {}) =>
+  decodeConfig(value, env).pipe(Effect.flip, Effect.map((e) => e.problems))
+
+const FULL = `
+nats:
+  url: nats://nats.internal:4222
+runtime:
+  driver: docker
+  docker:
+    network: jetscale
+    socketPath: /run/docker.sock
+scaler:
+  interval: 500ms
+admin:
+  listen: 0.0.0.0:9000
+queues:
+  thumbnails:
+    subjects: [jobs.thumbnails, jobs.images.*]
+    image: jetscale/worker-thumbnails:1.2
+    command: [node, dist/main.js, --verbose]
+    env: { LOG_LEVEL: debug, PORT: 8080, DRY_RUN: false }
+    minReplicas: 1
+    maxReplicas: 20
+    targetPending: 50
+    activation: 3
+    idleTimeout: 2m
+    scaleDownDelay: 1.5m
+    concurrency: 8
+    ackWait: 45s
+    maxDeliver: 7
+    backoff: [250ms, 2s, 1h]
+    stopTimeout: 1d
+    limits: { memory: 512m, cpus: 1.5, pids: 100 }
+  send-email:
+    image: jetscale/worker-email:dev
+`
+
+describe("loadConfig: valid files", () => {
+  it.live("decodes a full file into the model", () =>
+    Effect.gen(function*() {
+      const config = yield* loadConfig(writeConfig("full.yaml", FULL), {})
+      assert.deepStrictEqual(config.nats, { url: "nats://nats.internal:4222" })
+      assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "jetscale", socketPath: "/run/docker.sock" } })
+      assert.strictEqual(ms(config.scaler.interval), 500)
+      assert.deepStrictEqual(config.admin, { listen: "0.0.0.0:9000" })
+      assert.deepStrictEqual(config.queues.map((q) => q.name), ["thumbnails", "send-email"])
+      const [q, email] = config.queues
+      expect({ ...q, idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0 }).toEqual({
+        name: "thumbnails",
+        stream: "JETSCALE_THUMBNAILS",
+        consumer: "workers",
+        subjects: ["jobs.thumbnails", "jobs.images.*"],
+        image: "jetscale/worker-thumbnails:1.2",
+        command: ["node", "dist/main.js", "--verbose"],
+        env: { LOG_LEVEL: "debug", PORT: "8080", DRY_RUN: "false" },
+        minReplicas: 1,
+        maxReplicas: 20,
+        targetPending: 50,
+        activation: 3,
+        concurrency: 8,
+        maxDeliver: 7,
+        limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1.5, pids: 100 },
+        idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0
+      })
+      assert.deepStrictEqual(
+        [q!.idleTimeout, q!.scaleDownDelay, q!.ackWait, q!.stopTimeout, ...q!.backoff].map(ms),
+        [120_000, 90_000, 45_000, 86_400_000, 250, 2000, 3_600_000]
+      )
+      assert.strictEqual(email!.stream, "JETSCALE_SEND_EMAIL")
+      assert.deepStrictEqual(email!.subjects, ["jobs.send-email"])
+    }))
+
+  it.effect("fills every default from a minimal file", () =>
+    Effect.gen(function*() {
+      const config = yield* decodeConfig({ queues: { demo: { image: "x" } } }, {})
+      assert.deepStrictEqual(config.nats, { url: "nats://127.0.0.1:4222" })
+      assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "host" } })
+      assert.strictEqual(ms(config.scaler.interval), 1000)
+      assert.deepStrictEqual(config.admin, { listen: "127.0.0.1:9464" })
+      const q = config.queues[0]!
+      assert.deepStrictEqual(
+        { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: q.backoff.map(ms) },
+        {
+          name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
+          minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
+          concurrency: 4, ackWait: 30_000, maxDeliver: 5, backoff: [1000, 5000, 30_000], stopTimeout: 30_000, limits: {}
+        }
+      )
+      assert.isFalse("command" in q)
+    }))
+
+  it.effect.each([
+    ["missing queues key", {}],
+    ["empty queues map", { queues: {} }],
+    ["`queues:` with nothing under it", { queues: null }],
+    ["empty document", null]
+  ] as const)("zero queues: %s", ([, value]) =>
+    Effect.map(decodeConfig(value, {}), (c) => assert.deepStrictEqual(c.queues, [])))
+
+  it.effect("keeps queues in file order; process driver needs command, not image", () =>
+    Effect.gen(function*() {
+      const config = yield* decodeConfig({
+        runtime: { driver: "process" },
+        queues: { zeta: { command: ["z"] }, alpha: { command: ["a"] }, mid: { command: ["m"], image: "ignored-ok" } }
+      }, {})
+      assert.deepStrictEqual(config.queues.map((q) => q.name), ["zeta", "alpha", "mid"])
+      assert.deepStrictEqual(config.queues[0]!.command, ["z"])
+    }))
+
+  it.effect.each([
+    ["overrides nats.url", { NATS_URL: "nats://env:4222" }, "nats://env:4222"],
+    ["ignores an empty NATS_URL", { NATS_URL: "" }, "nats://file:4222"],
+    ["keeps the file value without NATS_URL", {}, "nats://file:4222"]
+  ] as const)("NATS_URL %s", ([, env, url]) =>
+    Effect.map(decodeConfig({ nats: { url: "nats://file:4222" } }, env), (c) => assert.strictEqual(c.nats.url, url)))
+
+  it.live("loadConfig applies NATS_URL too", () =>
+    Effect.map(
+      loadConfig(writeConfig("env.yaml", "queues: {}\n"), { NATS_URL: "nats://from-env:4222" }),
+      (c) => assert.strictEqual(c.nats.url, "nats://from-env:4222")
+    ))
+})
+
+describe("unit schemas", () => {
+  it.each([
+    ["500ms", 500], ["10s", 10_000], ["5m", 300_000], ["1.5h", 5_400_000], ["2d", 172_800_000], ["0s", 0]
+  ] as const)("ShortDuration %s", (input, expected) => {
+    assert.strictEqual(ms(Schema.decodeUnknownSync(ShortDuration)(input)), expected)
+  })
+  it.each(["soon", "10", "10 s", "1.5", "-1s", "10sec", ""])("ShortDuration rejects %j", (input) => {
+    expect(() => Schema.decodeUnknownSync(ShortDuration)(input)).toThrow(`invalid duration ${JSON.stringify(input)}`)
+  })
+  it.each([
+    ["256m", 268_435_456], ["1g", 1_073_741_824], ["512k", 524_288], [1024, 1024], ["1024", 1024],
+    ["256mb", 268_435_456], ["256MiB", 268_435_456], ["1G", 1_073_741_824], ["1.5k", 1536]
+  ] as const)("ByteSize %j", (input, expected) => {
+    assert.strictEqual(Schema.decodeUnknownSync(ByteSize)(input), expected)
+  })
+  it.each(["lots", "12x", "-1m", -5, 1.5])("ByteSize rejects %j", (input) => {
+    expect(() => Schema.decodeUnknownSync(ByteSize)(input)).toThrow("invalid size")
+  })
+})
+
+const q = (body: Record<string, unknown>) => ({ queues: { demo: { image: "x", ...body } } })
+
+describe("decodeConfig: one problem each", () => {
+  it.effect.each<readonly [string, unknown, string]>([
+    ["maxReplicas below minReplicas", q({ maxReplicas: -1 }), "queues.demo.maxReplicas: expected an integer >= minReplicas (0), got -1"],
+    ["maxReplicas 0", q({ maxReplicas: 0 }), "queues.demo.maxReplicas: expected an integer >= 1, got 0"],
+    ["default maxReplicas below minReplicas", q({ minReplicas: 8 }), "queues.demo.maxReplicas: expected an integer >= minReplicas (8), got 5 (the default)"],
+    ["typo in a queue key", q({ maxReplica: 3 }), "queues.demo.maxReplica: unknown key (did you mean maxReplicas?)"],
+    ["typo at the top level", { ...q({}), scalr: {} }, "scalr: unknown key (did you mean scaler?)"],
+    ["unknown key, no suggestion", { ...q({}), runtime: { kubernetes: {} } }, "runtime.kubernetes: unknown key"],
+    ["unknown key in limits", q({ limits: { memmory: "1g" } }), "queues.demo.limits.memmory: unknown key (did you mean memory?)"],
+    ["unknown driver", { ...q({}), runtime: { driver: "podman" } }, `runtime.driver: expected "docker" or "process", got "podman"`],
+    ["bad duration", q({ idleTimeout: "soon" }), `queues.demo.idleTimeout: invalid duration "soon" (use 30s, 5m, 250ms)`],
+    ["duration without unit", q({ idleTimeout: 30 }), "queues.demo.idleTimeout: expected a duration like 30s, 5m or 250ms, got 30"],
+    ["bad backoff entry", q({ backoff: ["1s", "later"] }), `queues.demo.backoff[1]: invalid duration "later" (use 30s, 5m, 250ms)`],
+    ["empty backoff", q({ backoff: [] }), "queues.demo.backoff: expected a non-empty list of durations"],
+    ["ackWait under 1s", q({ ackWait: "500ms" }), "queues.demo.ackWait: expected a duration >= 1s, got 500ms"],
+    ["zero interval", { scaler: { interval: "0s" } }, "scaler.interval: expected a duration > 0, got 0s"],
+    ["missing image for docker", { queues: { demo: {} } }, "queues.demo.image: required when runtime.driver is docker"],
+    ["missing command for process", { runtime: { driver: "process" }, queues: { demo: {} } }, "queues.demo.command: required when runtime.driver is process"],
+    ["bad queue name", { queues: { Bad_Name: { image: "x" } } }, "queues.Bad_Name: queue name must match [a-z0-9][a-z0-9-]*"],
+    ["queue name starting with -", { queues: { "-x": { image: "x" } } }, "queues.-x: queue name must match [a-z0-9][a-z0-9-]*"],
+    ["not an integer", q({ concurrency: 2.5 }), "queues.demo.concurrency: expected an integer >= 1, got 2.5"],
+    ["string for an integer", q({ targetPending: "ten" }), `queues.demo.targetPending: expected an integer >= 1, got "ten"`],
+    ["negative minReplicas", q({ minReplicas: -1 }), "queues.demo.minReplicas: expected an integer >= 0, got -1"],
+    ["zero activation", q({ activation: 0 }), "queues.demo.activation: expected an integer >= 1, got 0"],
+    ["zero maxDeliver", q({ maxDeliver: 0 }), "queues.demo.maxDeliver: expected an integer >= 1, got 0"],
+    ["cpus 0", q({ limits: { cpus: 0 } }), "queues.demo.limits.cpus: expected a number > 0, got 0"],
+    ["pids 0", q({ limits: { pids: 0 } }), "queues.demo.limits.pids: expected an integer >= 1, got 0"],
+    ["bad memory", q({ limits: { memory: "lots" } }), `queues.demo.limits.memory: invalid size "lots" (use 512k, 256m, 1g)`],
+    ["null env value", q({ env: { A: null } }), "queues.demo.env.A: expected a string, got null"],
+    ["list for env", q({ env: ["A=1"] }), "queues.demo.env: expected a mapping, got a list"],
+    ["empty subject token", q({ subjects: ["jobs..demo"] }), `queues.demo.subjects[0]: invalid NATS subject "jobs..demo" (empty token)`],
+    ["space in subject", q({ subjects: ["jobs demo"] }), `queues.demo.subjects[0]: invalid NATS subject "jobs demo" (contains whitespace)`],
+    ["partial wildcard", q({ subjects: ["jobs.de*"] }), `queues.demo.subjects[0]: invalid NATS subject "jobs.de*" (wildcards * and > must be whole tokens ("de*"))`],
+    [">, not last", q({ subjects: ["jobs.>.x"] }), `queues.demo.subjects[0]: invalid NATS subject "jobs.>.x" (> must be the last token)`],
+    ["no subjects", q({ subjects: [] }), "queues.demo.subjects: expected a non-empty list of subjects"],
+    ["duplicate subject in a queue", q({ subjects: ["a", "a"] }), `queues.demo.subjects[1]: duplicate subject "a"`],
+    ["admin.listen without port", { admin: { listen: "9464" } }, `admin.listen: expected host:port (e.g. 127.0.0.1:9464), got "9464"`],
+    ["admin.listen port out of range", { admin: { listen: "localhost:70000" } }, `admin.listen: expected host:port (e.g. 127.0.0.1:9464), got "localhost:70000"`],
+    ["empty nats.url", { nats: { url: " " } }, "nats.url: expected a non-empty string"],
+    ["queues as a list", { queues: ["demo"] }, "queues: expected a mapping, got a list"],
+    ["queue without a body", { runtime: { driver: "process" }, queues: { demo: null } }, "queues.demo: expected a mapping, got null"],
+    ["document not a mapping", "hello", `expected a mapping, got "hello"`]
+  ])("%s", ([, value, line]) =>
+    Effect.map(problemsOf(value), (problems) => assert.deepStrictEqual(problems, [line])))
+})
+
+describe("decodeConfig: subjects shared between queues", () => {
+  it.effect.each<readonly [string, Record<string, unknown>, string]>([
+    ["same explicit subject", { a: { subjects: ["jobs.x"] }, b: { subjects: ["jobs.y", "jobs.x"] } }, `queues.b.subjects[1]: subject "jobs.x" is also used by queue a`],
+    ["explicit subject = another's default", { a: {}, b: { subjects: ["jobs.a"] } }, `queues.b.subjects[0]: subject "jobs.a" is also used by queue a`],
+    ["default subject = an earlier explicit one", { a: { subjects: ["jobs.b"] }, b: {} }, `queues.b.subjects: subject "jobs.b" is also used by queue a`],
+    ["wildcard overlap", { a: { subjects: ["jobs.*"] }, b: { subjects: ["jobs.b"] } }, `queues.b.subjects[0]: subject "jobs.b" overlaps "jobs.*" of queue a`],
+    ["> overlap", { a: { subjects: ["jobs.a.x"] }, b: { subjects: ["jobs.>"] } }, `queues.b.subjects[0]: subject "jobs.>" overlaps "jobs.a.x" of queue a`]
+  ])("%s", ([, queues, line]) => {
+    const withImages = Object.fromEntries(Object.entries(queues).map(([k, v]) => [k, { image: "x", ...(v as object) }]))
+    return Effect.map(problemsOf({ queues: withImages }), (problems) => assert.deepStrictEqual(problems, [line]))
+  })
+
+  it.effect("non-overlapping wildcards are fine", () =>
+    Effect.map(
+      decodeConfig({ queues: { a: { image: "x", subjects: ["jobs.a.*"] }, b: { image: "x", subjects: ["jobs.b.>"] } } }, {}),
+      (c) => assert.strictEqual(c.queues.length, 2)
+    ))
+})
+
+const BAD = `runtime:
+  driver: podman
+queues:
+  Bad_Name:
+    image: x
+  demo:
+    maxReplica: 3
+    maxReplicas: -1
+    idleTimeout: soon
+    backoff: [1s, 2, never]
+    limits: { memory: lots, cpus: 0 }
+`
+
+describe("loadConfig: failures", () => {
+  it.live("reports every problem of a bad file, in file order", () =>
+    Effect.gen(function*() {
+      const path = writeConfig("bad.yaml", BAD)
+      const error = yield* Effect.flip(loadConfig(path, {}))
+      assert.strictEqual(error._tag, "ConfigLoadError")
+      assert.strictEqual(error.kind, "invalid")
+      assert.deepStrictEqual(error.problems, [
+        `runtime.driver: expected "docker" or "process", got "podman"`,
+        "queues.Bad_Name: queue name must match [a-z0-9][a-z0-9-]*",
+        "queues.demo.maxReplica: unknown key (did you mean maxReplicas?)",
+        "queues.demo.maxReplicas: expected an integer >= minReplicas (0), got -1",
+        `queues.demo.idleTimeout: invalid duration "soon" (use 30s, 5m, 250ms)`,
+        "queues.demo.backoff[1]: expected a duration like 30s, 5m or 250ms, got 2",
+        `queues.demo.backoff[2]: invalid duration "never" (use 30s, 5m, 250ms)`,
+        `queues.demo.limits.memory: invalid size "lots" (use 512k, 256m, 1g)`,
+        "queues.demo.limits.cpus: expected a number > 0, got 0"
+      ])
+      assert.strictEqual(formatConfigError(error), [`config file ${path} is invalid (9 problems):`, ...error.problems].join("\n"))
+      assert.strictEqual(error.message, formatConfigError(error))
+    }))
+
+  it.live("reports the docker image requirement next to schema problems", () =>
+    Effect.map(
+      Effect.flip(loadConfig(writeConfig("bad2.yaml", "queues:\n  demo:\n    maxReplica: 3\n"), {})),
+      (e) => assert.deepStrictEqual(e.problems, [
+        "queues.demo.maxReplica: unknown key (did you mean maxReplicas?)",
+        "queues.demo.image: required when runtime.driver is docker"
+      ])
+    ))
+
+  it.live("missing file: one line", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "nope", "jetscale.yaml")
+      const error = yield* Effect.flip(loadConfig(path, {}))
+      assert.strictEqual(error.kind, "missing-file")
+      assert.deepStrictEqual(error.problems, [`config file not found: ${path}`])
+      assert.strictEqual(formatConfigError(error), `config file not found: ${path}`)
+    }))
+
+  it.live("a directory is unreadable, not missing", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "adir")
+      mkdirSync(path, { recursive: true })
+      const error = yield* Effect.flip(loadConfig(path, {}))
+      assert.strictEqual(error.kind, "unreadable")
+      expect(error.message).toMatch(new RegExp(`^cannot read config file ${path}: `))
+    }))
+
+  it.live.each<readonly [string, string, string]>([
+    ["unclosed flow sequence", "nats:\n  url: nats://x\nqueues: [a\n", "4:1: Flow sequence in block collection must be sufficiently indented and end with a ]"],
+    ["bad indentation", "nats:\n  url: x\n   bad: 1\n", "2:8: Nested mappings are not allowed in compact mappings"],
+    ["duplicate queue", "queues:\n  demo:\n    image: x\n  demo: {}\n", "4:3: Map keys must be unique"]
+  ])("bad YAML (%s): one file:line:col line", ([name, text, rest]) =>
+    Effect.gen(function*() {
+      const path = writeConfig(`${name.replaceAll(" ", "-")}.yaml`, text)
+      const error: ConfigLoadError = yield* Effect.flip(loadConfig(path, {}))
+      assert.strictEqual(error.kind, "bad-yaml")
+      assert.deepStrictEqual(error.problems, [`${path}:${rest}`])
+    }))
+
+  it.live("errors are catchable by tag", () =>
+    loadConfig(join(dir, "missing.yaml"), {}).pipe(
+      Effect.catchTag("ConfigLoadError", (e) => Effect.succeed(e.kind)),
+      Effect.map((kind) => assert.strictEqual(kind, "missing-file"))
+    ))
+})
