@@ -69,15 +69,12 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     )
   }
 
-  /** Removes workers that exited on their own; a non-zero exit counts as a crash. */
+  /** Removes workers that exited without being asked to; each such exit feeds the crash-loop backoff. */
   const reapExited = (workers: ReadonlyArray<WorkerInfo>, now: number) =>
     Effect.forEach(workers.filter((w) => w.state === "exited" && !stopping.has(w.instance)), (w) => Effect.gen(function*() {
-      if (w.exitCode !== 0) {
-        const next = yield* Ref.updateAndGet(crashes, (s) => recordCrash(s, now))
-        yield* Effect.logWarning(`queue ${q.name}: worker ${w.name} died (exit ${w.exitCode ?? "?"}); crash ${next.consecutive}, next start in ${next.nextStartAt - now}ms or later`)
-      } else {
-        yield* Effect.logInfo(`queue ${q.name}: worker ${w.name} exited by itself`)
-      }
+      const next = yield* Ref.updateAndGet(crashes, (s) => recordCrash(s, now))
+      yield* Effect.logWarning(`queue ${q.name}: worker ${w.name} ${w.exitCode === 0 ? "exited by itself" : `died (exit ${w.exitCode ?? "?"})`}; ` +
+        `unexpected exit ${next.consecutive} in a row, next start in ${next.nextStartAt - now}ms or later`)
       yield* runtime.remove(q.name, w.instance).pipe(Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`)))
     }), { discard: true })
 

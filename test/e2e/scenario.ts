@@ -1,0 +1,127 @@
+// The end-to-end scaling scenario, run once per runtime driver against a real nats-server (and a real
+// dockerd for the docker driver): 0 -> maxReplicas -> 0, and a scaler restart in the middle of a run.
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { streamName } from "../../src/jetstream/names.ts"
+import type { ScaleEvent } from "../../src/scaler/events.ts"
+import type { QueueStatus } from "../../src/scaler/queue-loop.ts"
+import { statusSubject } from "../../src/scaler/scaler.ts"
+import { managedContainers, removeManaged } from "../support/docker.ts"
+import { startNatsServer, type NatsServer } from "../support/nats-server.ts"
+import { uniqueName } from "../support/queue.ts"
+import { startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
+import { waitFor } from "../support/wait.ts"
+
+const maxReplicas = 4
+
+export const describeScaling = (driver: "docker" | "process") => describe(`${driver} driver, end to end`, () => {
+  let server: NatsServer
+  let nc: NatsConnection
+  let jsm: JetStreamManager
+  const scalers: Array<ScalerProcess> = []
+  const queues: Array<string> = []
+
+  beforeAll(async () => {
+    server = await startNatsServer()
+    nc = await connect({ servers: server.url })
+    jsm = await jetstreamManager(nc)
+  })
+  afterEach(async () => {
+    for (const s of scalers.splice(0)) await s.stop("SIGKILL")
+    if (driver === "docker") for (const q of queues.splice(0)) await removeManaged(q)
+  })
+  afterAll(async () => {
+    await nc?.close()
+    await server?.stop()
+  })
+
+  const setup = async () => {
+    const queue = uniqueName("e2e")
+    queues.push(queue)
+    const path = await writeConfig(`
+nats: { url: "${server.url}" }
+runtime: { driver: ${driver}, docker: { network: host } }
+scaler: { interval: 500ms }
+queues:
+  ${queue}:
+    image: jetscale/worker-demo:dev
+    command: [node, services/workers/demo/dist/main.js]
+    maxReplicas: ${maxReplicas}
+    targetPending: 10
+    concurrency: 4
+    idleTimeout: 3s
+    scaleDownDelay: 1s
+    stopTimeout: 10s
+    limits: { memory: 256m, cpus: 0.5, pids: 256 }
+`)
+    const events: Array<ScaleEvent> = []
+    const sub = nc.subscribe(`jetscale.events.scale.${queue}`, { callback: (_e, m) => void events.push(m.json<ScaleEvent>()) })
+    const start = () => {
+      const s = startScaler(path)
+      scalers.push(s)
+      return s
+    }
+    return { queue, stream: streamName(queue), events, sub, start }
+  }
+
+  /** Running workers as the runtime sees them: containers for docker, the scaler's count for processes. */
+  const running = async (queue: string): Promise<number> => {
+    if (driver === "docker") return (await managedContainers(queue)).filter((c) => c.State === "running").length
+    const reply = await nc.request(statusSubject, "", { timeout: 1000 })
+    return reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)?.running ?? 0
+  }
+  const leftovers = async (queue: string) => driver === "docker" ? (await managedContainers(queue)).length : running(queue)
+
+  const publish = async (queue: string, n: number, payload: object) => {
+    const js = jetstream(nc)
+    await Promise.all(Array.from({ length: n }, (_, i) => js.publish(`jobs.${queue}`, JSON.stringify({ ...payload, id: `j${i}` }))))
+  }
+  const allAcked = async (stream: string, n: number) => {
+    const info = await jsm.consumers.info(stream, "workers")
+    const state = await jsm.streams.info(stream)
+    return info.ack_floor.stream_seq === n && info.num_ack_pending === 0 && info.num_pending === 0 && state.state.messages === 0
+  }
+
+  it("scales 0 -> maxReplicas on 200 jobs, acks them all, and returns to 0 with nothing left", async () => {
+    const { queue, stream, events, sub, start } = await setup()
+    const scaler = start()
+    await scaler.waitForOutput("scaler up")
+    expect(await running(queue)).toBe(0)
+
+    let peak = 0
+    const sampler = setInterval(() => void running(queue).then((n) => (peak = Math.max(peak, n)), () => {}), 100)
+    await publish(queue, 200, { sleepMs: 50 })
+    await waitFor("all 200 jobs acked", () => allAcked(stream, 200), 60_000)
+    await waitFor(`${maxReplicas} workers running`, () => peak === maxReplicas, 10_000)
+    await waitFor("scale back to 0 after idleTimeout", async () => (await leftovers(queue)) === 0, 40_000)
+    clearInterval(sampler)
+
+    expect(events[0]).toMatchObject({ queue, from: 0, to: maxReplicas, direction: "up", kind: "wake" })
+    expect(events.at(-1)).toMatchObject({ queue, to: 0, direction: "down" })
+    expect(scaler.output()).not.toMatch(/died|unexpected exit/)
+    sub.unsubscribe()
+  })
+
+  it("a scaler restarted mid-run carries on with the running workers, and nothing is lost", async () => {
+    const { queue, stream, sub, start } = await setup()
+    const first = start()
+    await first.waitForOutput("scaler up")
+    await publish(queue, 200, { sleepMs: 250 })
+    await waitFor(`${maxReplicas} workers running`, async () => (await running(queue)) === maxReplicas, 20_000)
+    const before = driver === "docker" ? (await managedContainers(queue)).map((c) => c.Id) : []
+
+    expect(await first.stop("SIGTERM")).toBe(0)
+    if (driver === "docker") {
+      // Control plane down, data plane still working.
+      expect((await managedContainers(queue)).filter((c) => c.State === "running").map((c) => c.Id).sort()).toEqual([...before].sort())
+    }
+    const second = start()
+    if (driver === "docker") await second.waitForOutput(`adopted ${maxReplicas} running worker(s)`)
+    await waitFor("all 200 jobs acked", () => allAcked(stream, 200), 90_000)
+    await waitFor("scale back to 0", async () => (await leftovers(queue)) === 0, 40_000)
+    const redelivered = (await jsm.consumers.info(stream, "workers")).num_redelivered
+    expect(redelivered).toBe(0)
+    sub.unsubscribe()
+  })
+})

@@ -1,0 +1,108 @@
+// One conformance suite, run against every runtime driver: start, list, logs, stop with drain,
+// a worker that dies by itself; for docker also adoption by a new driver and label safety.
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Duration, Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { QueueConfig } from "../../src/config/model.ts"
+import { readBacklog } from "../../src/jetstream/backlog.ts"
+import { provisionQueue } from "../../src/jetstream/provision.ts"
+import { makeDockerDriver } from "../../src/runtime/docker.ts"
+import type { LogLine, RuntimeDriver } from "../../src/runtime/driver.ts"
+import { makeProcessDriver } from "../../src/runtime/process.ts"
+import { workerEnv } from "../../src/scaler/worker-env.ts"
+import { docker, removeManaged } from "../support/docker.ts"
+import { startNatsServer, type NatsServer } from "../support/nats-server.ts"
+import { testQueue } from "../support/queue.ts"
+import { waitFor } from "../support/wait.ts"
+
+let server: NatsServer
+let nc: NatsConnection
+let jsm: JetStreamManager
+beforeAll(async () => {
+  server = await startNatsServer()
+  nc = await connect({ servers: server.url })
+  jsm = await jetstreamManager(nc)
+})
+afterAll(async () => {
+  await nc?.close()
+  await server?.stop()
+})
+
+const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
+
+const drivers: Record<"docker" | "process", (onLog: (l: LogLine) => void) => RuntimeDriver> = {
+  docker: (onLog) => makeDockerDriver({ network: "host", onLog }),
+  process: (onLog) => makeProcessDriver({ onLog }).driver
+}
+
+describe.each(["docker", "process"] as const)("%s driver conformance", (name) => {
+  const lines: Array<LogLine> = []
+  let driver: RuntimeDriver
+  let q: QueueConfig
+  beforeAll(async () => {
+    driver = drivers[name]((l) => void lines.push(l))
+    q = testQueue(`rt-${name}`, {
+      image: "jetscale/worker-demo:dev",
+      command: ["node", "services/workers/demo/dist/main.js"],
+      concurrency: 2,
+      stopTimeout: Duration.seconds(10),
+      ackWait: Duration.seconds(2),
+      maxDeliver: 100
+    })
+    await run(provisionQueue(jsm, q))
+  })
+  afterAll(async () => {
+    if (name === "docker") await removeManaged(q.name)
+  })
+  const start = (instance: string) => run(driver.start({ queue: q, instance, env: workerEnv(q, instance, server.url) }))
+  const listed = async (instance: string) => (await run(driver.list(q.name))).find((w) => w.instance === instance)
+
+  it("starts a labelled worker that lists as running and whose output reaches the log sink", async () => {
+    const w = await start("a1")
+    expect(w).toMatchObject({ instance: "a1", queue: q.name, state: "running" })
+    expect(await listed("a1")).toMatchObject({ state: "running", exitCode: null })
+    await waitFor("the worker's start line", () => lines.some((l) => l.instance === "a1" && l.line.includes("started: queue")))
+    expect(lines.find((l) => l.instance === "a1")?.queue).toBe(q.name)
+  })
+
+  it("stop drains: the job in flight finishes and is acked before the worker goes away", async () => {
+    await jetstream(nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 1500, id: "in-flight" }))
+    await waitFor("the job in flight", async () => (await run(readBacklog(jsm, q))).ackPending === 1)
+    await run(driver.stop(q.name, "a1", q.stopTimeout))
+    expect(await listed("a1")).toBeUndefined()
+    expect((await jsm.streams.info(q.stream)).state.messages).toBe(0)
+    expect(lines.some((l) => l.instance === "a1" && l.line.includes("stopped: 1 acked"))).toBe(true)
+  })
+
+  it("reports a worker that died mid-job as exited with its code, and removes it", async () => {
+    await start("c1")
+    await jetstream(nc).publish(q.subjects[0]!, JSON.stringify({ crash: true }))
+    const dead = await waitFor("the worker to die", async () => {
+      const w = await listed("c1")
+      return w?.state === "exited" ? w : undefined
+    })
+    expect(dead.exitCode).toBe(137)
+    await run(driver.remove(q.name, "c1"))
+    expect(await listed("c1")).toBeUndefined()
+    await jsm.streams.purge(q.stream)
+  })
+
+  if (name === "docker") {
+    it("a new driver instance adopts running workers and never lists unlabelled containers", async () => {
+      await start("d1")
+      const stranger = await docker.createContainer({ Image: "jetscale/worker-demo:dev", Cmd: ["node", "-e", "setTimeout(() => {}, 60000)"], Labels: { [`io.jetscale.queue`]: q.name } })
+      try {
+        await stranger.start()
+        const fresh = drivers.docker(() => {})
+        const seen = await run(fresh.list(q.name))
+        expect(seen.map((w) => w.instance)).toEqual(["d1"])
+        await run(fresh.stop(q.name, "d1", q.stopTimeout))
+        expect(await run(driver.list(q.name))).toEqual([])
+        expect((await stranger.inspect()).State.Running).toBe(true)
+      } finally {
+        await stranger.remove({ force: true })
+      }
+    })
+  }
+})

@@ -1,0 +1,57 @@
+// Runs `jetscale up` as a real process (the built CLI) and keeps its output for assertions.
+import { spawn } from "node:child_process"
+import { mkdtemp, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { waitFor } from "./wait.ts"
+
+export interface ScalerProcess {
+  readonly output: () => string
+  /** Sends `signal` and resolves with the exit code. */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  readonly waitForOutput: (text: string | RegExp, timeoutMs?: number) => Promise<void>
+}
+
+export const writeConfig = async (yaml: string): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), "jetscale-cfg-"))
+  const path = join(dir, "jetscale.yaml")
+  await writeFile(path, yaml)
+  return path
+}
+
+export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ["bin/jetscale.js", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d))
+    child.stderr.on("data", (d: Buffer) => (stderr += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.once("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+
+export const startScaler = (configPath: string): ScalerProcess => {
+  const child = spawn(process.execPath, ["bin/jetscale.js", "up", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] })
+  let out = ""
+  child.stdout.on("data", (d: Buffer) => (out += d))
+  child.stderr.on("data", (d: Buffer) => (out += d))
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
+  return {
+    output: () => out,
+    stop: async (signal = "SIGTERM") => {
+      if (child.exitCode === null) child.kill(signal)
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+      const code = await exited
+      clearTimeout(timer)
+      return code
+    },
+    waitForOutput: (text, timeoutMs = 20_000) =>
+      waitFor(`scaler output ${String(text)}`, () => {
+        if (child.exitCode !== null) throw new Error(`scaler exited with ${child.exitCode}:\n${out}`)
+        return typeof text === "string" ? out.includes(text) : text.test(out)
+      }, timeoutMs).then(() => undefined)
+  }
+}
