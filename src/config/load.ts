@@ -31,10 +31,18 @@ const normalize = (raw: unknown): unknown => {
   return raw
 }
 
-/** Applies environment overrides: a non-empty `NATS_URL` replaces `nats.url`. */
+/**
+ * Applies environment overrides: a non-empty `NATS_URL` replaces `nats.url`, and a non-empty
+ * `JETSCALE_DOCKER_NETWORK` replaces `runtime.docker.network` (the compose stack sets both).
+ */
 export const applyEnv = (config: JetscaleConfig, env: Env): JetscaleConfig => {
   const url = env["NATS_URL"]?.trim()
-  return url ? { ...config, nats: { ...config.nats, url } } : config
+  const network = env["JETSCALE_DOCKER_NETWORK"]?.trim()
+  return {
+    ...config,
+    nats: url ? { ...config.nats, url } : config.nats,
+    runtime: network ? { ...config.runtime, docker: { ...config.runtime.docker, network } } : config.runtime
+  }
 }
 
 /** Decodes an already-parsed document; the pure core of {@link decodeConfig}. */

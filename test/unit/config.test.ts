@@ -133,6 +133,10 @@ describe("loadConfig: valid files", () => {
   ] as const)("NATS_URL %s", ([, env, url]) =>
     Effect.map(decodeConfig({ nats: { url: "nats://file:4222" } }, env), (c) => assert.strictEqual(c.nats.url, url)))
 
+  it.effect("JETSCALE_DOCKER_NETWORK overrides runtime.docker.network", () =>
+    Effect.map(decodeConfig({ runtime: { docker: { network: "host" } } }, { JETSCALE_DOCKER_NETWORK: "jetscale" }),
+      (c) => assert.strictEqual(c.runtime.docker.network, "jetscale")))
+
   it.live("loadConfig applies NATS_URL too", () =>
     Effect.map(
       loadConfig(writeConfig("env.yaml", "queues: {}\n"), { NATS_URL: "nats://from-env:4222" }),
