@@ -99,6 +99,8 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
       HostConfig: {
         NetworkMode: options.network,
         RestartPolicy: { Name: "no" },
+        // docker-init as PID 1: forwards SIGTERM to the worker and reaps zombies.
+        Init: true,
         ...(q.limits.memoryBytes ? { Memory: q.limits.memoryBytes } : {}),
         ...(q.limits.cpus ? { NanoCpus: Math.round(q.limits.cpus * 1e9) } : {}),
         ...(q.limits.pids ? { PidsLimit: q.limits.pids } : {})

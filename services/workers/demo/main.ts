@@ -20,8 +20,11 @@ await runWorker({
   schema: DemoJob,
   handler: async (job, ctx) => {
     if (job.sleepMs) await sleep(job.sleepMs, ctx.signal)
-    // Like a SIGKILL mid-job: no ack, no drain.
-    if (job.crash) process.kill(process.pid, "SIGKILL")
+    if (job.crash) {
+      // Like a SIGKILL mid-job: no ack, no drain. As PID 1 of a container the kill is ignored, hence the exit.
+      process.kill(process.pid, "SIGKILL")
+      process.exit(137)
+    }
     switch (job.fail) {
       case "always": throw new Error(`demo job ${job.id ?? ctx.streamSeq} failed (fail: always)`)
       case "once": if (ctx.deliveries === 1) throw new Error(`demo job ${job.id ?? ctx.streamSeq} failed on its first delivery (fail: once)`); break
