@@ -48,13 +48,16 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   const stopping = new Set<string>()
   let lastDecision: QueueStatus["lastDecision"] = null
 
+  /** Starts one worker; false when it could not be started (counted like a crash). */
   const startWorker = Effect.gen(function*() {
     const instance = newInstanceId()
-    yield* runtime.start({ queue: q, instance, env: workerEnv(q, instance, deps.workerNatsUrl) }).pipe(
+    return yield* runtime.start({ queue: q, instance, env: workerEnv(q, instance, deps.workerNatsUrl) }).pipe(
       Effect.tap((w) => Effect.logInfo(`queue ${q.name}: started worker ${w.name}`)),
+      Effect.as(true),
       Effect.catch((e) => Effect.gen(function*() {
         const next = yield* Ref.updateAndGet(crashes, (s) => recordCrash(s, Date.now()))
         yield* Effect.logError(`queue ${q.name}: ${e.message} (start attempt ${next.consecutive}, next try in ${next.nextStartAt - Date.now()}ms)`)
+        return false
       }))
     )
   })
@@ -78,17 +81,20 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
       yield* runtime.remove(q.name, w.instance).pipe(Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`)))
     }), { discard: true })
 
+  /** Starts or drains workers towards the decision; returns how many run (or start) afterwards. */
   const converge = (decision: Decision, running: ReadonlyArray<WorkerInfo>, now: number) => Effect.gen(function*() {
     const missing = decision.replicas - running.length
     if (missing > 0) {
-      const crash = yield* Ref.get(crashes)
-      if (!canStart(crash, now)) return
-      yield* Effect.forEach(Array.from({ length: missing }), () => startWorker, { concurrency: "unbounded", discard: true })
-    } else if (missing < 0) {
+      if (!canStart(yield* Ref.get(crashes), now)) return running.length
+      const started = yield* Effect.forEach(Array.from({ length: missing }), () => startWorker, { concurrency: "unbounded" })
+      return running.length + started.filter(Boolean).length
+    }
+    if (missing < 0) {
       // Newest first: the oldest workers have warm caches and connections.
       const surplus = [...running].sort((a, b) => b.startedAt - a.startedAt).slice(0, -missing)
       yield* Effect.forEach(surplus, stopWorker, { discard: true })
     }
+    return Math.min(running.length, decision.replicas)
   })
 
   const reconcile = Effect.gen(function*() {
@@ -112,9 +118,9 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
         backlog: effective, pending: backlog.pending, ackPending: backlog.ackPending, at: new Date(now).toISOString()
       })
     }
-    yield* converge(decision, running, now)
+    const runningNow = yield* converge(decision, running, now)
     yield* activator.set(decision.replicas === 0)
-    yield* deps.report({ name: q.name, desired: decision.replicas, running: running.length, lastDecision })
+    yield* deps.report({ name: q.name, desired: decision.replicas, running: runningNow, lastDecision })
   }).pipe(
     Effect.catch((e) => Effect.logWarning(`queue ${q.name}: ${e.message}`)),
     Effect.withSpan("scaler.reconcile", { attributes: { "jetscale.queue": q.name } })

@@ -1,0 +1,171 @@
+// The CLI as a user runs it (the built `bin/jetscale.js`), against a real nats-server and dockerd:
+// errors, enqueue, status --json, push wake-up, crash-loop backoff, no orphans, and down.
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { readdir, readFile, writeFile } from "node:fs/promises"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { provisionQueue } from "../../src/jetstream/provision.ts"
+import { managedContainers, removeManaged } from "../support/docker.ts"
+import { startNatsServer, type NatsServer } from "../support/nats-server.ts"
+import { testQueue, uniqueName } from "../support/queue.ts"
+import { runCli, startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
+import { waitFor } from "../support/wait.ts"
+
+let server: NatsServer
+let nc: NatsConnection
+let jsm: JetStreamManager
+const scalers: Array<ScalerProcess> = []
+const dockerQueues: Array<string> = []
+
+beforeAll(async () => {
+  server = await startNatsServer()
+  nc = await connect({ servers: server.url })
+  jsm = await jetstreamManager(nc)
+})
+afterEach(async () => {
+  for (const s of scalers.splice(0)) await s.stop("SIGKILL")
+  for (const q of dockerQueues.splice(0)) await removeManaged(q)
+})
+afterAll(async () => {
+  await nc?.close()
+  await server?.stop()
+})
+
+const processQueueConfig = (queue: string, extra = "", command = "[node, services/workers/demo/dist/main.js]") => writeConfig(`
+nats: { url: "${server.url}" }
+runtime: { driver: process }
+scaler: { interval: 500ms }
+queues:
+  ${queue}:
+    command: ${command}
+    maxReplicas: 2
+    idleTimeout: 2s
+    scaleDownDelay: 1s
+    stopTimeout: 2s
+${extra}`)
+
+const up = (path: string) => {
+  const s = startScaler(path)
+  scalers.push(s)
+  return s
+}
+
+/** Pids of processes whose environment names `queue` (the process driver's workers). */
+const workerPids = async (queue: string) => {
+  const pids: Array<number> = []
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    const env = await readFile(`/proc/${entry}/environ`, "utf8").catch(() => "")
+    if (env.split("\0").includes(`JETSCALE_QUEUE=${queue}`)) pids.push(Number(entry))
+  }
+  return pids
+}
+
+describe("jetscale CLI", () => {
+  it("a bad config starts nothing and prints every problem with its path; exit 1", async () => {
+    const before = (await jsm.streams.names().next()).length
+    const path = await writeConfig(`nats: { url: "${server.url}" }\nqueues:\n  demo:\n    maxReplica: 3\n    maxReplicas: -1\n    idleTimeout: soon\n`)
+    const r = await runCli(["up", "--config", path])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("queues.demo.maxReplica: unknown key (did you mean maxReplicas?)")
+    expect(r.stderr).toContain("queues.demo.maxReplicas: expected an integer >= minReplicas (0), got -1")
+    expect(r.stderr).toContain(`queues.demo.idleTimeout: invalid duration "soon" (use 30s, 5m, 250ms)`)
+    expect((await jsm.streams.names().next()).length).toBe(before)
+  })
+
+  it.each([
+    ["a missing file", "/nonexistent/jetscale.yaml", "config file not found: /nonexistent/jetscale.yaml"],
+    ["unreachable NATS", "UNREACHABLE", "cannot connect to NATS at nats://127.0.0.1:1"]
+  ])("%s: one clear line, exit 1", async (_, file, text) => {
+    const path = file === "UNREACHABLE" ? await writeConfig(`nats: { url: "nats://127.0.0.1:1" }\nqueues: { demo: { image: x } }\n`) : file
+    const r = await runCli(["status", "--config", path])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim().split("\n")).toHaveLength(1)
+    expect(r.stderr).toContain(text)
+  })
+
+  it("enqueue publishes JSON or @file --count times; status --json works without a scaler (desired null)", async () => {
+    const q = testQueue("cli")
+    await Effect.runPromise(provisionQueue(jsm, q))
+    const path = await processQueueConfig(q.name)
+    const payloadFile = `${path}.job.json`
+    await writeFile(payloadFile, `{"sleepMs": 10}`)
+    expect((await runCli(["enqueue", q.name, `{"id":"a"}`, "--config", path])).stdout).toContain(`enqueued 1 job(s) on jobs.${q.name}`)
+    expect((await runCli(["enqueue", q.name, `@${payloadFile}`, "--count", "3", "--config", path])).code).toBe(0)
+    const bad = await runCli(["enqueue", q.name, "{nope", "--config", path])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain("payload is not valid JSON")
+    const status = await runCli(["status", "--json", "--config", path])
+    expect(JSON.parse(status.stdout)).toEqual({
+      queues: [{ name: q.name, stream: q.stream, consumer: "workers", pending: 4, ackPending: 0, replicas: 0, desired: null }]
+    })
+  })
+
+  it("wakes a queue at zero by push: the job runs long before the next reconcile tick", async () => {
+    const queue = uniqueName("push")
+    const path = await writeConfig(`
+nats: { url: "${server.url}" }
+runtime: { driver: process }
+scaler: { interval: 60s }
+queues:
+  ${queue}: { command: [node, services/workers/demo/dist/main.js], idleTimeout: 1m }
+`)
+    const scaler = up(path)
+    await scaler.waitForOutput("scaler up")
+    await new Promise((r) => setTimeout(r, 300)) // past the first tick
+    await runCli(["enqueue", queue, `{"id":"wake"}`, "--config", path])
+    await waitFor("the job acked", async () => (await jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")).ack_floor.stream_seq === 1, 15_000)
+    const status = JSON.parse((await runCli(["status", "--json", "--config", path])).stdout) as { queues: Array<{ desired: number; replicas: number }> }
+    expect(status.queues[0]).toMatchObject({ desired: 1, replicas: 1 })
+  })
+
+  it("a worker that keeps dying is restarted with a growing delay, not in a tight loop", async () => {
+    const queue = uniqueName("crashloop")
+    const path = await processQueueConfig(queue, "", `[node, -e, "process.exit(3)"]`)
+    const scaler = up(path)
+    await scaler.waitForOutput("scaler up")
+    await runCli(["enqueue", queue, "{}", "--config", path])
+    await scaler.waitForOutput("unexpected exit 2 in a row")
+    await new Promise((r) => setTimeout(r, 4000))
+    const starts = scaler.output().split("\n").filter((l) => l.includes("started worker")).length
+    // Backoff 1s, 2s, 4s: about 4 starts in these ~6s; without it, 2 replicas every 500ms tick.
+    expect(starts).toBeGreaterThanOrEqual(2)
+    expect(starts).toBeLessThanOrEqual(6)
+  })
+
+  it("process workers are not orphaned when the scaler is killed; their job goes back to the queue", async () => {
+    const queue = uniqueName("orphan")
+    const path = await processQueueConfig(queue)
+    const scaler = up(path)
+    await scaler.waitForOutput("scaler up")
+    await runCli(["enqueue", queue, `{"sleepMs": 60000}`, "--config", path])
+    await waitFor("a worker process", async () => (await workerPids(queue)).length > 0 || undefined)
+    await scaler.stop("SIGKILL")
+    await waitFor("the worker processes to exit", async () => (await workerPids(queue)).length === 0, 15_000)
+    const info = await jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")
+    expect(info.num_pending + info.num_ack_pending).toBe(1)
+  })
+
+  it("down drains and removes the docker workers a stopped scaler left running", async () => {
+    const queue = uniqueName("down")
+    dockerQueues.push(queue)
+    const path = await writeConfig(`
+nats: { url: "${server.url}" }
+runtime: { driver: docker, docker: { network: host } }
+scaler: { interval: 500ms }
+queues:
+  ${queue}: { image: jetscale/worker-demo:dev, maxReplicas: 2, idleTimeout: 1m, stopTimeout: 5s }
+`)
+    const scaler = up(path)
+    await scaler.waitForOutput("scaler up")
+    await runCli(["enqueue", queue, `{"sleepMs": 10}`, "--count", "20", "--config", path])
+    await waitFor("2 containers", async () => (await managedContainers(queue)).filter((c) => c.State === "running").length === 2)
+    expect(await scaler.stop("SIGTERM")).toBe(0)
+    expect((await managedContainers(queue)).length).toBe(2)
+    const r = await runCli(["down", "--config", path])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain("down: 2 worker(s) removed")
+    expect(await managedContainers(queue)).toEqual([])
+  })
+})
