@@ -1,39 +1,26 @@
 // The CLI as a user runs it (the built `bin/jetscale.js`), against a real nats-server and dockerd:
 // errors, enqueue, status --json, push wake-up, crash-loop backoff, no orphans, and down.
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { readdir, readFile, writeFile } from "node:fs/promises"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { managedContainers, removeManaged } from "../support/docker.ts"
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts"
+import { useNatsServer } from "../support/nats-fixture.ts"
 import { testQueue, uniqueName } from "../support/queue.ts"
 import { runCli, startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
-let server: NatsServer
-let nc: NatsConnection
-let jsm: JetStreamManager
+const nats = useNatsServer()
 const scalers: Array<ScalerProcess> = []
 const dockerQueues: Array<string> = []
 
-beforeAll(async () => {
-  server = await startNatsServer()
-  nc = await connect({ servers: server.url })
-  jsm = await jetstreamManager(nc)
-})
 afterEach(async () => {
   for (const s of scalers.splice(0)) await s.stop("SIGKILL")
   for (const q of dockerQueues.splice(0)) await removeManaged(q)
 })
-afterAll(async () => {
-  await nc?.close()
-  await server?.stop()
-})
 
 const processQueueConfig = (queue: string, extra = "", command = "[node, services/workers/demo/dist/main.js]") => writeConfig(`
-nats: { url: "${server.url}" }
+nats: { url: "${nats.server.url}" }
 runtime: { driver: process }
 scaler: { interval: 500ms }
 queues:
@@ -64,14 +51,14 @@ const workerPids = async (queue: string) => {
 
 describe("jetscale CLI", () => {
   it("a bad config starts nothing and prints every problem with its path; exit 1", async () => {
-    const before = (await jsm.streams.names().next()).length
-    const path = await writeConfig(`nats: { url: "${server.url}" }\nqueues:\n  demo:\n    maxReplica: 3\n    maxReplicas: -1\n    idleTimeout: soon\n`)
+    const before = (await nats.jsm.streams.names().next()).length
+    const path = await writeConfig(`nats: { url: "${nats.server.url}" }\nqueues:\n  demo:\n    maxReplica: 3\n    maxReplicas: -1\n    idleTimeout: soon\n`)
     const r = await runCli(["up", "--config", path])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain("queues.demo.maxReplica: unknown key (did you mean maxReplicas?)")
     expect(r.stderr).toContain("queues.demo.maxReplicas: expected an integer >= minReplicas (0), got -1")
     expect(r.stderr).toContain(`queues.demo.idleTimeout: invalid duration "soon" (use 30s, 5m, 250ms)`)
-    expect((await jsm.streams.names().next()).length).toBe(before)
+    expect((await nats.jsm.streams.names().next()).length).toBe(before)
   })
 
   it.each([
@@ -87,7 +74,7 @@ describe("jetscale CLI", () => {
 
   it("enqueue publishes JSON or @file --count times; status --json works without a scaler (desired null)", async () => {
     const q = testQueue("cli")
-    await Effect.runPromise(provisionQueue(jsm, q))
+    await Effect.runPromise(provisionQueue(nats.jsm, q))
     const path = await processQueueConfig(q.name)
     const payloadFile = `${path}.job.json`
     await writeFile(payloadFile, `{"sleepMs": 10}`)
@@ -105,7 +92,7 @@ describe("jetscale CLI", () => {
   it("wakes a queue at zero by push: the job runs long before the next reconcile tick", async () => {
     const queue = uniqueName("push")
     const path = await writeConfig(`
-nats: { url: "${server.url}" }
+nats: { url: "${nats.server.url}" }
 runtime: { driver: process }
 scaler: { interval: 60s }
 queues:
@@ -115,7 +102,7 @@ queues:
     await scaler.waitForOutput("scaler up")
     await new Promise((r) => setTimeout(r, 300)) // past the first tick
     await runCli(["enqueue", queue, `{"id":"wake"}`, "--config", path])
-    await waitFor("the job acked", async () => (await jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")).ack_floor.stream_seq === 1, 15_000)
+    await waitFor("the job acked", async () => (await nats.jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")).ack_floor.stream_seq === 1, 15_000)
     const status = JSON.parse((await runCli(["status", "--json", "--config", path])).stdout) as { queues: Array<{ desired: number; replicas: number }> }
     expect(status.queues[0]).toMatchObject({ desired: 1, replicas: 1 })
   })
@@ -143,7 +130,7 @@ queues:
     await waitFor("a worker process", async () => (await workerPids(queue)).length > 0 || undefined)
     await scaler.stop("SIGKILL")
     await waitFor("the worker processes to exit", async () => (await workerPids(queue)).length === 0, 15_000)
-    const info = await jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")
+    const info = await nats.jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")
     expect(info.num_pending + info.num_ack_pending).toBe(1)
   })
 
@@ -151,7 +138,7 @@ queues:
     const queue = uniqueName("down")
     dockerQueues.push(queue)
     const path = await writeConfig(`
-nats: { url: "${server.url}" }
+nats: { url: "${nats.server.url}" }
 runtime: { driver: docker, docker: { network: host } }
 scaler: { interval: 500ms }
 queues:

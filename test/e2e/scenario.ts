@@ -1,14 +1,13 @@
 // The end-to-end scaling scenario, run once per runtime driver against a real nats-server (and a real
 // dockerd for the docker driver): 0 -> maxReplicas -> 0, and a scaler restart in the middle of a run.
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { jetstream } from "@nats-io/jetstream"
+import { afterEach, describe, expect, it } from "vitest"
 import { streamName } from "../../src/jetstream/names.ts"
 import type { ScaleEvent } from "../../src/scaler/events.ts"
 import type { QueueStatus } from "../../src/scaler/queue-loop.ts"
 import { statusSubject } from "../../src/scaler/scaler.ts"
 import { managedContainers, removeManaged } from "../support/docker.ts"
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts"
+import { useNatsServer } from "../support/nats-fixture.ts"
 import { uniqueName } from "../support/queue.ts"
 import { startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
@@ -16,31 +15,20 @@ import { waitFor } from "../support/wait.ts"
 const maxReplicas = 4
 
 export const describeScaling = (driver: "docker" | "process") => describe(`${driver} driver, end to end`, () => {
-  let server: NatsServer
-  let nc: NatsConnection
-  let jsm: JetStreamManager
+  const nats = useNatsServer()
   const scalers: Array<ScalerProcess> = []
   const queues: Array<string> = []
 
-  beforeAll(async () => {
-    server = await startNatsServer()
-    nc = await connect({ servers: server.url })
-    jsm = await jetstreamManager(nc)
-  })
   afterEach(async () => {
     for (const s of scalers.splice(0)) await s.stop("SIGKILL")
     if (driver === "docker") for (const q of queues.splice(0)) await removeManaged(q)
-  })
-  afterAll(async () => {
-    await nc?.close()
-    await server?.stop()
   })
 
   const setup = async () => {
     const queue = uniqueName("e2e")
     queues.push(queue)
     const path = await writeConfig(`
-nats: { url: "${server.url}" }
+nats: { url: "${nats.server.url}" }
 runtime: { driver: ${driver}, docker: { network: host } }
 scaler: { interval: 500ms }
 queues:
@@ -56,7 +44,7 @@ queues:
     limits: { memory: 256m, cpus: 0.5, pids: 256 }
 `)
     const events: Array<ScaleEvent> = []
-    const sub = nc.subscribe(`jetscale.events.scale.${queue}`, { callback: (_e, m) => void events.push(m.json<ScaleEvent>()) })
+    const sub = nats.nc.subscribe(`jetscale.events.scale.${queue}`, { callback: (_e, m) => void events.push(m.json<ScaleEvent>()) })
     const start = () => {
       const s = startScaler(path)
       scalers.push(s)
@@ -68,18 +56,18 @@ queues:
   /** Running workers as the runtime sees them: containers for docker, the scaler's count for processes. */
   const running = async (queue: string): Promise<number> => {
     if (driver === "docker") return (await managedContainers(queue)).filter((c) => c.State === "running").length
-    const reply = await nc.request(statusSubject, "", { timeout: 1000 })
+    const reply = await nats.nc.request(statusSubject, "", { timeout: 1000 })
     return reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)?.running ?? 0
   }
   const leftovers = async (queue: string) => driver === "docker" ? (await managedContainers(queue)).length : running(queue)
 
   const publish = async (queue: string, n: number, payload: object) => {
-    const js = jetstream(nc)
+    const js = jetstream(nats.nc)
     await Promise.all(Array.from({ length: n }, (_, i) => js.publish(`jobs.${queue}`, JSON.stringify({ ...payload, id: `j${i}` }))))
   }
   const allAcked = async (stream: string, n: number) => {
-    const info = await jsm.consumers.info(stream, "workers")
-    const state = await jsm.streams.info(stream)
+    const info = await nats.jsm.consumers.info(stream, "workers")
+    const state = await nats.jsm.streams.info(stream)
     return info.ack_floor.stream_seq === n && info.num_ack_pending === 0 && info.num_pending === 0 && state.state.messages === 0
   }
 
@@ -120,7 +108,7 @@ queues:
     if (driver === "docker") await second.waitForOutput(`adopted ${maxReplicas} running worker(s)`)
     await waitFor("all 200 jobs acked", () => allAcked(stream, 200), 90_000)
     await waitFor("scale back to 0", async () => (await leftovers(queue)) === 0, 40_000)
-    const redelivered = (await jsm.consumers.info(stream, "workers")).num_redelivered
+    const redelivered = (await nats.jsm.consumers.info(stream, "workers")).num_redelivered
     expect(redelivered).toBe(0)
     sub.unsubscribe()
   })

@@ -1,7 +1,6 @@
 // One conformance suite, run against every runtime driver: start, list, logs, stop with drain,
 // a worker that dies by itself; for docker also adoption by a new driver and label safety.
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { jetstream } from "@nats-io/jetstream"
 import { Duration, Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { QueueConfig } from "../../src/config/model.ts"
@@ -12,22 +11,11 @@ import type { LogLine, RuntimeDriver } from "../../src/runtime/driver.ts"
 import { makeProcessDriver } from "../../src/runtime/process.ts"
 import { workerEnv } from "../../src/scaler/worker-env.ts"
 import { docker, removeManaged } from "../support/docker.ts"
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts"
+import { useNatsServer } from "../support/nats-fixture.ts"
 import { testQueue } from "../support/queue.ts"
 import { waitFor } from "../support/wait.ts"
 
-let server: NatsServer
-let nc: NatsConnection
-let jsm: JetStreamManager
-beforeAll(async () => {
-  server = await startNatsServer()
-  nc = await connect({ servers: server.url })
-  jsm = await jetstreamManager(nc)
-})
-afterAll(async () => {
-  await nc?.close()
-  await server?.stop()
-})
+const nats = useNatsServer()
 
 const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
 
@@ -50,12 +38,12 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
       ackWait: Duration.seconds(2),
       maxDeliver: 100
     })
-    await run(provisionQueue(jsm, q))
+    await run(provisionQueue(nats.jsm, q))
   })
   afterAll(async () => {
     if (name === "docker") await removeManaged(q.name)
   })
-  const start = (instance: string) => run(driver.start({ queue: q, instance, env: workerEnv(q, instance, server.url) }))
+  const start = (instance: string) => run(driver.start({ queue: q, instance, env: workerEnv(q, instance, nats.server.url) }))
   const listed = async (instance: string) => (await run(driver.list(q.name))).find((w) => w.instance === instance)
 
   it("starts a labelled worker that lists as running and whose output reaches the log sink", async () => {
@@ -67,17 +55,17 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
   })
 
   it("stop drains: the job in flight finishes and is acked before the worker goes away", async () => {
-    await jetstream(nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 1500, id: "in-flight" }))
-    await waitFor("the job in flight", async () => (await run(readBacklog(jsm, q))).ackPending === 1)
+    await jetstream(nats.nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 1500, id: "in-flight" }))
+    await waitFor("the job in flight", async () => (await run(readBacklog(nats.jsm, q))).ackPending === 1)
     await run(driver.stop(q.name, "a1", q.stopTimeout))
     expect(await listed("a1")).toBeUndefined()
-    expect((await jsm.streams.info(q.stream)).state.messages).toBe(0)
+    expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(0)
     expect(lines.some((l) => l.instance === "a1" && l.line.includes("stopped: 1 acked"))).toBe(true)
   })
 
   it("reports a worker that died mid-job as exited with its code, and removes it", async () => {
     await start("c1")
-    await jetstream(nc).publish(q.subjects[0]!, JSON.stringify({ crash: true }))
+    await jetstream(nats.nc).publish(q.subjects[0]!, JSON.stringify({ crash: true }))
     const dead = await waitFor("the worker to die", async () => {
       const w = await listed("c1")
       return w?.state === "exited" ? w : undefined
@@ -85,7 +73,7 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
     expect(dead.exitCode).toBe(137)
     await run(driver.remove(q.name, "c1"))
     expect(await listed("c1")).toBeUndefined()
-    await jsm.streams.purge(q.stream)
+    await nats.jsm.streams.purge(q.stream)
   })
 
   if (name === "docker") {

@@ -1,42 +1,30 @@
 // Worker SDK against a real nats-server: ack, NAK with delay, heartbeats, and a SIGTERM drain.
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { jetstream } from "@nats-io/jetstream"
 import { Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { QueueConfig } from "../../src/config/model.ts"
 import { readBacklog } from "../../src/jetstream/backlog.ts"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { startWorker } from "../../src/worker/index.ts"
-import { startNatsServer, type NatsServer } from "../support/nats-server.ts"
+import { useNatsServer } from "../support/nats-fixture.ts"
 import { testQueue } from "../support/queue.ts"
 import { waitFor } from "../support/wait.ts"
 
-let server: NatsServer
-let nc: NatsConnection
-let jsm: JetStreamManager
+const nats = useNatsServer()
 
-beforeAll(async () => {
-  server = await startNatsServer()
-  nc = await connect({ servers: server.url })
-  jsm = await jetstreamManager(nc)
-})
-afterAll(async () => {
-  await nc?.close()
-  await server?.stop()
-})
 
 const setup = async (over: Partial<QueueConfig> = {}) => {
   const q = testQueue("w", over)
-  await Effect.runPromise(provisionQueue(jsm, q))
+  await Effect.runPromise(provisionQueue(nats.jsm, q))
   return q
 }
 const publish = async (q: QueueConfig, payloads: ReadonlyArray<unknown>) => {
-  const js = jetstream(nc)
+  const js = jetstream(nats.nc)
   for (const p of payloads) await js.publish(q.subjects[0]!, JSON.stringify(p))
 }
-const streamMessages = async (q: QueueConfig) => (await jsm.streams.info(q.stream)).state.messages
-const settingsOf = (q: QueueConfig) => ({ natsUrl: server.url, queue: q.name, instance: `t-${q.name}`, stopTimeoutMs: 5000 })
+const streamMessages = async (q: QueueConfig) => (await nats.jsm.streams.info(q.stream)).state.messages
+const settingsOf = (q: QueueConfig) => ({ natsUrl: nats.server.url, queue: q.name, instance: `t-${q.name}`, stopTimeoutMs: 5000 })
 
 describe("worker SDK", () => {
   it("acks every job the handler completes; the work queue empties", async () => {
@@ -47,7 +35,7 @@ describe("worker SDK", () => {
     await waitFor("the stream to be empty", async () => (await streamMessages(q)) === 0)
     expect(w.stats().acked).toBe(20)
     expect(new Set(seen).size).toBe(20)
-    expect((await Effect.runPromise(readBacklog(jsm, q))).total).toBe(0)
+    expect((await Effect.runPromise(readBacklog(nats.jsm, q))).total).toBe(0)
     await w.stop()
   })
 
@@ -92,17 +80,17 @@ describe("worker SDK", () => {
   it("SIGTERM drain: in-flight jobs finish and are acked, the rest go back, nothing is lost", async () => {
     const q = await setup({ concurrency: 4 })
     await publish(q, Array.from({ length: 10 }, (_, i) => ({ id: `d${i}`, sleepMs: 1500 })))
-    const env = { ...process.env, NATS_URL: server.url, JETSCALE_QUEUE: q.name, JETSCALE_STREAM: q.stream, JETSCALE_CONSUMER: q.consumer, JETSCALE_CONCURRENCY: "4", JETSCALE_INSTANCE: "drain-1", JETSCALE_STOP_TIMEOUT_MS: "10000" }
+    const env = { ...process.env, NATS_URL: nats.server.url, JETSCALE_QUEUE: q.name, JETSCALE_STREAM: q.stream, JETSCALE_CONSUMER: q.consumer, JETSCALE_CONCURRENCY: "4", JETSCALE_INSTANCE: "drain-1", JETSCALE_STOP_TIMEOUT_MS: "10000" }
     const child = spawn(process.execPath, ["services/workers/demo/dist/main.js"], { env, stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
     child.stdout.on("data", (d: Buffer) => (output += d))
     child.stderr.on("data", (d: Buffer) => (output += d))
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
-    await waitFor("4 jobs in flight", async () => (await Effect.runPromise(readBacklog(jsm, q))).ackPending === 4, 10_000)
+    await waitFor("4 jobs in flight", async () => (await Effect.runPromise(readBacklog(nats.jsm, q))).ackPending === 4, 10_000)
     child.kill("SIGTERM")
     expect(await exited).toBe(0)
     expect(output).toContain("stopped: 4 acked")
-    const after = await Effect.runPromise(readBacklog(jsm, q))
+    const after = await Effect.runPromise(readBacklog(nats.jsm, q))
     expect(after).toEqual({ pending: 6, ackPending: 0, total: 6 })
     expect(await streamMessages(q)).toBe(6)
     const w = await startWorker({ concurrency: 6, settings: settingsOf(q), log: () => {}, handler: () => {} })
