@@ -24,10 +24,10 @@ export interface StatusRow {
 
 const askScaler = Effect.gen(function*() {
   const { nc } = yield* Nats
-  return yield* Effect.promise(() => nc.request(statusSubject, "", { timeout: 500 }).then(
-    (m) => new Map((m.json<{ queues: Array<QueueStatus> }>().queues).map((s) => [s.name, s])),
-    () => undefined
-  ))
+  // No answer (no scaler running) or an answer we can't read: desired is unknown.
+  return yield* Effect.promise(() => nc.request(statusSubject, "", { timeout: 500 })
+    .then((m) => new Map((m.json<{ queues: Array<QueueStatus> }>().queues).map((s) => [s.name, s])))
+    .catch(() => undefined))
 })
 
 export const collectStatus = (queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*() {

@@ -10,48 +10,55 @@ import { lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, 
 export interface DockerDriverOptions {
   readonly network: string
   readonly socketPath?: string
+  /** When set, the driver follows every worker's output (started or adopted) into this sink. */
   readonly onLog?: (line: LogLine) => void
 }
 
 const containerName = (queue: string, instance: string) => `jetscale-${queue}-${instance}`
 /** Extra time docker gives a worker past its own stopTimeout, so the worker's timer fires first. */
 const killMarginSeconds = 2
+/** How long a removal waits for the end of a log stream before it goes ahead anyway. */
+const logEndTimeoutMs = 10_000
 
 const statusCode = (e: unknown): number | undefined => (e as { statusCode?: number }).statusCode
 
 const call = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => new RuntimeError({ message: `docker: ${what}: ${describe(cause)}`, cause }) })
 
-const toInfo = (c: Docker.ContainerInfo): WorkerInfo => {
+/** Only containers carrying all of jetscale's labels are workers; the rest are not ours. */
+const toInfo = (c: Docker.ContainerInfo): WorkerInfo | undefined => {
+  const instance = c.Labels[labels.instance]
+  const queue = c.Labels[labels.queue]
+  if (c.Labels[labels.managed] !== "true" || !instance || !queue) return undefined
   const exited = /^Exited \((-?\d+)\)/.exec(c.Status)
   return {
-    instance: c.Labels[labels.instance] ?? c.Id.slice(0, 12),
-    queue: c.Labels[labels.queue] ?? "",
+    id: c.Id,
+    instance,
+    queue,
     name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
-    state: c.State === "running" || c.State === "created" || c.State === "restarting" ? "running" : "exited",
+    // `created` is a container that never started (its start failed, or a scaler died in between).
+    state: c.State === "running" || c.State === "restarting" ? "running" : "exited",
     exitCode: exited ? Number(exited[1]) : null,
     startedAt: c.Created * 1000
   }
 }
 
-const parseEnv = (env: Readonly<Record<string, string>>) => Object.entries(env).map(([k, v]) => `${k}=${v}`)
+const envList = (env: Readonly<Record<string, string>>) => Object.entries(env).map(([k, v]) => `${k}=${v}`)
 
 /** The docker driver over an engine reachable at `socketPath` (default: DOCKER_HOST or the local socket). */
 export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver => {
   const docker = new Docker(options.socketPath ? { socketPath: options.socketPath } : undefined)
-  // Log streams we follow, by container name; a container is removed only once its stream has ended.
+  // Log streams we follow, by container id; a container is removed only once its stream has ended.
   const logEnds = new Map<string, Promise<void>>()
-  const onLog = options.onLog ?? (() => {})
+  const onLog = options.onLog
 
-  const follow = (name: string, queue: string, instance: string, since?: number) => {
-    if (logEnds.has(name)) return
+  const follow = (w: WorkerInfo, since?: number) => {
+    if (!onLog || logEnds.has(w.id)) return
     const ended = (async () => {
-      const raw = await docker.getContainer(name).logs({ follow: true, stdout: true, stderr: true, ...(since ? { since } : {}) })
-      const out = lineSplitter((line) => onLog({ queue, instance, stream: "stdout", line }))
-      const err = lineSplitter((line) => onLog({ queue, instance, stream: "stderr", line }))
-      const stdout = new PassThrough().on("data", out.push)
-      const stderr = new PassThrough().on("data", err.push)
-      docker.modem.demuxStream(raw, stdout, stderr)
+      const raw = await docker.getContainer(w.id).logs({ follow: true, stdout: true, stderr: true, ...(since ? { since } : {}) })
+      const out = lineSplitter((line) => onLog({ queue: w.queue, instance: w.instance, stream: "stdout", line }))
+      const err = lineSplitter((line) => onLog({ queue: w.queue, instance: w.instance, stream: "stderr", line }))
+      docker.modem.demuxStream(raw, new PassThrough().on("data", out.push), new PassThrough().on("data", err.push))
       await new Promise<void>((resolve) => {
         raw.on("end", resolve)
         raw.on("close", resolve)
@@ -60,17 +67,21 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
       out.end()
       err.end()
     })().catch(() => {})
-    logEnds.set(name, ended)
+    logEnds.set(w.id, ended)
   }
 
-  const awaitLogs = (name: string) => Effect.promise(async () => {
-    const ended = logEnds.get(name)
-    if (ended) await Promise.race([ended, new Promise((r) => setTimeout(r, 10_000))])
-    logEnds.delete(name)
+  const awaitLogs = (id: string) => Effect.promise(async () => {
+    const ended = logEnds.get(id)
+    if (ended) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([ended, new Promise((r) => { timer = setTimeout(r, logEndTimeoutMs) })])
+      clearTimeout(timer)
+    }
+    logEnds.delete(id)
   })
 
-  const removeContainer = (name: string) =>
-    awaitLogs(name).pipe(Effect.andThen(call(`remove ${name}`, () => docker.getContainer(name).remove({ v: true }).catch((e) => {
+  const removeContainer = (w: WorkerInfo) =>
+    awaitLogs(w.id).pipe(Effect.andThen(call(`remove ${w.name}`, () => docker.getContainer(w.id).remove({ v: true }).catch((e) => {
       if (statusCode(e) !== 404) throw e
     }))))
 
@@ -79,54 +90,61 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
       all: true,
       filters: { label: [`${labels.managed}=true`, ...(queue ? [`${labels.queue}=${queue}`] : [])] }
     })).pipe(Effect.map((cs) => {
-      const infos = cs.map(toInfo)
+      const infos = cs.flatMap((c) => toInfo(c) ?? [])
       // Adopted workers: follow their output from now on.
-      for (const w of infos) if (w.state === "running") follow(w.name, w.queue, w.instance, Math.floor(Date.now() / 1000))
+      for (const w of infos) if (w.state === "running") follow(w, Math.floor(Date.now() / 1000))
       return infos
     }))
+
+  const createError = (q: WorkerSpec["queue"], name: string) => (cause: unknown) => {
+    const text = describe(cause)
+    return new RuntimeError({
+      message: statusCode(cause) === 404 && /image/i.test(text)
+        ? `docker: image ${q.image} not found locally for queue ${q.name} (build it, e.g. npm run images)`
+        : `docker: create ${name}: ${text}`,
+      cause
+    })
+  }
 
   const start = (spec: WorkerSpec) => Effect.gen(function*() {
     const q = spec.queue
     const name = containerName(q.name, spec.instance)
     if (!q.image) return yield* new RuntimeError({ message: `queues.${q.name}.image: required by the docker driver` })
-    const create = () => docker.createContainer({
-      name,
-      Image: q.image!,
-      ...(q.command ? { Cmd: [...q.command] } : {}),
-      Env: parseEnv(spec.env),
-      Labels: { [labels.managed]: "true", [labels.queue]: q.name, [labels.instance]: spec.instance },
-      StopTimeout: Math.ceil(Duration.toSeconds(q.stopTimeout)) + killMarginSeconds,
-      HostConfig: {
-        NetworkMode: options.network,
-        RestartPolicy: { Name: "no" },
-        // docker-init as PID 1: forwards SIGTERM to the worker and reaps zombies.
-        Init: true,
-        ...(q.limits.memoryBytes ? { Memory: q.limits.memoryBytes } : {}),
-        ...(q.limits.cpus ? { NanoCpus: Math.round(q.limits.cpus * 1e9) } : {}),
-        ...(q.limits.pids ? { PidsLimit: q.limits.pids } : {})
-      }
-    })
     const container = yield* Effect.tryPromise({
-      try: create,
-      catch: (cause) => new RuntimeError({
-        message: statusCode(cause) === 404
-          ? `docker: image ${q.image} not found locally for queue ${q.name} (build it, e.g. npm run images)`
-          : `docker: create ${name}: ${describe(cause)}`,
-        cause
-      })
+      try: () => docker.createContainer({
+        name,
+        Image: q.image!,
+        ...(q.command ? { Cmd: [...q.command] } : {}),
+        Env: envList(spec.env),
+        Labels: { [labels.managed]: "true", [labels.queue]: q.name, [labels.instance]: spec.instance },
+        StopTimeout: Math.ceil(Duration.toSeconds(q.stopTimeout)) + killMarginSeconds,
+        HostConfig: {
+          NetworkMode: options.network,
+          RestartPolicy: { Name: "no" },
+          // docker-init as PID 1: forwards SIGTERM to the worker and reaps zombies.
+          Init: true,
+          ...(q.limits.memoryBytes ? { Memory: q.limits.memoryBytes } : {}),
+          ...(q.limits.cpus ? { NanoCpus: Math.round(q.limits.cpus * 1e9) } : {}),
+          ...(q.limits.pids ? { PidsLimit: q.limits.pids } : {})
+        }
+      }),
+      catch: createError(q, name)
     })
-    yield* call(`start ${name}`, () => container.start())
-    follow(name, q.name, spec.instance)
-    return { instance: spec.instance, queue: q.name, name, state: "running", exitCode: null, startedAt: Date.now() } satisfies WorkerInfo
+    // A container that was created but could not start is removed at once, not left behind.
+    yield* call(`start ${name}`, () => container.start()).pipe(
+      Effect.tapError(() => Effect.promise(() => container.remove({ force: true }).catch(() => {})))
+    )
+    const info: WorkerInfo = { id: container.id, instance: spec.instance, queue: q.name, name, state: "running", exitCode: null, startedAt: Date.now() }
+    follow(info)
+    return info
   })
 
-  const stop: RuntimeDriver["stop"] = (queue, instance, grace) => {
-    const name = containerName(queue, instance)
+  const stop: RuntimeDriver["stop"] = (w, grace) => {
     const t = Math.ceil(Duration.toSeconds(grace)) + killMarginSeconds
-    return call(`stop ${name}`, () => docker.getContainer(name).stop({ t }).catch((e) => {
+    return call(`stop ${w.name}`, () => docker.getContainer(w.id).stop({ t }).catch((e) => {
       // 304: already stopped; 404: already gone.
       if (statusCode(e) !== 304 && statusCode(e) !== 404) throw e
-    })).pipe(Effect.andThen(removeContainer(name)))
+    })).pipe(Effect.andThen(removeContainer(w)))
   }
 
   return {
@@ -134,9 +152,13 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
     list,
     start,
     stop,
-    remove: (queue, instance) => removeContainer(containerName(queue, instance)),
+    remove: removeContainer,
     ping: call("ping", () => docker.ping()).pipe(Effect.asVoid)
   }
 }
 
-export const layer = (options: DockerDriverOptions) => Layer.succeed(Runtime, Runtime.of(makeDockerDriver(options)))
+export const layer = (options: DockerDriverOptions) =>
+  Layer.effect(Runtime, Effect.try({
+    try: () => Runtime.of(makeDockerDriver(options)),
+    catch: (cause) => new RuntimeError({ message: `docker: ${describe(cause)}`, cause })
+  }))

@@ -12,6 +12,8 @@ export interface WorkerSpec {
 }
 
 export interface WorkerInfo {
+  /** The runtime's own handle: the container id, or `<queue>/<instance>` for the process driver. */
+  readonly id: string
   readonly instance: string
   readonly queue: string
   /** Container name, or `pid <n>` for the process driver. */
@@ -41,9 +43,9 @@ export interface RuntimeDriver {
   readonly list: (queue?: string) => Effect.Effect<ReadonlyArray<WorkerInfo>, RuntimeError>
   readonly start: (spec: WorkerSpec) => Effect.Effect<WorkerInfo, RuntimeError>
   /** SIGTERM, up to `grace` for the worker to drain, then a kill; removed once its output has been read. */
-  readonly stop: (queue: string, instance: string, grace: Duration.Duration) => Effect.Effect<void, RuntimeError>
+  readonly stop: (worker: WorkerInfo, grace: Duration.Duration) => Effect.Effect<void, RuntimeError>
   /** Removes a worker that has exited by itself, after its output has been read to the end. */
-  readonly remove: (queue: string, instance: string) => Effect.Effect<void, RuntimeError>
+  readonly remove: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
   /** Checks the runtime answers (docker: the engine is reachable). */
   readonly ping: Effect.Effect<void, RuntimeError>
 }

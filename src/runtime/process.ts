@@ -44,7 +44,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions = {}) => {
       child.stdout?.on("data", out.push)
       child.stderr?.on("data", err.push)
       const entry: Child = {
-        info: { instance: spec.instance, queue: q.name, name: `pid ${child.pid ?? "?"}`, startedAt: Date.now() },
+        info: { id: key(q.name, spec.instance), instance: spec.instance, queue: q.name, name: `pid ${child.pid ?? "?"}`, startedAt: Date.now() },
         process: child,
         exitCode: null,
         done: new Promise<number>((resolve) => {
@@ -79,17 +79,17 @@ export const makeProcessDriver = (options: ProcessDriverOptions = {}) => {
     name: "process",
     list: (queue) => Effect.sync(() => [...children.values()].filter((c) => !queue || c.info.queue === queue).map(infoOf)),
     start,
-    stop: (queue, instance, grace) => Effect.promise(async () => {
-      const c = children.get(key(queue, instance))
+    stop: (w, grace) => Effect.promise(async () => {
+      const c = children.get(w.id)
       if (!c) return
       await stopChild(c, Duration.toMillis(grace))
-      children.delete(key(queue, instance))
+      children.delete(w.id)
     }),
-    remove: (queue, instance) => Effect.promise(async () => {
-      const c = children.get(key(queue, instance))
+    remove: (w) => Effect.promise(async () => {
+      const c = children.get(w.id)
       if (c && c.exitCode !== null) {
         await c.done
-        children.delete(key(queue, instance))
+        children.delete(w.id)
       }
     }),
     ping: Effect.void

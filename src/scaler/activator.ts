@@ -14,7 +14,7 @@ export interface Activator {
 export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string>, wake: () => void): Activator => {
   let subs: Array<Subscription> = []
   let seen = 0
-  const set = (active: boolean) => Effect.sync(() => {
+  const set = (active: boolean) => Effect.try(() => {
     if (active && subs.length === 0) {
       subs = subjects.map((subject) => nc.subscribe(subject, {
         callback: () => {
@@ -26,7 +26,7 @@ export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string
       for (const s of subs) s.unsubscribe()
       subs = []
     }
-  })
+  }).pipe(Effect.catch((e) => Effect.logWarning(`activator for ${subjects.join(", ")}: ${String(e.cause ?? e)}`)))
   return {
     set,
     takeSeen: Effect.sync(() => {

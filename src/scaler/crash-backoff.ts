@@ -5,9 +5,10 @@ export interface CrashState {
   readonly consecutive: number
   /** No worker start before this time (ms epoch). */
   readonly nextStartAt: number
+  readonly lastCrashAt: number | null
 }
 
-export const noCrashes: CrashState = { consecutive: 0, nextStartAt: 0 }
+export const noCrashes: CrashState = { consecutive: 0, nextStartAt: 0, lastCrashAt: null }
 export const baseDelayMs = 1000
 export const maxDelayMs = 60_000
 export const healthyAfterMs = 30_000
@@ -17,11 +18,14 @@ export const delayAfter = (consecutive: number): number =>
 
 export const recordCrash = (s: CrashState, now: number): CrashState => {
   const consecutive = s.consecutive + 1
-  return { consecutive, nextStartAt: now + delayAfter(consecutive) }
+  return { consecutive, nextStartAt: now + delayAfter(consecutive), lastCrashAt: now }
 }
 
 export const canStart = (s: CrashState, now: number): boolean => now >= s.nextStartAt
 
-/** Resets the backoff once some worker has run for `healthyAfterMs`. */
-export const recordHealthy = (s: CrashState, oldestRunningStartedAt: number | undefined, now: number): CrashState =>
-  s.consecutive > 0 && oldestRunningStartedAt !== undefined && now - oldestRunningStartedAt >= healthyAfterMs ? noCrashes : s
+/**
+ * Resets the backoff once a worker started after the last crash has run for `healthyAfterMs`
+ * (older workers say nothing about whether a new start works).
+ */
+export const recordHealthy = (s: CrashState, runningStartedAt: ReadonlyArray<number>, now: number): CrashState =>
+  s.lastCrashAt !== null && runningStartedAt.some((t) => t >= s.lastCrashAt! && now - t >= healthyAfterMs) ? noCrashes : s

@@ -10,7 +10,7 @@ import type { RuntimeDriver, WorkerInfo } from "../runtime/driver.ts"
 import { makeActivator } from "./activator.ts"
 import { canStart, noCrashes, recordCrash, recordHealthy } from "./crash-backoff.ts"
 import { publishScaleEvent } from "./events.ts"
-import { decide, fromQueueConfig, initialState, type Decision } from "./policy.ts"
+import { decide, fromQueueConfig, initialState, type Decision, type PolicyState } from "./policy.ts"
 import { workerEnv } from "./worker-env.ts"
 
 export interface QueueStatus {
@@ -39,46 +39,55 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   const activator = makeActivator(nats.nc, q.subjects, () => void Queue.offerUnsafe(signal, "wake"))
   yield* Effect.addFinalizer(() => activator.close)
 
-  // Adopt what already runs: a restarted scaler carries on with the workers it finds.
-  const adopted = (yield* runtime.list(q.name).pipe(Effect.orElseSucceed((): ReadonlyArray<WorkerInfo> => [])))
-    .filter((w) => w.state === "running").length
-  const state = yield* Ref.make(adopted > 0 ? { ...initialState(adopted), lastChangeAt: yield* Clock.currentTimeMillis } : initialState(0))
-  if (adopted > 0) yield* Effect.logInfo(`queue ${q.name}: adopted ${adopted} running worker(s)`)
+  // Unknown until the runtime has been listed once: then the running workers are adopted.
+  const state = yield* Ref.make<PolicyState | undefined>(undefined)
   const crashes = yield* Ref.make(noCrashes)
+  // Workers being drained, and dead ones already counted as crashes (by runtime id).
   const stopping = new Set<string>()
+  const counted = new Set<string>()
   let lastDecision: QueueStatus["lastDecision"] = null
 
-  /** Starts one worker; false when it could not be started (counted like a crash). */
+  const adopt = (running: ReadonlyArray<WorkerInfo>, now: number) => Effect.gen(function*() {
+    if (running.length > 0) yield* Effect.logInfo(`queue ${q.name}: adopted ${running.length} running worker(s)`)
+    return running.length > 0 ? { ...initialState(running.length), lastChangeAt: now } : initialState(0)
+  })
+
+  /** Starts one worker; false when it could not be started. */
   const startWorker = Effect.gen(function*() {
     const instance = newInstanceId()
     return yield* runtime.start({ queue: q, instance, env: workerEnv(q, instance, deps.workerNatsUrl) }).pipe(
       Effect.tap((w) => Effect.logInfo(`queue ${q.name}: started worker ${w.name}`)),
       Effect.as(true),
-      Effect.catch((e) => Effect.gen(function*() {
-        const next = yield* Ref.updateAndGet(crashes, (s) => recordCrash(s, Date.now()))
-        yield* Effect.logError(`queue ${q.name}: ${e.message} (start attempt ${next.consecutive}, next try in ${next.nextStartAt - Date.now()}ms)`)
-        return false
-      }))
+      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
     )
   })
 
   const stopWorker = (w: WorkerInfo) => {
-    stopping.add(w.instance)
-    return runtime.stop(q.name, w.instance, q.stopTimeout).pipe(
+    stopping.add(w.id)
+    return runtime.stop(w, q.stopTimeout).pipe(
       Effect.tap(() => Effect.logInfo(`queue ${q.name}: stopped worker ${w.name}`)),
       Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`)),
-      Effect.ensuring(Effect.sync(() => stopping.delete(w.instance))),
+      Effect.ensuring(Effect.sync(() => stopping.delete(w.id))),
       Effect.forkScoped
     )
   }
 
-  /** Removes workers that exited without being asked to; each such exit feeds the crash-loop backoff. */
+  const crashed = (now: number, what: string) => Effect.gen(function*() {
+    const next = yield* Ref.updateAndGet(crashes, (s) => recordCrash(s, now))
+    yield* Effect.logWarning(`queue ${q.name}: ${what}; ${next.consecutive} in a row, next start in ${next.nextStartAt - now}ms or later`)
+  })
+
+  /** Removes workers that exited without being asked to; each one feeds the crash-loop backoff once. */
   const reapExited = (workers: ReadonlyArray<WorkerInfo>, now: number) =>
-    Effect.forEach(workers.filter((w) => w.state === "exited" && !stopping.has(w.instance)), (w) => Effect.gen(function*() {
-      const next = yield* Ref.updateAndGet(crashes, (s) => recordCrash(s, now))
-      yield* Effect.logWarning(`queue ${q.name}: worker ${w.name} ${w.exitCode === 0 ? "exited by itself" : `died (exit ${w.exitCode ?? "?"})`}; ` +
-        `unexpected exit ${next.consecutive} in a row, next start in ${next.nextStartAt - now}ms or later`)
-      yield* runtime.remove(q.name, w.instance).pipe(Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`)))
+    Effect.forEach(workers.filter((w) => w.state === "exited" && !stopping.has(w.id)), (w) => Effect.gen(function*() {
+      if (!counted.has(w.id)) {
+        counted.add(w.id)
+        yield* crashed(now, `worker ${w.name} ${w.exitCode === 0 ? "exited by itself" : `died (exit ${w.exitCode ?? "?"})`}: unexpected exit`)
+      }
+      yield* runtime.remove(w).pipe(
+        Effect.tap(() => Effect.sync(() => counted.delete(w.id))),
+        Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`))
+      )
     }), { discard: true })
 
   /** Starts or drains workers towards the decision; returns how many run (or start) afterwards. */
@@ -86,8 +95,9 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     const missing = decision.replicas - running.length
     if (missing > 0) {
       if (!canStart(yield* Ref.get(crashes), now)) return running.length
-      const started = yield* Effect.forEach(Array.from({ length: missing }), () => startWorker, { concurrency: "unbounded" })
-      return running.length + started.filter(Boolean).length
+      const started = (yield* Effect.forEach(Array.from({ length: missing }), () => startWorker, { concurrency: "unbounded" })).filter(Boolean).length
+      if (started < missing) yield* crashed(now, `${missing - started} of ${missing} worker start(s) failed`)
+      return running.length + started
     }
     if (missing < 0) {
       // Newest first: the oldest workers have warm caches and connections.
@@ -103,9 +113,9 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     const workers = yield* runtime.list(q.name)
     const now = yield* Clock.currentTimeMillis
     yield* reapExited(workers, now)
-    const running = workers.filter((w) => w.state === "running" && !stopping.has(w.instance))
-    yield* Ref.update(crashes, (s) => recordHealthy(s, Math.min(...running.map((w) => w.startedAt)), now))
-    const current = yield* Ref.get(state)
+    const running = workers.filter((w) => w.state === "running" && !stopping.has(w.id))
+    yield* Ref.update(crashes, (s) => recordHealthy(s, running.map((w) => w.startedAt), now))
+    const current = (yield* Ref.get(state)) ?? (yield* adopt(running, now))
     // At zero, a message the activator saw may not be in the consumer's counts yet.
     const effective = current.replicas === 0 ? Math.max(backlog.total, seen) : backlog.total
     const decision = decide(effective, current, policy, now)

@@ -1,6 +1,6 @@
 // The scaler service: provisions every queue, runs one reconcile fiber per queue (a slow queue does
 // not hold up the others), and answers status requests on `jetscale.api.status`.
-import { Context, Duration, Effect, Layer, Ref, Schedule } from "effect"
+import { Cause, Context, Duration, Effect, Layer, Ref } from "effect"
 import type { JetscaleConfig } from "../config/model.ts"
 import { provisionQueue } from "../jetstream/provision.ts"
 import { Nats } from "../nats/connection.ts"
@@ -34,8 +34,11 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
       report: (s) => Ref.update(statuses, (m) => new Map(m).set(s.name, s))
     }).pipe(
       Effect.scoped,
-      Effect.tapCause((cause) => Effect.logError(`queue ${q.name}: reconcile loop failed, restarting in 1s`, cause)),
-      Effect.retry(Schedule.spaced("1 second")),
+      // A bug in one queue's loop must not end it for good: log it and start the loop again.
+      Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.logError(`queue ${q.name}: reconcile loop failed, restarting in 1s`, cause).pipe(Effect.andThen(Effect.sleep("1 second")))),
+      Effect.forever,
       Effect.forkScoped
     )
   }

@@ -23,6 +23,7 @@ export type Handler<A> = (payload: A, ctx: JobContext) => unknown | Promise<unkn
 export type JobOutcome =
   | { readonly _tag: "acked" }
   | { readonly _tag: "naked"; readonly delayMs: number; readonly error: string }
+  /** Stop timeout hit, or the connection was gone for the ack/NAK: redelivered by JetStream. */
   | { readonly _tag: "abandoned" }
 
 export interface JobOptions<A> {
@@ -61,9 +62,24 @@ export class InvalidPayloadError extends Error {
 
 export const errorText = (e: unknown): string => e instanceof Error ? `${e.name}: ${e.message}` : String(e)
 
+/**
+ * Sends an ack/NAK/heartbeat; false when the connection is closed or draining. The job is then
+ * not lost: JetStream redelivers it after ack_wait.
+ */
+export const send = (f: () => void): boolean => {
+  try {
+    f()
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Runs one delivery to its end: ack on success, NAK with the backoff delay on failure. */
 export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutcome> => {
-  const heartbeat = setInterval(() => m.working(), opts.heartbeatMs)
+  const heartbeat = setInterval(() => send(() => m.working()), opts.heartbeatMs)
+  const stopHeartbeat = () => clearInterval(heartbeat)
+  opts.signal.addEventListener("abort", stopHeartbeat, { once: true })
   const deliveries = m.info.deliveryCount
   try {
     const payload = decodePayload(m.data, opts.schema)
@@ -74,19 +90,18 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
       headers: headersOf(m),
       instance: opts.instance,
       signal: opts.signal,
-      working: () => m.working()
+      working: () => void send(() => m.working())
     })
     if (opts.signal.aborted) return { _tag: "abandoned" }
-    m.ack()
-    return { _tag: "acked" }
+    return send(() => m.ack()) ? { _tag: "acked" } : { _tag: "abandoned" }
   } catch (e) {
     if (opts.signal.aborted) return { _tag: "abandoned" }
     // Until dead-lettering exists (issue 3), a non-retryable failure is retried like any other.
     void isNonRetryable(e)
     const delayMs = delayForAttempt(opts.backoff, deliveries)
-    m.nak(delayMs)
-    return { _tag: "naked", delayMs, error: errorText(e) }
+    return send(() => m.nak(delayMs)) ? { _tag: "naked", delayMs, error: errorText(e) } : { _tag: "abandoned" }
   } finally {
-    clearInterval(heartbeat)
+    stopHeartbeat()
+    opts.signal.removeEventListener("abort", stopHeartbeat)
   }
 }

@@ -5,7 +5,7 @@ import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
 import { fromList } from "./backoff.ts"
-import { errorText, runJob, type Handler, type JobOutcome } from "./job.ts"
+import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
 
 export interface WorkerOptions<A> {
@@ -52,8 +52,13 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
           counts.naked++
           log(`job ${m.seq} failed on delivery ${m.info.deliveryCount}, retry in ${outcome.delayMs}ms: ${outcome.error}`)
         }
-        if (outcome._tag === "abandoned") m.nak()
+        // Handed back at once, for another worker; if even that fails, JetStream redelivers after ack_wait.
+        if (outcome._tag === "abandoned") send(() => m.nak())
         return outcome
+      })
+      .catch((e): JobOutcome => {
+        log(`job ${m.seq}: ${errorText(e)}`)
+        return { _tag: "abandoned" }
       })
       .finally(() => inFlight.delete(job))
     inFlight.add(job)
@@ -70,7 +75,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         const batch = await consumer.fetch({ max_messages: free, expires: fetchExpiresMs })
         for await (const m of batch) {
           // A message that arrives after the stop began goes straight back to the queue.
-          if (stopping) m.nak()
+          if (stopping) send(() => m.nak())
           else start(m)
         }
       } catch (e) {

@@ -113,7 +113,7 @@ queues:
     const scaler = up(path)
     await scaler.waitForOutput("scaler up")
     await runCli(["enqueue", queue, "{}", "--config", path])
-    await scaler.waitForOutput("unexpected exit 2 in a row")
+    await scaler.waitForOutput("unexpected exit; 2 in a row")
     await new Promise((r) => setTimeout(r, 4000))
     const starts = scaler.output().split("\n").filter((l) => l.includes("started worker")).length
     // Backoff 1s, 2s, 4s: about 4 starts in these ~6s; without it, 2 replicas every 500ms tick.
@@ -150,6 +150,11 @@ queues:
     await waitFor("2 containers", async () => (await managedContainers(queue)).filter((c) => c.State === "running").length === 2)
     expect(await scaler.stop("SIGTERM")).toBe(0)
     expect((await managedContainers(queue)).length).toBe(2)
+    // status reads the runtime without following worker logs, so it returns promptly.
+    const t0 = Date.now()
+    const status = await runCli(["status", "--json", "--config", path])
+    expect(Date.now() - t0).toBeLessThan(15_000)
+    expect(JSON.parse(status.stdout).queues[0]).toMatchObject({ replicas: 2, desired: null })
     const r = await runCli(["down", "--config", path])
     expect(r.code).toBe(0)
     expect(r.stdout).toContain("down: 2 worker(s) removed")

@@ -57,7 +57,7 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
   it("stop drains: the job in flight finishes and is acked before the worker goes away", async () => {
     await jetstream(nats.nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 1500, id: "in-flight" }))
     await waitFor("the job in flight", async () => (await run(readBacklog(nats.jsm, q))).ackPending === 1)
-    await run(driver.stop(q.name, "a1", q.stopTimeout))
+    await run(driver.stop((await listed("a1"))!, q.stopTimeout))
     expect(await listed("a1")).toBeUndefined()
     expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(0)
     expect(lines.some((l) => l.instance === "a1" && l.line.includes("stopped: 1 acked"))).toBe(true)
@@ -71,7 +71,7 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
       return w?.state === "exited" ? w : undefined
     })
     expect(dead.exitCode).toBe(137)
-    await run(driver.remove(q.name, "c1"))
+    await run(driver.remove(dead))
     expect(await listed("c1")).toBeUndefined()
     await nats.jsm.streams.purge(q.stream)
   })
@@ -85,7 +85,7 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
         const fresh = drivers.docker(() => {})
         const seen = await run(fresh.list(q.name))
         expect(seen.map((w) => w.instance)).toEqual(["d1"])
-        await run(fresh.stop(q.name, "d1", q.stopTimeout))
+        await run(fresh.stop(seen[0]!, q.stopTimeout))
         expect(await run(driver.list(q.name))).toEqual([])
         expect((await stranger.inspect()).State.Running).toBe(true)
       } finally {

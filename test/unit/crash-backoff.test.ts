@@ -9,17 +9,18 @@ describe("crash-loop backoff", () => {
 
   it("holds starts until the delay has passed", () => {
     const s = recordCrash(recordCrash(noCrashes, 0), 500)
-    expect(s).toEqual({ consecutive: 2, nextStartAt: 2500 })
+    expect(s).toEqual({ consecutive: 2, nextStartAt: 2500, lastCrashAt: 500 })
     expect(canStart(s, 2499)).toBe(false)
     expect(canStart(s, 2500)).toBe(true)
   })
 
   it.each([
-    ["no running worker", undefined, 100_000, 2],
-    ["a worker up for less than healthyAfterMs", 100_000 - healthyAfterMs + 1, 100_000, 2],
-    ["a worker up for healthyAfterMs", 100_000 - healthyAfterMs, 100_000, 0]
-  ] as const)("after crashes, %s -> %i consecutive", (_, oldest, now, expected) => {
-    const s = recordCrash(recordCrash(noCrashes, 0), 0)
-    expect(recordHealthy(s, oldest, now).consecutive).toBe(expected)
+    ["no running worker", [], 2],
+    ["a worker started after the crash, up for less than healthyAfterMs", [100_000 - healthyAfterMs + 1], 2],
+    ["a worker started after the crash, up for healthyAfterMs", [100_000 - healthyAfterMs], 0],
+    ["only a worker started before the crash, however old", [0], 2]
+  ] as const)("crashes at t=1000, now t=100000, %s -> %i consecutive", (_, startedAt, expected) => {
+    const s = recordCrash(recordCrash(noCrashes, 1000), 1000)
+    expect(recordHealthy(s, startedAt, 100_000).consecutive).toBe(expected)
   })
 })
