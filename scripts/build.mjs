@@ -1,7 +1,12 @@
 // Builds the runnable outputs with esbuild (type checking is `npm run typecheck`):
 // - dist/cli.js, dist/worker.js: the CLI and the `jetscale/worker` export, dependencies left external;
+// - dist/types/: the worker SDK's declarations (tsc), for `jetscale/worker` users;
 // - services/*/dist/main.js: self-contained bundles, so an image needs only `node` and one file.
 import { build } from "esbuild"
+import { execFileSync } from "node:child_process"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { createRequire } from "node:module"
 
 const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning" }
 // ESM bundles of CommonJS packages (dockerode, yaml) need a real `require`.
@@ -25,3 +30,12 @@ await Promise.all([
   build({ ...common, entryPoints: ["services/workers/demo/main.ts"], outfile: "services/workers/demo/dist/main.js", banner }),
   build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [noSsh] })
 ])
+
+// Declarations: the sources import `./x.ts`; published declarations must say `./x.js`.
+const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
+execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { stdio: "inherit" })
+for (const entry of readdirSync("dist/types", { recursive: true })) {
+  const file = join("dist/types", String(entry))
+  if (!file.endsWith(".d.ts")) continue
+  writeFileSync(file, readFileSync(file, "utf8").replace(/(from\s+["']\.{1,2}\/[^"']*)\.ts(["'])/g, "$1.js$2"))
+}

@@ -36,7 +36,8 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
       concurrency: 2,
       stopTimeout: Duration.seconds(10),
       ackWait: Duration.seconds(2),
-      maxDeliver: 100
+      maxDeliver: 100,
+      limits: { memoryBytes: 256 * 1024 * 1024, cpus: 0.5, pids: 256 }
     })
     await run(provisionQueue(nats.jsm, q))
   })
@@ -53,6 +54,19 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
     await waitFor("the worker's start line", () => lines.some((l) => l.instance === "a1" && l.line.includes("started: queue")))
     expect(lines.find((l) => l.instance === "a1")?.queue).toBe(q.name)
   })
+
+  if (name === "docker") {
+    it("names, labels, environment and limits of a worker container follow the config", async () => {
+      const c = await docker.getContainer(`jetscale-${q.name}-a1`).inspect()
+      expect(c.Config.Labels).toMatchObject({ "io.jetscale.managed": "true", "io.jetscale.queue": q.name, "io.jetscale.instance": "a1" })
+      expect(c.Config.Env).toEqual(expect.arrayContaining([
+        `NATS_URL=${nats.server.url}`, `JETSCALE_QUEUE=${q.name}`, `JETSCALE_STREAM=${q.stream}`, "JETSCALE_CONSUMER=workers",
+        "JETSCALE_CONCURRENCY=2", "JETSCALE_INSTANCE=a1"
+      ]))
+      expect(c.HostConfig).toMatchObject({ NetworkMode: "host", Memory: 256 * 1024 * 1024, NanoCpus: 500_000_000, PidsLimit: 256, Init: true })
+      expect(c.Config.StopTimeout).toBe(12)
+    })
+  }
 
   it("stop drains: the job in flight finishes and is acked before the worker goes away", async () => {
     await jetstream(nats.nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 1500, id: "in-flight" }))
