@@ -3,8 +3,7 @@
 import { Console, Effect, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { readFile } from "node:fs/promises"
-import * as NatsLayer from "../nats/connection.ts"
-import { Nats, describe } from "../nats/connection.ts"
+import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
 import { configFlag, load, reportFailure } from "./common.ts"
 
 class EnqueueError extends Schema.TaggedError<EnqueueError>()("EnqueueError", { message: Schema.String }) {}
@@ -40,7 +39,7 @@ export const enqueue = Command.make("enqueue", {
         },
         catch: (e) => new EnqueueError({ message: `publish to ${subject} failed: ${describe(e)} (is the stream ${q.stream} provisioned? run jetscale up)` })
       })
-    }).pipe(Effect.provide(NatsLayer.layer(config.nats.url, "jetscale-enqueue")))
+    }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-enqueue")))
     yield* Console.log(`enqueued ${count} job(s) on ${subject} (stream ${q.stream}, seq ${seqs[0]}${count > 1 ? `..${seqs.at(-1)}` : ""})`)
   }).pipe(reportFailure)
 ).pipe(Command.withDescription("publish jobs to a queue"))

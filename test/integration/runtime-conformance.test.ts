@@ -64,7 +64,7 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
         "JETSCALE_CONCURRENCY=2", "JETSCALE_INSTANCE=a1"
       ]))
       expect(c.HostConfig).toMatchObject({ NetworkMode: "host", Memory: 256 * 1024 * 1024, NanoCpus: 500_000_000, PidsLimit: 256, Init: true })
-      expect(c.Config.StopTimeout).toBe(12)
+      expect((c.Config as { StopTimeout?: number }).StopTimeout).toBe(12)
     })
   }
 
