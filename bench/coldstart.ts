@@ -8,6 +8,7 @@ import type { QueueStatus } from "../src/scaler/queue-loop.ts"
 import { statusSubject } from "../src/scaler/scaler.ts"
 import { managedContainers } from "../test/support/docker.ts"
 import { startNatsServer } from "../test/support/nats-server.ts"
+import { workerPids } from "../test/support/processes.ts"
 import { runCli, startScaler, writeConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
 
@@ -40,15 +41,22 @@ queues:
     const atZero = async () => {
       const reply = await nc.request(statusSubject, "", { timeout: 1000 })
       const s = reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
-      const containers = driver === "docker" ? (await managedContainers(queue)).length : 0
-      return s?.desired === 0 && s.running === 0 && containers === 0
+      // Workers still draining count too: the runtime, not the scaler's view, says when they are gone.
+      const left = driver === "docker" ? (await managedContainers(queue)).length : (await workerPids(queue)).length
+      return s?.desired === 0 && s.running === 0 && left === 0
     }
     const times: Array<number> = []
     for (let i = 0; i < trials; i++) {
       await waitFor("the queue to be at zero replicas", atZero, 30_000, 100)
       const acked = new Promise<number>((resolve) => {
-        const sub = nc.subscribe(`$JS.ACK.${streamName(queue)}.>`, { max: 1, callback: () => resolve(performance.now()) })
-        void sub
+        // The ack subject also carries NAKs and heartbeats (-NAK, +WPI): only +ACK counts.
+        const sub = nc.subscribe(`$JS.ACK.${streamName(queue)}.>`, {
+          callback: (_e, m) => {
+            if (m.string() !== "+ACK") return
+            sub.unsubscribe()
+            resolve(performance.now())
+          }
+        })
       })
       await nc.flush()
       const t0 = performance.now()

@@ -1,11 +1,12 @@
 // The CLI as a user runs it (the built `bin/jetscale.js`), against a real nats-server and dockerd:
 // errors, enqueue, status --json, push wake-up, crash-loop backoff, no orphans, and down.
 import { Effect } from "effect"
-import { readdir, readFile, writeFile } from "node:fs/promises"
+import { writeFile } from "node:fs/promises"
 import { afterEach, describe, expect, it } from "vitest"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { managedContainers, removeManaged } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
+import { workerPids } from "../support/processes.ts"
 import { testQueue, uniqueName } from "../support/queue.ts"
 import { runCli, startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
@@ -36,17 +37,6 @@ const up = (path: string) => {
   const s = startScaler(path)
   scalers.push(s)
   return s
-}
-
-/** Pids of processes whose environment names `queue` (the process driver's workers). */
-const workerPids = async (queue: string) => {
-  const pids: Array<number> = []
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const env = await readFile(`/proc/${entry}/environ`, "utf8").catch(() => "")
-    if (env.split("\0").includes(`JETSCALE_QUEUE=${queue}`)) pids.push(Number(entry))
-  }
-  return pids
 }
 
 describe("jetscale CLI", () => {
