@@ -2,6 +2,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
 import { Command } from "effect/cli"
+import { dlq } from "./dlq.ts"
 import { down } from "./down.ts"
 import { enqueue } from "./enqueue.ts"
 import { status } from "./status.ts"
@@ -9,7 +10,7 @@ import { up } from "./up.ts"
 
 const jetscale = Command.make("jetscale").pipe(
   Command.withDescription("event-driven autoscaler for job workers on NATS JetStream"),
-  Command.withSubcommands([up, down, status, enqueue])
+  Command.withSubcommands([up, down, status, enqueue, dlq])
 )
 
 jetscale.pipe(

@@ -11,6 +11,20 @@ export interface WorkerLimits {
   readonly pids?: number
 }
 
+/**
+ * Retry delays: a list (attempt 1, 2, 3...; the last repeats) or exponential with jitter
+ * (`initial * factor^(attempt-1)`, capped at `max`, each delay times a random 1 ± jitter).
+ */
+export type BackoffPolicy =
+  | { readonly _tag: "list"; readonly delays: ReadonlyArray<Duration.Duration> }
+  | {
+    readonly _tag: "exponential"
+    readonly initial: Duration.Duration
+    readonly max: Duration.Duration
+    readonly factor: number
+    readonly jitter: number
+  }
+
 /** One queue: its JetStream names, its worker, and its scaling policy. */
 export interface QueueConfig {
   readonly name: string
@@ -31,8 +45,8 @@ export interface QueueConfig {
   readonly concurrency: number
   readonly ackWait: Duration.Duration
   readonly maxDeliver: number
-  /** NAK delay for attempt 1, 2, 3...; the last one repeats. Never empty. */
-  readonly backoff: ReadonlyArray<Duration.Duration>
+  /** NAK delay per attempt. A list is never empty. */
+  readonly backoff: BackoffPolicy
   readonly stopTimeout: Duration.Duration
   readonly limits: WorkerLimits
 }

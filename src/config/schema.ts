@@ -1,10 +1,10 @@
 // The Effect Schema of `jetscale.yaml` (field names, types, defaults, per-field rules), the
 // cross-field rules checked on the raw file, and the mapping of a decoded file onto ./model.ts.
-import { Duration, Effect, Schema, SchemaTransformation } from "effect"
-import { ByteSize, isDurationAtLeast, isDurationPositive, ShortDuration } from "./duration.ts"
+import { Duration, Effect, Option, Schema, SchemaTransformation } from "effect"
+import { ByteSize, formatShortDuration, isDurationAtLeast, isDurationPositive, ShortDuration } from "./duration.ts"
 import { type ConfigProblem, isPlainObject, type ProblemPath } from "./errors.ts"
-import type { JetscaleConfig, QueueConfig } from "./model.ts"
-import { consumerName, streamName } from "../jetstream/names.ts"
+import type { BackoffPolicy, JetscaleConfig, QueueConfig } from "./model.ts"
+import { advisoriesStream, consumerName, dlqStream, streamName } from "../jetstream/names.ts"
 
 /** Every default of the file format, in one place (the cross-field checks reuse them). */
 export const DEFAULTS = {
@@ -23,10 +23,21 @@ export const DEFAULTS = {
   ackWait: "30s",
   maxDeliver: 5,
   backoff: ["1s", "5s", "30s"],
+  /** Defaults of the exponential form `backoff: { initial, max, factor, jitter }`. */
+  backoffMax: "1m",
+  backoffFactor: 2,
+  backoffJitter: 0.2,
   stopTimeout: "30s"
 } as const
 
 export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/
+
+/**
+ * Streams jetscale keeps for itself, which no queue may map to (by `streamName`). Valid queue
+ * names (the pattern above: no `_`, no upper case) map to stream names one-to-one, so two queues
+ * can never share a stream; only these reserved names need checking.
+ */
+export const RESERVED_STREAMS: ReadonlyArray<string> = [dlqStream, advisoriesStream, "JETSCALE_LOGS"]
 
 /** The subjects a queue listens on when `subjects` is omitted. */
 export const defaultSubjects = (queue: string): ReadonlyArray<string> => [`jobs.${queue}`]
@@ -91,6 +102,29 @@ const EnvValue = Schema.Union([Schema.String, Schema.Number, Schema.Boolean])
 
 const Duration1s = Duration.seconds(1)
 
+/** A finite number checked by `ok`; `expected` is the whole "expected ..." phrase. */
+const NumberWhere = (expected: string, ok: (n: number) => boolean) =>
+  Schema.Number.annotate({ expected }).pipe(Schema.check(Schema.makeFilter<number>((n) =>
+    (Number.isFinite(n) && ok(n)) || `expected ${expected}, got ${n}`
+  )))
+
+/**
+ * `backoff: { initial, max, factor, jitter }`: exponential with jitter. `max >= initial` needs
+ * both fields (and knows whether `max` was defaulted): see crossFieldProblems.
+ */
+export const ExponentialBackoffFile = Schema.Struct({
+  initial: ShortDuration.pipe(Schema.check(isDurationPositive)),
+  max: ShortDuration.pipe(withDefault(DEFAULTS.backoffMax)),
+  factor: NumberWhere("a number >= 1", (n) => n >= 1).pipe(withDefault(DEFAULTS.backoffFactor)),
+  jitter: NumberWhere("a number in [0, 1)", (n) => n >= 0 && n < 1).pipe(withDefault(DEFAULTS.backoffJitter))
+})
+
+/** `backoff`: a non-empty list of delays (the last repeats), or the exponential form. */
+export const BackoffFile = Schema.Union([
+  Schema.Array(ShortDuration).pipe(Schema.check(nonEmptyList("durations"))),
+  ExponentialBackoffFile
+]).annotate({ expected: "a list of durations or { initial, max, factor, jitter }" })
+
 // ---- the file -------------------------------------------------------------------------------
 
 /** One entry of `queues:` (the key is the queue name). */
@@ -109,7 +143,7 @@ export const QueueFile = Schema.Struct({
   concurrency: IntAtLeast(1).pipe(withDefault(DEFAULTS.concurrency)),
   ackWait: ShortDuration.pipe(Schema.check(isDurationAtLeast(Duration1s)), withDefault(DEFAULTS.ackWait)),
   maxDeliver: IntAtLeast(1).pipe(withDefault(DEFAULTS.maxDeliver)),
-  backoff: Schema.Array(ShortDuration).pipe(Schema.check(nonEmptyList("durations")), withDefault(DEFAULTS.backoff)),
+  backoff: BackoffFile.pipe(withDefault(DEFAULTS.backoff)),
   stopTimeout: ShortDuration.pipe(withDefault(DEFAULTS.stopTimeout)),
   limits: Schema.Struct({
     memory: Schema.optionalKey(ByteSize.pipe(Schema.check(Schema.makeFilter<number>((n) => n > 0 || "expected a size > 0")))),
@@ -144,6 +178,12 @@ export const parseOptions = { errors: "all", onExcessProperty: "error", reportIn
 
 // ---- file -> model --------------------------------------------------------------------------
 
+/** The model's backoff policy from the decoded `backoff` field. */
+export const toBackoffPolicy = (b: QueueFile["backoff"]): BackoffPolicy =>
+  "initial" in b
+    ? { _tag: "exponential", initial: b.initial, max: b.max, factor: b.factor, jitter: b.jitter }
+    : { _tag: "list", delays: b }
+
 /** One queue of the model, from its name and its decoded entry. */
 export const toQueueConfig = (name: string, q: QueueFile) => ({
   name,
@@ -162,7 +202,7 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
   concurrency: q.concurrency,
   ackWait: q.ackWait,
   maxDeliver: q.maxDeliver,
-  backoff: q.backoff,
+  backoff: toBackoffPolicy(q.backoff),
   stopTimeout: q.stopTimeout,
   limits: {
     ...(q.limits.memory === undefined ? {} : { memoryBytes: q.limits.memory }),
@@ -212,6 +252,28 @@ const rawInt = (o: Record<string, unknown>, key: string, dflt: number): number |
   return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined
 }
 
+/**
+ * The duration at `key` (a mapping), its default when absent and `dflt` is given, or `undefined`
+ * when it is absent without a default or not a valid duration.
+ */
+const rawDuration = (o: Record<string, unknown>, key: string, dflt?: string): Duration.Duration | undefined => {
+  const v = Object.hasOwn(o, key) ? o[key] : dflt
+  return v === undefined ? undefined : Option.getOrUndefined(Schema.decodeUnknownOption(ShortDuration)(v))
+}
+
+/** `backoff.max >= backoff.initial`, for the exponential (mapping) form. */
+const backoffProblems = (backoff: unknown, at: ProblemPath): ReadonlyArray<ConfigProblem> => {
+  if (!isPlainObject(backoff)) return []
+  const initial = rawDuration(backoff, "initial")
+  const max = rawDuration(backoff, "max", DEFAULTS.backoffMax)
+  if (initial === undefined || max === undefined || Duration.isGreaterThanOrEqualTo(max, initial)) return []
+  const dflt = Object.hasOwn(backoff, "max") ? "" : " (the default)"
+  return [{
+    path: [...at, "max"],
+    message: `expected a duration >= initial (${formatShortDuration(initial)}), got ${formatShortDuration(max)}${dflt}`
+  }]
+}
+
 /** Whether some subject matches both patterns (`*` = one token, `>` = one or more, last). */
 export const subjectsOverlap = (a: string, b: string): boolean => {
   const x = a.split("."), y = b.split(".")
@@ -223,7 +285,10 @@ export const subjectsOverlap = (a: string, b: string): boolean => {
   }
 }
 
-/** Problems that involve more than one field: names, replica bounds, driver needs, subjects. */
+/**
+ * Problems that involve more than one field or queue: names (pattern, reserved streams), replica
+ * bounds, backoff bounds, driver needs, subjects.
+ */
 export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> => {
   if (!isPlainObject(raw) || !isPlainObject(raw["queues"])) return []
   const out: Array<ConfigProblem> = []
@@ -235,6 +300,9 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
   for (const [name, q] of Object.entries(raw["queues"])) {
     const at = ["queues", name]
     if (!QUEUE_NAME_PATTERN.test(name)) out.push({ path: at, message: "queue name must match [a-z0-9][a-z0-9-]*" })
+    else if (RESERVED_STREAMS.includes(streamName(name))) {
+      out.push({ path: at, message: `queue name ${JSON.stringify(name)} is reserved (jetscale uses the stream ${streamName(name)})` })
+    }
     if (!isPlainObject(q)) continue
 
     const min = rawInt(q, "minReplicas", DEFAULTS.minReplicas)
@@ -245,6 +313,7 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
     } else if (max !== undefined && max < 1) {
       out.push({ path: [...at, "maxReplicas"], message: `expected an integer >= 1, ${gotMax}` })
     }
+    out.push(...backoffProblems(q["backoff"], [...at, "backoff"]))
 
     if (driver === "docker" && !Object.hasOwn(q, "image")) {
       out.push({ path: [...at, "image"], message: "required when runtime.driver is docker" })

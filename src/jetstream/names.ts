@@ -15,3 +15,17 @@ export const labels = {
   queue: "io.jetscale.queue",
   instance: "io.jetscale.instance"
 } as const
+
+/** Dead letters of every queue, on `jetscale.dlq.<queue>`. */
+export const dlqStream = "JETSCALE_DLQ"
+export const dlqSubject = (queue: string): string => `jetscale.dlq.${queue}`
+
+/** Captures the MAX_DELIVERIES advisories of the managed streams, so none is lost while the scaler is down. */
+export const advisoriesStream = "JETSCALE_ADVISORIES"
+export const advisoriesConsumer = "dlq"
+export const maxDeliveriesSubject = (stream: string, consumer: string): string =>
+  `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`
+
+/** Last error of each failed attempt, keyed by `<stream>.<seq>`, kept for a while (TTL). */
+export const errorsBucket = "jetscale_errors"
+export const errorKey = (stream: string, seq: number): string => `${stream}.${seq}`

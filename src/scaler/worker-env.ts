@@ -1,10 +1,15 @@
 // The environment the scaler gives every worker it starts (the worker SDK reads it).
 import { Duration } from "effect"
-import type { QueueConfig } from "../config/model.ts"
+import type { BackoffPolicy, QueueConfig } from "../config/model.ts"
 
 /** Variables passed through to workers from the scaler's own environment (tracing, issue 4). */
 const passThrough = (env: Readonly<Record<string, string | undefined>>) =>
   Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("OTEL_") && e[1] !== undefined))
+
+const backoffEnv = (b: BackoffPolicy): Record<string, string> =>
+  b._tag === "list"
+    ? { JETSCALE_BACKOFF_MS: b.delays.map((d) => Duration.toMillis(d)).join(",") }
+    : { JETSCALE_BACKOFF: JSON.stringify({ initialMs: Duration.toMillis(b.initial), maxMs: Duration.toMillis(b.max), factor: b.factor, jitter: b.jitter }) }
 
 export const workerEnv = (q: QueueConfig, instance: string, natsUrl: string, scalerEnv = process.env): Record<string, string> => ({
   ...passThrough(scalerEnv),
@@ -16,6 +21,6 @@ export const workerEnv = (q: QueueConfig, instance: string, natsUrl: string, sca
   JETSCALE_CONCURRENCY: String(q.concurrency),
   JETSCALE_INSTANCE: instance,
   JETSCALE_ACK_WAIT_MS: String(Duration.toMillis(q.ackWait)),
-  JETSCALE_BACKOFF_MS: q.backoff.map((d) => Duration.toMillis(d)).join(","),
+  ...backoffEnv(q.backoff),
   JETSCALE_STOP_TIMEOUT_MS: String(Duration.toMillis(q.stopTimeout))
 })

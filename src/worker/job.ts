@@ -2,6 +2,7 @@
 import type { JsMsg } from "@nats-io/jetstream"
 import { Result, Schema, type Schedule } from "effect"
 import { delayForAttempt } from "./backoff.ts"
+import { formatProblem, issueProblems } from "../config/errors.ts"
 import { isNonRetryable } from "./errors.ts"
 
 /** What a handler gets besides the payload. */
@@ -22,9 +23,20 @@ export type Handler<A> = (payload: A, ctx: JobContext) => unknown | Promise<unkn
 
 export type JobOutcome =
   | { readonly _tag: "acked" }
+  | { readonly _tag: "dead-lettered"; readonly reason: "invalid_payload" | "rejected"; readonly error: string }
   | { readonly _tag: "naked"; readonly delayMs: number; readonly error: string }
   /** Stop timeout hit, or the connection was gone for the ack/NAK: redelivered by JetStream. */
   | { readonly _tag: "abandoned" }
+
+/** What the worker does with failures besides NAKing (see ../dlq). */
+export interface FailureHooks {
+  /** The consumer's max_deliver (-1: unlimited). The last attempt is NAKed without delay. */
+  readonly maxDeliver: number
+  /** Keeps the error of a failed attempt for the dead-letter step. */
+  readonly record: (m: JsMsg, error: unknown, deliveries: number) => Promise<void>
+  /** Copies the message to the DLQ; the job is acked only after this resolved. */
+  readonly deadLetter: (m: JsMsg, reason: "invalid_payload" | "rejected", error: string) => Promise<void>
+}
 
 export interface JobOptions<A> {
   readonly schema: Schema.Codec<A, unknown> | undefined
@@ -33,6 +45,7 @@ export interface JobOptions<A> {
   readonly heartbeatMs: number
   readonly instance: string
   readonly signal: AbortSignal
+  readonly failures: FailureHooks
 }
 
 const headersOf = (m: JsMsg): Record<string, string> => {
@@ -50,8 +63,11 @@ export const decodePayload = <A>(data: Uint8Array, schema: Schema.Codec<A, unkno
     throw new InvalidPayloadError(`payload is not JSON: ${(e as Error).message}`)
   }
   if (!schema) return json as A
-  const decoded = Schema.decodeUnknownResult(schema)(json)
-  if (Result.isFailure(decoded)) throw new InvalidPayloadError(`payload does not match the schema: ${decoded.failure.message}`)
+  const decoded = Schema.decodeUnknownResult(schema, { errors: "all" })(json)
+  if (Result.isFailure(decoded)) {
+    const problems = issueProblems(decoded.failure.issue).map(formatProblem)
+    throw new InvalidPayloadError(`payload does not match the schema: ${problems.join("; ") || decoded.failure.message}`)
+  }
   return decoded.success
 }
 
@@ -96,10 +112,18 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
     return send(() => m.ack()) ? { _tag: "acked" } : { _tag: "abandoned" }
   } catch (e) {
     if (opts.signal.aborted) return { _tag: "abandoned" }
-    // Until dead-lettering exists (issue 3), a non-retryable failure is retried like any other.
-    void isNonRetryable(e)
-    const delayMs = delayForAttempt(opts.backoff, deliveries)
-    return send(() => m.nak(delayMs)) ? { _tag: "naked", delayMs, error: errorText(e) } : { _tag: "abandoned" }
+    const error = errorText(e)
+    if (isNonRetryable(e)) {
+      const reason = e instanceof InvalidPayloadError ? "invalid_payload" : "rejected"
+      const copied = await opts.failures.deadLetter(m, reason, error).then(() => true, () => false)
+      // Not copied (the DLQ is unreachable): fall through and retry like any failure, losing nothing.
+      if (copied) return send(() => m.ack()) ? { _tag: "dead-lettered", reason, error } : { _tag: "abandoned" }
+    }
+    await opts.failures.record(m, e, deliveries).catch(() => {})
+    const last = opts.failures.maxDeliver > 0 && deliveries >= opts.failures.maxDeliver
+    // No delay on the last attempt: the MAX_DELIVERIES advisory (and the DLQ entry) follows at once.
+    const delayMs = last ? 0 : delayForAttempt(opts.backoff, deliveries)
+    return send(() => m.nak(delayMs)) ? { _tag: "naked", delayMs, error } : { _tag: "abandoned" }
   } finally {
     stopHeartbeat()
     opts.signal.removeEventListener("abort", stopHeartbeat)

@@ -2,10 +2,14 @@
 // stop pulling, hand back anything not started (plain NAK), finish in-flight jobs within
 // stopTimeout, ack them, close the connection.
 import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
-import { fromList } from "./backoff.ts"
-import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
+import { fromSpec } from "./backoff.ts"
+import { writeErrorRecord } from "../dlq/error-record.ts"
+import { deadLetterHeaders, deadLetterMsgId } from "../dlq/message.ts"
+import { dlqSubject, errorsBucket } from "../jetstream/names.ts"
+import { errorText, runJob, send, type FailureHooks, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
 
 export interface WorkerOptions<A> {
@@ -25,7 +29,7 @@ export interface RunningWorker {
   readonly stop: () => Promise<void>
   /** Resolves when the worker has stopped, for whatever reason. */
   readonly stopped: Promise<void>
-  readonly stats: () => { readonly acked: number; readonly naked: number; readonly inFlight: number }
+  readonly stats: () => { readonly acked: number; readonly naked: number; readonly deadLettered: number; readonly inFlight: number }
 }
 
 const fetchExpiresMs = 2000
@@ -35,22 +39,50 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const settings = readWorkerSettings(process.env, { ...options.settings, ...(options.concurrency ? { concurrency: options.concurrency } : {}) })
   const log = options.log ?? ((line: string) => console.log(`[${settings.instance}] ${line}`))
   const nc: NatsConnection = await connect({ servers: settings.natsUrl, name: `jetscale-worker ${settings.instance}`, maxReconnectAttempts: -1 })
-  const consumer: Consumer = await jetstream(nc).consumers.get(settings.stream, settings.consumer)
-  const ackWaitMs = settings.ackWaitMs ?? ((await consumer.info(true)).config.ack_wait ?? 30e9) / 1_000_000
+  const js = jetstream(nc)
+  const consumer: Consumer = await js.consumers.get(settings.stream, settings.consumer)
+  const consumerConfig = (await consumer.info(true)).config
+  const ackWaitMs = settings.ackWaitMs ?? (consumerConfig.ack_wait ?? 30e9) / 1_000_000
+  // The scaler provisions the bucket; without it, errors are simply not recorded.
+  const errors = await new Kvm(js).open(errorsBucket).catch(() => undefined)
+  const failures: FailureHooks = {
+    maxDeliver: consumerConfig.max_deliver ?? -1,
+    record: async (m, e, deliveries) => {
+      if (!errors) return
+      await writeErrorRecord(errors, settings.stream, m.seq, {
+        message: e instanceof Error ? e.message : String(e),
+        name: e instanceof Error ? e.name : "Error",
+        attempt: deliveries,
+        instance: settings.instance,
+        at: new Date().toISOString()
+      })
+    },
+    deadLetter: async (m, reason, error) => {
+      const headers = deadLetterHeaders(m.headers, {
+        queue: settings.queue, stream: settings.stream, subject: m.subject, streamSeq: m.seq,
+        deliveries: m.info.deliveryCount, reason, error, failedAt: new Date()
+      })
+      await js.publish(dlqSubject(settings.queue), m.data, { headers, msgID: deadLetterMsgId(settings.stream, m.seq) })
+    }
+  }
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
-  const backoff = fromList(settings.backoffMs)
+  const backoff = fromSpec(settings.backoff)
   const abort = new AbortController()
   const inFlight = new Set<Promise<JobOutcome>>()
-  const counts = { acked: 0, naked: 0 }
+  const counts = { acked: 0, naked: 0, deadLettered: 0 }
   let stopping = false
 
   const start = (m: JsMsg) => {
-    const job = runJob(m, { schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance, signal: abort.signal })
+    const job = runJob(m, { schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance, signal: abort.signal, failures })
       .then((outcome) => {
         if (outcome._tag === "acked") counts.acked++
+        if (outcome._tag === "dead-lettered") {
+          counts.deadLettered++
+          log(`job ${m.seq} dead-lettered (${outcome.reason}): ${outcome.error}`)
+        }
         if (outcome._tag === "naked") {
           counts.naked++
-          log(`job ${m.seq} failed on delivery ${m.info.deliveryCount}, retry in ${outcome.delayMs}ms: ${outcome.error}`)
+          log(`job ${m.seq} failed on delivery ${m.info.deliveryCount}${failures.maxDeliver > 0 && m.info.deliveryCount >= failures.maxDeliver ? " (the last)" : `, retry in ${outcome.delayMs}ms`}: ${outcome.error}`)
         }
         // Handed back at once, for another worker; if even that fails, JetStream redelivers after ack_wait.
         if (outcome._tag === "abandoned") send(() => m.nak())

@@ -1,5 +1,6 @@
 // The worker's settings, read from the environment the scaler gives each worker.
 import { streamName, consumerName } from "../jetstream/names.ts"
+import type { BackoffSpec, ExponentialBackoff } from "./backoff.ts"
 
 export interface WorkerSettings {
   readonly natsUrl: string
@@ -8,8 +9,8 @@ export interface WorkerSettings {
   readonly consumer: string
   readonly concurrency: number
   readonly instance: string
-  /** NAK delays in ms for attempt 1, 2, 3...; the last repeats. */
-  readonly backoffMs: ReadonlyArray<number>
+  /** NAK delays: ms for attempt 1, 2, 3... (the last repeats), or exponential. */
+  readonly backoff: BackoffSpec
   /** Consumer ack wait; heartbeats go out at a third of it. Read from the consumer when unset. */
   readonly ackWaitMs: number | undefined
   readonly stopTimeoutMs: number
@@ -46,6 +47,24 @@ const msList = (env: Env, key: string, fallback: ReadonlyArray<number>): Readonl
   return list
 }
 
+/** `JETSCALE_BACKOFF` (JSON `{"initialMs","maxMs","factor","jitter"}`) wins over `JETSCALE_BACKOFF_MS`. */
+const backoffFrom = (env: Env): BackoffSpec => {
+  const raw = env.JETSCALE_BACKOFF
+  if (raw === undefined || raw.trim() === "") return msList(env, "JETSCALE_BACKOFF_MS", [1000, 5000, 30000])
+  let b: Partial<Record<keyof ExponentialBackoff, unknown>>
+  try {
+    b = JSON.parse(raw)
+  } catch (e) {
+    throw new WorkerSettingsError(`JETSCALE_BACKOFF: not JSON: ${(e as Error).message}`)
+  }
+  for (const key of ["initialMs", "maxMs", "factor", "jitter"] as const) {
+    if (typeof b[key] !== "number" || !Number.isFinite(b[key]) || (b[key] as number) < 0) {
+      throw new WorkerSettingsError(`JETSCALE_BACKOFF.${key}: expected a number >= 0, got ${JSON.stringify(b[key])}`)
+    }
+  }
+  return b as ExponentialBackoff
+}
+
 /** Reads worker settings; `overrides` (from `runWorker` options) win over the environment. */
 export const readWorkerSettings = (env: Env = process.env, overrides: Partial<WorkerSettings> = {}): WorkerSettings => {
   const queue = overrides.queue ?? env.JETSCALE_QUEUE
@@ -59,7 +78,7 @@ export const readWorkerSettings = (env: Env = process.env, overrides: Partial<Wo
     consumer: overrides.consumer ?? env.JETSCALE_CONSUMER ?? consumerName,
     concurrency,
     instance: overrides.instance ?? env.JETSCALE_INSTANCE ?? `${queue}-${process.pid}`,
-    backoffMs: overrides.backoffMs ?? msList(env, "JETSCALE_BACKOFF_MS", [1000, 5000, 30000]),
+    backoff: overrides.backoff ?? backoffFrom(env),
     ackWaitMs: overrides.ackWaitMs ?? optionalInt(env, "JETSCALE_ACK_WAIT_MS"),
     stopTimeoutMs: overrides.stopTimeoutMs ?? positiveInt(env, "JETSCALE_STOP_TIMEOUT_MS", 30000),
     parentPid: overrides.parentPid ?? optionalInt(env, "JETSCALE_PARENT_PID")

@@ -44,7 +44,7 @@ describe("worker SDK", () => {
     const deliveries: Array<{ at: number; n: number }> = []
     const w = await startWorker({
       concurrency: 1,
-      settings: { ...settingsOf(q), backoffMs: [1500] },
+      settings: { ...settingsOf(q), backoff: [1500] },
       log: () => {},
       handler: (_p, ctx) => {
         deliveries.push({ at: performance.now(), n: ctx.deliveries })

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ByteSize, ShortDuration } from "../../src/config/duration.ts"
 import { type ConfigLoadError, decodeConfig, formatConfigError, loadConfig } from "../../src/config/load.ts"
+import type { BackoffPolicy } from "../../src/config/model.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "jetscale-config-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -16,6 +17,11 @@ const writeConfig = (name: string, text: string): string => {
   return path
 }
 const ms = (d: Duration.Duration) => Duration.toMillis(d)
+/** A backoff policy with its durations in ms, for deep equality. */
+const backoffMs = (b: BackoffPolicy) =>
+  b._tag === "list"
+    ? { _tag: b._tag, delays: b.delays.map(ms) }
+    : { _tag: b._tag, initial: ms(b.initial), max: ms(b.max), factor: b.factor, jitter: b.jitter }
 /** The problem lines of a decode that must fail. */
 const problemsOf = (value: unknown, env: Record<string, string> = {}) =>
   decodeConfig(value, env).pipe(Effect.flip, Effect.map((e) => e.problems))
@@ -82,9 +88,10 @@ describe("loadConfig: valid files", () => {
         idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0
       })
       assert.deepStrictEqual(
-        [q!.idleTimeout, q!.scaleDownDelay, q!.ackWait, q!.stopTimeout, ...q!.backoff].map(ms),
-        [120_000, 90_000, 45_000, 86_400_000, 250, 2000, 3_600_000]
+        [q!.idleTimeout, q!.scaleDownDelay, q!.ackWait, q!.stopTimeout].map(ms),
+        [120_000, 90_000, 45_000, 86_400_000]
       )
+      assert.deepStrictEqual(backoffMs(q!.backoff), { _tag: "list", delays: [250, 2000, 3_600_000] })
       assert.strictEqual(email!.stream, "JETSCALE_SEND_EMAIL")
       assert.deepStrictEqual(email!.subjects, ["jobs.send-email"])
     }))
@@ -98,11 +105,12 @@ describe("loadConfig: valid files", () => {
       assert.deepStrictEqual(config.admin, { listen: "127.0.0.1:9464" })
       const q = config.queues[0]!
       assert.deepStrictEqual(
-        { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: q.backoff.map(ms) },
+        { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: backoffMs(q.backoff) },
         {
           name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
-          concurrency: 4, ackWait: 30_000, maxDeliver: 5, backoff: [1000, 5000, 30_000], stopTimeout: 30_000, limits: {}
+          concurrency: 4, ackWait: 30_000, maxDeliver: 5, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
+          stopTimeout: 30_000, limits: {}
         }
       )
       assert.isFalse("command" in q)
@@ -180,12 +188,35 @@ describe("decodeConfig: one problem each", () => {
     ["duration without unit", q({ idleTimeout: 30 }), "queues.demo.idleTimeout: expected a duration like 30s, 5m or 250ms, got 30"],
     ["bad backoff entry", q({ backoff: ["1s", "later"] }), `queues.demo.backoff[1]: invalid duration "later" (use 30s, 5m, 250ms)`],
     ["empty backoff", q({ backoff: [] }), "queues.demo.backoff: expected a non-empty list of durations"],
+    ["backoff neither list nor mapping", q({ backoff: "fast" }), `queues.demo.backoff: expected a list of durations or { initial, max, factor, jitter }, got "fast"`],
+    ["backoff a single duration", q({ backoff: 5 }), "queues.demo.backoff: expected a list of durations or { initial, max, factor, jitter }, got 5"],
+    ["null backoff", q({ backoff: null }), "queues.demo.backoff: expected a list of durations or { initial, max, factor, jitter }, got null"],
+    ["backoff mapping without initial", q({ backoff: { max: "1m" } }), "queues.demo.backoff.initial: required"],
+    ["backoff initial 0", q({ backoff: { initial: "0s" } }), "queues.demo.backoff.initial: expected a duration > 0, got 0s"],
+    ["bad backoff initial", q({ backoff: { initial: "soon" } }), `queues.demo.backoff.initial: invalid duration "soon" (use 30s, 5m, 250ms)`],
+    ["backoff initial without unit", q({ backoff: { initial: 100 } }), "queues.demo.backoff.initial: expected a duration like 30s, 5m or 250ms, got 100"],
+    ["bad backoff max", q({ backoff: { initial: "1s", max: "later" } }), `queues.demo.backoff.max: invalid duration "later" (use 30s, 5m, 250ms)`],
+    ["backoff max below initial", q({ backoff: { initial: "1m", max: "10s" } }), "queues.demo.backoff.max: expected a duration >= initial (1m), got 10s"],
+    ["default backoff max below initial", q({ backoff: { initial: "2m" } }), "queues.demo.backoff.max: expected a duration >= initial (2m), got 1m (the default)"],
+    ["backoff factor below 1", q({ backoff: { initial: "1s", factor: 0.5 } }), "queues.demo.backoff.factor: expected a number >= 1, got 0.5"],
+    ["backoff factor a string", q({ backoff: { initial: "1s", factor: "two" } }), `queues.demo.backoff.factor: expected a number >= 1, got "two"`],
+    ["backoff factor infinite", q({ backoff: { initial: "1s", factor: Infinity } }), "queues.demo.backoff.factor: expected a number >= 1, got Infinity"],
+    ["backoff jitter 1", q({ backoff: { initial: "1s", jitter: 1 } }), "queues.demo.backoff.jitter: expected a number in [0, 1), got 1"],
+    ["negative backoff jitter", q({ backoff: { initial: "1s", jitter: -0.1 } }), "queues.demo.backoff.jitter: expected a number in [0, 1), got -0.1"],
+    ["typo in a backoff key", q({ backoff: { initial: "1s", factr: 3 } }), "queues.demo.backoff.factr: unknown key (did you mean factor?)"],
+    ["unknown backoff key", q({ backoff: { initial: "1s", retries: 3 } }), "queues.demo.backoff.retries: unknown key"],
     ["ackWait under 1s", q({ ackWait: "500ms" }), "queues.demo.ackWait: expected a duration >= 1s, got 500ms"],
     ["zero interval", { scaler: { interval: "0s" } }, "scaler.interval: expected a duration > 0, got 0s"],
     ["missing image for docker", { queues: { demo: {} } }, "queues.demo.image: required when runtime.driver is docker"],
     ["missing command for process", { runtime: { driver: "process" }, queues: { demo: {} } }, "queues.demo.command: required when runtime.driver is process"],
     ["bad queue name", { queues: { Bad_Name: { image: "x" } } }, "queues.Bad_Name: queue name must match [a-z0-9][a-z0-9-]*"],
     ["queue name starting with -", { queues: { "-x": { image: "x" } } }, "queues.-x: queue name must match [a-z0-9][a-z0-9-]*"],
+    ["reserved queue name dlq", { queues: { dlq: { image: "x" } } }, `queues.dlq: queue name "dlq" is reserved (jetscale uses the stream JETSCALE_DLQ)`],
+    ["reserved queue name advisories", { queues: { advisories: { image: "x" } } }, `queues.advisories: queue name "advisories" is reserved (jetscale uses the stream JETSCALE_ADVISORIES)`],
+    ["reserved queue name logs", { queues: { logs: { image: "x" } } }, `queues.logs: queue name "logs" is reserved (jetscale uses the stream JETSCALE_LOGS)`],
+    ["upper-case reserved name", { queues: { DLQ: { image: "x" } } }, "queues.DLQ: queue name must match [a-z0-9][a-z0-9-]*"],
+    // `-` -> `_` in stream names: `a_b` would share JETSCALE_A_B with `a-b`, but `_` is not allowed
+    ["queue name with _ next to its - twin", { queues: { "a-b": { image: "x" }, a_b: { image: "x" } } }, "queues.a_b: queue name must match [a-z0-9][a-z0-9-]*"],
     ["not an integer", q({ concurrency: 2.5 }), "queues.demo.concurrency: expected an integer >= 1, got 2.5"],
     ["string for an integer", q({ targetPending: "ten" }), `queues.demo.targetPending: expected an integer >= 1, got "ten"`],
     ["negative minReplicas", q({ minReplicas: -1 }), "queues.demo.minReplicas: expected an integer >= 0, got -1"],
@@ -210,6 +241,74 @@ describe("decodeConfig: one problem each", () => {
     ["document not a mapping", "hello", `expected a mapping, got "hello"`]
   ])("%s", ([, value, line]) =>
     Effect.map(problemsOf(value), (problems) => assert.deepStrictEqual(problems, [line])))
+})
+
+describe("decodeConfig: backoff", () => {
+  it.effect.each<readonly [string, unknown, ReturnType<typeof backoffMs>]>([
+    ["default", undefined, { _tag: "list", delays: [1000, 5000, 30_000] }],
+    ["one-entry list", ["2s"], { _tag: "list", delays: [2000] }],
+    ["list", ["250ms", "2s", "1h"], { _tag: "list", delays: [250, 2000, 3_600_000] }],
+    ["mapping with only initial", { initial: "1s" }, { _tag: "exponential", initial: 1000, max: 60_000, factor: 2, jitter: 0.2 }],
+    ["full mapping", { initial: "500ms", max: "2m", factor: 3, jitter: 0 }, { _tag: "exponential", initial: 500, max: 120_000, factor: 3, jitter: 0 }],
+    ["max = initial, factor 1", { initial: "1m", max: "1m", factor: 1 }, { _tag: "exponential", initial: 60_000, max: 60_000, factor: 1, jitter: 0.2 }],
+    ["fractional factor and jitter", { initial: "1s", factor: 1.5, jitter: 0.99 }, { _tag: "exponential", initial: 1000, max: 60_000, factor: 1.5, jitter: 0.99 }]
+  ])("%s", ([, backoff, expected]) =>
+    Effect.map(
+      decodeConfig(q(backoff === undefined ? {} : { backoff }), {}),
+      (c) => assert.deepStrictEqual(backoffMs(c.queues[0]!.backoff), expected)
+    ))
+
+  it.effect("reports every problem of a backoff mapping, in file order", () =>
+    Effect.map(
+      problemsOf(q({ backoff: { retries: 1, initial: "0s", max: "x", factor: 0, jitter: 2 } })),
+      (problems) => assert.deepStrictEqual(problems, [
+        "queues.demo.backoff.retries: unknown key",
+        "queues.demo.backoff.initial: expected a duration > 0, got 0s",
+        `queues.demo.backoff.max: invalid duration "x" (use 30s, 5m, 250ms)`,
+        "queues.demo.backoff.factor: expected a number >= 1, got 0",
+        "queues.demo.backoff.jitter: expected a number in [0, 1), got 2"
+      ])
+    ))
+
+  it.effect("checks max >= initial next to other problems of the mapping", () =>
+    Effect.map(
+      problemsOf(q({ backoff: { initial: "1m", max: "10s", jitter: 1 } })),
+      (problems) => assert.deepStrictEqual(problems, [
+        "queues.demo.backoff.max: expected a duration >= initial (1m), got 10s",
+        "queues.demo.backoff.jitter: expected a number in [0, 1), got 1"
+      ])
+    ))
+
+  it.live("loads the mapping form from YAML (block and flow)", () =>
+    Effect.gen(function*() {
+      const path = writeConfig("backoff.yaml", [
+        "queues:",
+        "  block:",
+        "    image: x",
+        "    backoff:",
+        "      initial: 250ms",
+        "      max: 30s",
+        "      factor: 2.5",
+        "      jitter: 0.1",
+        "  flow:",
+        "    image: x",
+        "    backoff: { initial: 1s }",
+        ""
+      ].join("\n"))
+      const config = yield* loadConfig(path, {})
+      assert.deepStrictEqual(config.queues.map((q) => backoffMs(q.backoff)), [
+        { _tag: "exponential", initial: 250, max: 30_000, factor: 2.5, jitter: 0.1 },
+        { _tag: "exponential", initial: 1000, max: 60_000, factor: 2, jitter: 0.2 }
+      ])
+    }))
+})
+
+describe("decodeConfig: queue names", () => {
+  it.effect("names that merely contain a reserved word are fine", () =>
+    Effect.map(
+      decodeConfig({ queues: { "dlq-replay": { image: "x" }, logs2: { image: "x" }, "app-errors": { image: "x" } } }, {}),
+      (c) => assert.deepStrictEqual(c.queues.map((q) => q.stream), ["JETSCALE_DLQ_REPLAY", "JETSCALE_LOGS2", "JETSCALE_APP_ERRORS"])
+    ))
 })
 
 describe("decodeConfig: subjects shared between queues", () => {

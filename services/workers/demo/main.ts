@@ -27,7 +27,10 @@ await runWorker({
     }
     switch (job.fail) {
       case "always": throw new Error(`demo job ${job.id ?? ctx.streamSeq} failed (fail: always)`)
-      case "once": if (ctx.deliveries === 1) throw new Error(`demo job ${job.id ?? ctx.streamSeq} failed on its first delivery (fail: once)`); break
+      // A replay from the DLQ is a later attempt of the same job.
+      case "once":
+        if (ctx.deliveries === 1 && !ctx.headers["Jetscale-Replay-Of"]) throw new Error(`demo job ${job.id ?? ctx.streamSeq} failed on its first delivery (fail: once)`)
+        break
       case "permanent": throw new NonRetryableError(`demo job ${job.id ?? ctx.streamSeq} rejected (fail: permanent)`)
     }
   }

@@ -1,0 +1,99 @@
+// `jetscale dlq list | show | replay | purge`: the dead-letter queue from the command line.
+import { Console, Effect, Option, Schema } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
+import { purge, replay, select, type Selection } from "../dlq/replay.ts"
+import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
+import { configFlag, jsonFlag, load, reportFailure } from "./common.ts"
+
+class DlqError extends Schema.TaggedError<DlqError>()("DlqError", { message: Schema.String }) {}
+
+/** Runs `f` with a NATS connection from the config; its failures become one-line errors. */
+const withNats = <A>(path: string, f: (nats: Nats["Service"]) => Promise<A>) =>
+  Effect.gen(function*() {
+    const config = yield* load(path)
+    return yield* Effect.gen(function*() {
+      const nats = yield* Nats
+      return yield* Effect.tryPromise({ try: () => f(nats), catch: (e) => new DlqError({ message: describe(e) }) })
+    }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-dlq")))
+  })
+
+const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
+
+const summary = (e: DeadLetterEntry) => ({
+  dlqSeq: e.dlqSeq, queue: e.queue, subject: e.subject, streamSeq: e.streamSeq, deliveries: e.deliveries,
+  reason: e.reason, error: e.error, failedAt: e.failedAt
+})
+
+const table = (entries: ReadonlyArray<DeadLetterEntry>) => {
+  const head = ["SEQ", "QUEUE", "REASON", "DELIVERIES", "FAILED AT", "ERROR"]
+  const rows = entries.map((e) => [String(e.dlqSeq), e.queue, e.reason, String(e.deliveries), e.failedAt, short(e.error, 70)])
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: Array<string>) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
+  return [line(head), ...rows.map(line)].join("\n")
+}
+
+const list = Command.make("list", {
+  config: configFlag,
+  json: jsonFlag,
+  queue: Argument.String("queue").pipe(Argument.withDescription("only this queue's dead letters"), Argument.optional)
+}, ({ config, json, queue }) =>
+  withNats(config, (n) => listDeadLetters(n.jsm, Option.getOrUndefined(queue))).pipe(
+    Effect.flatMap((entries) => Console.log(json
+      ? JSON.stringify({ deadLetters: entries.map(summary) })
+      : entries.length === 0 ? "no dead letters" : table(entries))),
+    reportFailure
+  )).pipe(Command.withDescription("one row per dead letter"))
+
+const show = Command.make("show", {
+  config: configFlag,
+  seq: Argument.Int("dlq-seq").pipe(Argument.withDescription("the dead letter's DLQ sequence"))
+}, ({ config, seq }) =>
+  withNats(config, (n) => getDeadLetter(n.jsm, seq)).pipe(
+    Effect.flatMap((e) => e ? Effect.succeed(e) : Effect.fail(new DlqError({ message: `no dead letter with DLQ sequence ${seq}` }))),
+    Effect.flatMap((e) => {
+      const text = new TextDecoder().decode(e.data)
+      let payload = text
+      try {
+        payload = JSON.stringify(JSON.parse(text), null, 2)
+      } catch { /* not JSON: shown as it is */ }
+      return Console.log([`dead letter ${e.dlqSeq}`, ...Object.entries(e.headers).map(([k, v]) => `  ${k}: ${v}`), "payload:", payload].join("\n"))
+    }),
+    reportFailure
+  )).pipe(Command.withDescription("everything about one dead letter, payload included"))
+
+const selectionFlags = {
+  config: configFlag,
+  queue: Argument.String("queue"),
+  seq: Flag.String("seq").pipe(Flag.withDescription("DLQ sequence (repeatable, or comma-separated)"), Flag.atLeast(0)),
+  all: Flag.Boolean("all").pipe(Flag.withDescription("every dead letter of the queue"), Flag.withDefault(false))
+}
+
+const parseSelection = (queue: string, seq: ReadonlyArray<string>, all: boolean) => Effect.gen(function*() {
+  const parts = seq.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)
+  const bad = parts.find((p) => !/^\d+$/.test(p))
+  if (bad !== undefined) return yield* new DlqError({ message: `--seq: expected a DLQ sequence number, got "${bad}"` })
+  return { queue, seqs: parts.map(Number), all } satisfies Selection
+})
+
+const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, seq, all }) =>
+  parseSelection(queue, seq, all).pipe(
+    Effect.flatMap((s) => withNats(config, async (n) => replay(n.js, n.jsm, await select(n.jsm, s)))),
+    Effect.flatMap((done) => Console.log([
+      ...done.map((r) => `replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`),
+      `${done.length} dead letter(s) replayed`
+    ].join("\n"))),
+    reportFailure
+  )).pipe(Command.withDescription("republish dead letters to their original subject, then remove them from the DLQ"))
+
+const purgeCommand = Command.make("purge", selectionFlags, ({ config, queue, seq, all }) =>
+  parseSelection(queue, seq, all).pipe(
+    Effect.flatMap((s) => withNats(config, async (n) => purge(n.jsm, s, s.all ? [] : await select(n.jsm, s)))),
+    Effect.flatMap((count) => Console.log(`purged ${count} dead letter(s) of queue ${queue}`)),
+    reportFailure
+  )).pipe(Command.withDescription("delete dead letters"))
+
+export const dlq = Command.make("dlq").pipe(
+  Command.withDescription("list, inspect, replay and purge dead letters"),
+  Command.withSubcommands([list, show, replayCommand, purgeCommand])
+)

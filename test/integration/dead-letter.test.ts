@@ -1,0 +1,154 @@
+// Retries and dead-lettering against a real nats-server: the worker SDK, the MAX_DELIVERIES
+// advisories captured in JETSCALE_ADVISORIES, and the dead-letter processor.
+import { jetstream } from "@nats-io/jetstream"
+import { Duration, Effect, Fiber, Schema } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import type { QueueConfig } from "../../src/config/model.ts"
+import { runDeadLetterProcessor } from "../../src/dlq/processor.ts"
+import { provisionDeadLettering } from "../../src/dlq/provision.ts"
+import { listDeadLetters } from "../../src/dlq/read.ts"
+import { provisionQueue } from "../../src/jetstream/provision.ts"
+import { NonRetryableError, startWorker, type RunningWorker } from "../../src/worker/index.ts"
+import { useNatsServer } from "../support/nats-fixture.ts"
+import { testQueue } from "../support/queue.ts"
+import { waitFor } from "../support/wait.ts"
+
+const nats = useNatsServer()
+const cleanup: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f()
+})
+
+const setup = async (over: Partial<QueueConfig> = {}, processor = true) => {
+  const q = testQueue("dlq", over)
+  await Effect.runPromise(provisionQueue(nats.jsm, q))
+  await Effect.runPromise(provisionDeadLettering(nats.jsm, [q]))
+  if (processor) startProcessor(q)
+  return q
+}
+const startProcessor = (q: QueueConfig) => {
+  const fiber = Effect.runFork(runDeadLetterProcessor(jetstream(nats.nc), nats.jsm, [q]))
+  cleanup.push(() => Effect.runPromise(Fiber.interrupt(fiber)))
+}
+const worker = async <A>(q: QueueConfig, handler: (p: A, ctx: { deliveries: number }) => unknown, schema?: Schema.Codec<A, unknown>) => {
+  const w: RunningWorker = await startWorker<A>({
+    ...(schema ? { schema } : {}), handler, concurrency: 2, log: () => {},
+    settings: { natsUrl: nats.server.url, queue: q.name, instance: `t-${q.name}`, stopTimeoutMs: 5000 }
+  })
+  cleanup.push(() => w.stop())
+  return w
+}
+const publish = (q: QueueConfig, body: string) => jetstream(nats.nc).publish(q.subjects[0]!, body)
+const dead = (q: QueueConfig) => listDeadLetters(nats.jsm, q.name)
+const streamEmpty = async (q: QueueConfig) => (await nats.jsm.streams.info(q.stream)).state.messages === 0
+
+describe("dead-lettering", () => {
+  it("fail always with maxDeliver 3: three attempts spaced by the backoff, then one DLQ entry with the error", async () => {
+    const q = await setup({ maxDeliver: 3, backoff: { _tag: "list", delays: [Duration.millis(300), Duration.millis(600)] } })
+    const attempts: Array<number> = []
+    await worker(q, () => {
+      attempts.push(performance.now())
+      throw new Error("boom: always fails")
+    })
+    await publish(q, `{"id":"x"}`)
+    const [entry] = await waitFor("a DLQ entry", async () => (await dead(q)).length === 1 && dead(q), 15_000)
+    expect(attempts).toHaveLength(3)
+    expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(300 - 5)
+    expect(attempts[2]! - attempts[1]!).toBeGreaterThanOrEqual(600 - 5)
+    expect(entry).toMatchObject({ queue: q.name, subject: q.subjects[0], streamSeq: 1, deliveries: 3, reason: "max_deliveries", error: "Error: boom: always fails" })
+    expect(entry!.headers["Jetscale-Failed-At"]).toMatch(/^\d{4}-\d\d-\d\dT/)
+    expect(new TextDecoder().decode(entry!.data)).toBe(`{"id":"x"}`)
+    await waitFor("the work stream to be empty", () => streamEmpty(q))
+    await new Promise((r) => setTimeout(r, 500))
+    expect(attempts).toHaveLength(3)
+    expect(await dead(q)).toHaveLength(1)
+  })
+
+  it("fail once: processed on the second attempt, nothing in the DLQ", async () => {
+    const q = await setup({ backoff: { _tag: "list", delays: [Duration.millis(100)] } })
+    const w = await worker(q, (_p, ctx) => { if (ctx.deliveries === 1) throw new Error("first attempt fails") })
+    await publish(q, `{}`)
+    await waitFor("the job done", () => streamEmpty(q))
+    expect(w.stats()).toMatchObject({ acked: 1, naked: 1, deadLettered: 0 })
+    expect(await dead(q)).toEqual([])
+  })
+
+  it("invalid JSON and a schema mismatch: dead-lettered after one attempt as invalid_payload, naming the field", async () => {
+    const q = await setup()
+    let calls = 0
+    await worker(q, () => void calls++, Schema.Struct({ sleepMs: Schema.Number }))
+    await publish(q, `{not json`)
+    await publish(q, `{"sleepMs":"soon"}`)
+    const entries = await waitFor("two DLQ entries", async () => (await dead(q)).length === 2 && dead(q), 10_000)
+    expect(calls).toBe(0)
+    expect(entries.map((e) => [e.reason, e.deliveries])).toEqual([["invalid_payload", 1], ["invalid_payload", 1]])
+    expect(entries[0]!.error).toContain("payload is not JSON")
+    expect(entries[1]!.error).toContain("sleepMs:")
+    await waitFor("the work stream to be empty", () => streamEmpty(q))
+  })
+
+  it("a NonRetryableError: one attempt, reason rejected", async () => {
+    const q = await setup()
+    let calls = 0
+    await worker(q, () => { calls++; throw new NonRetryableError("not for us") })
+    await publish(q, `{}`)
+    const [entry] = await waitFor("a DLQ entry", async () => (await dead(q)).length === 1 && dead(q), 10_000)
+    expect(calls).toBe(1)
+    expect(entry).toMatchObject({ reason: "rejected", deliveries: 1, error: "NonRetryableError: not for us" })
+  })
+
+  it("no ack and no recorded error (a lost worker): dead-lettered with the worker-lost text", async () => {
+    const q = await setup({ maxDeliver: 2, ackWait: Duration.seconds(1) })
+    await publish(q, `{"id":"lost"}`)
+    // Pull and never ack, like a worker that dies mid-job; the server gives up at maxDeliver when the
+    // next pull comes (a live queue always has one: the scaler keeps a worker up while ackPending > 0).
+    const consumer = await jetstream(nats.nc).consumers.get(q.stream, q.consumer)
+    let deliveries = 0
+    const [entry] = await waitFor("a DLQ entry", async () => {
+      if ((await consumer.next({ expires: 1000 })) !== null) deliveries++
+      return (await dead(q)).length === 1 && dead(q)
+    }, 15_000)
+    expect(deliveries).toBe(2)
+    expect(entry).toMatchObject({ reason: "max_deliveries", deliveries: 2, error: "worker lost: no ack within ackWait" })
+    await waitFor("the work stream to be empty", () => streamEmpty(q))
+  })
+
+  it("advisories that came while the processor was down are caught up, each message exactly once", async () => {
+    const q = await setup({ maxDeliver: 1 }, false)
+    const w = await worker(q, () => { throw new Error("nope") })
+    for (let i = 0; i < 5; i++) await publish(q, `{"i":${i}}`)
+    await waitFor("5 advisories stored", async () => (await nats.jsm.streams.info("JETSCALE_ADVISORIES")).state.messages >= 5, 10_000)
+    await w.stop()
+    startProcessor(q)
+    await waitFor("5 DLQ entries", async () => (await dead(q)).length === 5, 10_000)
+    // A second processor pass over the same messages (e.g. a redelivered advisory) adds nothing.
+    startProcessor(q)
+    await new Promise((r) => setTimeout(r, 1000))
+    expect((await dead(q)).map((e) => e.streamSeq).sort()).toEqual([1, 2, 3, 4, 5])
+    expect(await streamEmpty(q)).toBe(true)
+  })
+
+  it("messages that ran out of deliveries before jetscale ran are swept into the DLQ on start", async () => {
+    // No dead-letter provisioning yet: nothing captures the advisory, like a queue from before jetscale.
+    const q = testQueue("dlq", { maxDeliver: 1, ackWait: Duration.seconds(1) })
+    await Effect.runPromise(provisionQueue(nats.jsm, q))
+    await publish(q, `{"id":"old"}`)
+    await publish(q, `{"id":"fine"}`)
+    const consumer = await jetstream(nats.nc).consumers.get(q.stream, q.consumer)
+    const first = await consumer.next({ expires: 2000 })
+    const second = await consumer.next({ expires: 2000 })
+    second!.ack()
+    expect(first?.seq).toBe(1)
+    await waitFor("the message to be max-delivered", async () => {
+      await consumer.next({ expires: 1000 })
+      const info = await nats.jsm.consumers.info(q.stream, q.consumer)
+      return info.num_ack_pending === 0 && info.num_pending === 0
+    }, 10_000)
+    expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(1)
+    await Effect.runPromise(provisionDeadLettering(nats.jsm, [q]))
+    startProcessor(q)
+    const [entry] = await waitFor("the swept entry", async () => (await dead(q)).length === 1 && dead(q), 10_000)
+    expect(entry).toMatchObject({ streamSeq: 1, reason: "max_deliveries", deliveries: 1, error: "worker lost: no ack within ackWait" })
+    expect(await streamEmpty(q)).toBe(true)
+  })
+})
