@@ -34,6 +34,8 @@ export interface FailureHooks {
   readonly maxDeliver: number
   /** Keeps the error of a failed attempt for the dead-letter step. */
   readonly record: (m: JsMsg, error: unknown, deliveries: number) => Promise<void>
+  /** Forgets the recorded error once a retried job has succeeded. */
+  readonly clear: (m: JsMsg) => Promise<void>
   /** Copies the message to the DLQ; the job is acked only after this resolved. */
   readonly deadLetter: (m: JsMsg, reason: "invalid_payload" | "rejected", error: string) => Promise<void>
 }
@@ -109,7 +111,9 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
       working: () => void send(() => m.working())
     })
     if (opts.signal.aborted) return { _tag: "abandoned" }
-    return send(() => m.ack()) ? { _tag: "acked" } : { _tag: "abandoned" }
+    if (!send(() => m.ack())) return { _tag: "abandoned" }
+    if (deliveries > 1) await opts.failures.clear(m).catch(() => {})
+    return { _tag: "acked" }
   } catch (e) {
     if (opts.signal.aborted) return { _tag: "abandoned" }
     const error = errorText(e)

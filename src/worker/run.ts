@@ -6,7 +6,7 @@ import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
 import { fromSpec } from "./backoff.ts"
-import { writeErrorRecord } from "../dlq/error-record.ts"
+import { deleteErrorRecord, writeErrorRecord } from "../dlq/error-record.ts"
 import { deadLetterHeaders, deadLetterMsgId } from "../dlq/message.ts"
 import { dlqSubject, errorsBucket } from "../jetstream/names.ts"
 import { errorText, runJob, send, type FailureHooks, type Handler, type JobOutcome } from "./job.ts"
@@ -56,6 +56,9 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         instance: settings.instance,
         at: new Date().toISOString()
       })
+    },
+    clear: async (m) => {
+      if (errors) await deleteErrorRecord(errors, settings.stream, m.seq)
     },
     deadLetter: async (m, reason, error) => {
       const headers = deadLetterHeaders(m.headers, {

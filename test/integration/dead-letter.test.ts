@@ -1,6 +1,7 @@
 // Retries and dead-lettering against a real nats-server: the worker SDK, the MAX_DELIVERIES
 // advisories captured in JETSCALE_ADVISORIES, and the dead-letter processor.
 import { jetstream } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
 import { Duration, Effect, Fiber, Schema } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import type { QueueConfig } from "../../src/config/model.ts"
@@ -64,11 +65,16 @@ describe("dead-lettering", () => {
     expect(await dead(q)).toHaveLength(1)
   })
 
-  it("fail once: processed on the second attempt, nothing in the DLQ", async () => {
-    const q = await setup({ backoff: { _tag: "list", delays: [Duration.millis(100)] } })
-    const w = await worker(q, (_p, ctx) => { if (ctx.deliveries === 1) throw new Error("first attempt fails") })
+  it("fail once: the error is recorded in jetscale_errors, the job succeeds on the second attempt, nothing in the DLQ", async () => {
+    const q = await setup({ backoff: { _tag: "list", delays: [Duration.millis(1500)] } })
+    const kv = await new Kvm(nats.nc).open("jetscale_errors")
+    const w = await worker(q, (_p, ctx) => { if (ctx.deliveries === 1) throw new TypeError("first attempt fails") })
     await publish(q, `{}`)
+    const record = await waitFor("the error record", async () => (await kv.get(`${q.stream}.1`))?.json<Record<string, unknown>>())
+    expect(record).toMatchObject({ message: "first attempt fails", name: "TypeError", attempt: 1, instance: `t-${q.name}` })
+    expect(Date.parse(String(record["at"]))).toBeGreaterThan(Date.now() - 60_000)
     await waitFor("the job done", () => streamEmpty(q))
+    await waitFor("the record cleared", async () => (await kv.get(`${q.stream}.1`))?.operation !== "PUT")
     expect(w.stats()).toMatchObject({ acked: 1, naked: 1, deadLettered: 0 })
     expect(await dead(q)).toEqual([])
   })
