@@ -70,6 +70,7 @@ const selectionFlags = {
 }
 
 const parseSelection = (queue: string, seq: ReadonlyArray<string>, all: boolean) => Effect.gen(function*() {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(queue)) return yield* new DlqError({ message: `queue: expected a queue name ([a-z0-9][a-z0-9-]*), got "${queue}"` })
   const parts = seq.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)
   const bad = parts.find((p) => !/^\d+$/.test(p))
   if (bad !== undefined) return yield* new DlqError({ message: `--seq: expected a DLQ sequence number, got "${bad}"` })
@@ -78,11 +79,10 @@ const parseSelection = (queue: string, seq: ReadonlyArray<string>, all: boolean)
 
 const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, seq, all }) =>
   parseSelection(queue, seq, all).pipe(
-    Effect.flatMap((s) => withNats(config, async (n) => replay(n.js, n.jsm, await select(n.jsm, s)))),
-    Effect.flatMap((done) => Console.log([
-      ...done.map((r) => `replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`),
-      `${done.length} dead letter(s) replayed`
-    ].join("\n"))),
+    // Each line is printed as it happens, so a failure part-way still shows what was replayed.
+    Effect.flatMap((s) => withNats(config, async (n) => replay(n.js, n.jsm, await select(n.jsm, s), (r) =>
+      console.log(`replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`)))),
+    Effect.flatMap((done) => Console.log(`${done.length} dead letter(s) replayed`)),
     reportFailure
   )).pipe(Command.withDescription("republish dead letters to their original subject, then remove them from the DLQ"))
 

@@ -14,9 +14,9 @@ export interface ErrorRecord {
 export const writeErrorRecord = (kv: KV, stream: string, seq: number, record: ErrorRecord) =>
   kv.put(errorKey(stream, seq), JSON.stringify(record))
 
-/** The record, or undefined when none was written (or it expired, or can't be read). */
+/** The record, or undefined when none was written (or it expired). Rejects when the KV can't be read. */
 export const readErrorRecord = async (kv: KV, stream: string, seq: number): Promise<ErrorRecord | undefined> => {
-  const entry = await kv.get(errorKey(stream, seq)).catch(() => null)
+  const entry = await kv.get(errorKey(stream, seq))
   if (!entry || entry.operation !== "PUT") return undefined
   try {
     return entry.json<ErrorRecord>()

@@ -28,19 +28,31 @@ export interface DeadLetter {
 /** Text of the error when a message ran out of deliveries and no attempt recorded one. */
 export const workerLostError = "worker lost: no ack within ackWait"
 
-/** One DLQ entry per message: JetStream drops a second publish with the same id. */
-export const deadLetterMsgId = (stream: string, seq: number): string => `${stream}:${seq}`
+/**
+ * One DLQ entry per message: JetStream drops a second publish with the same id. The stored time
+ * (ms) tells apart two messages with one sequence number, in a stream that was deleted and recreated.
+ */
+export const deadLetterMsgId = (stream: string, seq: number, storedAtMs: number): string => `${stream}:${seq}:${storedAtMs}`
 
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, " ").slice(0, 4000)
 
-/** The original headers (minus any earlier Jetscale-* and Nats-Msg-Id) plus the dead-letter headers. */
-export const deadLetterHeaders = (original: MsgHdrs | undefined, d: DeadLetter): MsgHdrs => {
+/**
+ * Headers worth carrying over to a copy: not the server's `Nats-*` ones (a copy must not inherit a
+ * producer's expected-sequence, rollup or message-id header) and not earlier `Jetscale-*` ones.
+ */
+export const carriedHeaders = (original: MsgHdrs | undefined, alsoDrop: ReadonlyArray<string> = []): MsgHdrs => {
   const h = natsHeaders()
-  const ours = new Set<string>([...Object.values(DeadLetterHeaders), "Nats-Msg-Id"].map((k) => k.toLowerCase()))
+  const drop = new Set([...Object.values(DeadLetterHeaders), ...alsoDrop].map((k) => k.toLowerCase()))
   for (const [k, values] of original ?? []) {
-    if (ours.has(k.toLowerCase())) continue
+    if (k.toLowerCase().startsWith("nats-") || drop.has(k.toLowerCase())) continue
     for (const v of values) h.append(k, v)
   }
+  return h
+}
+
+/** The original headers (see `carriedHeaders`) plus the dead-letter headers. */
+export const deadLetterHeaders = (original: MsgHdrs | undefined, d: DeadLetter): MsgHdrs => {
+  const h = carriedHeaders(original)
   h.set(DeadLetterHeaders.queue, d.queue)
   h.set(DeadLetterHeaders.subject, d.subject)
   h.set(DeadLetterHeaders.streamSeq, String(d.streamSeq))

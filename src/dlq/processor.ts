@@ -26,6 +26,13 @@ interface MaxDeliveriesAdvisory {
   readonly consumer: string
   readonly stream_seq: number
   readonly deliveries: number
+  readonly timestamp?: string
+}
+
+const isAdvisory = (a: unknown): a is MaxDeliveriesAdvisory => {
+  const x = a as Partial<MaxDeliveriesAdvisory> | null
+  return typeof x === "object" && x !== null && typeof x.stream === "string" && typeof x.consumer === "string" &&
+    Number.isInteger(x.stream_seq) && Number.isInteger(x.deliveries)
 }
 
 export interface DeadLetterDeps {
@@ -35,21 +42,24 @@ export interface DeadLetterDeps {
   readonly queues: ReadonlyArray<QueueConfig>
 }
 
-/** Moves one message from its work queue to the DLQ; false when it is already gone. */
-export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: number, deliveries: number, reason: DeadLetterReason) =>
+/**
+ * Moves one message from its work queue to the DLQ; false when it is already gone, or when it was
+ * stored after `notAfter` (a stream recreated since the advisory: the sequence is another message).
+ */
+export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: number, deliveries: number, reason: DeadLetterReason, notAfter?: Date) =>
   Effect.gen(function*() {
     const msg = yield* Effect.tryPromise({ try: () => deps.jsm.streams.getMessage(q.stream, { seq }), catch: (e) => e }).pipe(
       Effect.catch((e) => isNotFound(e) || (e instanceof Error && /no message found/i.test(e.message))
         ? Effect.succeed(null)
         : Effect.fail(new DeadLetterError({ message: `stream ${q.stream}: get message ${seq}: ${describe(e)}`, cause: e })))
     )
-    if (msg === null) return false
-    const record = yield* Effect.promise(() => readErrorRecord(deps.kv, q.stream, seq))
+    if (msg === null || (notAfter && msg.time.getTime() > notAfter.getTime())) return false
+    const record = yield* call(`KV ${errorsBucket}: read the error of ${q.stream} ${seq}`, () => readErrorRecord(deps.kv, q.stream, seq))
     const headers = deadLetterHeaders(msg.header, {
       queue: q.name, stream: q.stream, subject: msg.subject, streamSeq: seq, deliveries, reason,
       error: record ? errorRecordText(record) : workerLostError, failedAt: new Date()
     })
-    yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq) }))
+    yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq, msg.time.getTime()) }))
     yield* call(`stream ${q.stream}: delete message ${seq}`, () => deps.jsm.streams.deleteMessage(q.stream, seq).catch((e) => {
       if (!(e instanceof Error && /no message found|not found/i.test(e.message))) throw e
       return true
@@ -59,13 +69,34 @@ export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: numbe
     return true
   })
 
+type AdvisoryOutcome = "handled" | "not-ours" | "malformed"
+
 const handleAdvisory = (deps: DeadLetterDeps, m: JsMsg) => Effect.gen(function*() {
-  const adv = yield* Effect.try({ try: () => m.json<MaxDeliveriesAdvisory>(), catch: (e) => new DeadLetterError({ message: `advisory ${m.seq} is not JSON: ${describe(e)}` }) })
+  const adv = yield* Effect.try({ try: () => m.json<unknown>(), catch: () => undefined }).pipe(Effect.orElseSucceed(() => undefined))
+  if (!isAdvisory(adv)) {
+    yield* Effect.logWarning(`advisory ${m.seq} in ${advisoriesStream} is not a MAX_DELIVERIES advisory; dropped`)
+    return "malformed" as AdvisoryOutcome
+  }
   const q = deps.queues.find((x) => x.stream === adv.stream && x.consumer === adv.consumer)
-  // Another jetscale config's queue, or one removed from the config: leave its advisory for it.
-  if (!q) return yield* Effect.logWarning(`advisory for ${adv.stream}/${adv.consumer}: not a queue of this config; left in ${advisoriesStream}`).pipe(Effect.as(false))
-  yield* deadLetterBySeq(deps, q, adv.stream_seq, adv.deliveries, "max_deliveries")
-  return true
+  if (!q) {
+    // The stream is gone: nothing left to dead-letter. Otherwise another jetscale config's queue.
+    const exists = yield* Effect.tryPromise(() => deps.jsm.streams.info(adv.stream)).pipe(Effect.as(true), Effect.catch((e) => Effect.succeed(!isNotFound(e.cause))))
+    if (!exists) return "handled" as AdvisoryOutcome
+    yield* Effect.logWarning(`advisory for ${adv.stream}/${adv.consumer}: not a queue of this config; left for its own scaler`)
+    return "not-ours" as AdvisoryOutcome
+  }
+  const at = adv.timestamp ? new Date(adv.timestamp) : undefined
+  yield* deadLetterBySeq(deps, q, adv.stream_seq, adv.deliveries, "max_deliveries", at && !Number.isNaN(at.getTime()) ? at : undefined)
+  return "handled" as AdvisoryOutcome
+})
+
+/** Acks, NAKs and terms never throw out of the processor: on a closed connection the advisory comes back. */
+const settle = (m: JsMsg, outcome: AdvisoryOutcome | "failed") => Effect.sync(() => {
+  try {
+    if (outcome === "handled") m.ack()
+    else if (outcome === "malformed") m.term()
+    else m.nak(outcome === "failed" ? 5000 : 60_000)
+  } catch { /* connection closed: redelivered after ack_wait */ }
 })
 
 /**
@@ -88,30 +119,34 @@ export const sweepQueue = (deps: DeadLetterDeps, q: QueueConfig) => Effect.gen(f
   if (swept > 0) yield* Effect.logInfo(`queue ${q.name}: swept ${swept} max-delivered message(s) into the DLQ`)
 })
 
+/** Sweeps every queue; cheap while no queue holds leftovers (two info requests each). */
+const sweepAll = (deps: DeadLetterDeps) =>
+  Effect.forEach(deps.queues, (q) => sweepQueue(deps, q).pipe(Effect.catch((e) => Effect.logWarning(`queue ${q.name}: sweep: ${e.message}`))), { discard: true })
+
+/** How often leftovers are swept besides the start (a busy queue can only be swept once idle). */
+const sweepEvery = "30 seconds"
+
 /** Runs until interrupted. */
 export const runDeadLetterProcessor = (js: JetStreamClient, jsm: JetStreamManager, queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*() {
   if (queues.length === 0) return yield* Effect.never
   const kv = yield* call(`KV bucket ${errorsBucket}`, () => new Kvm(js).open(errorsBucket))
   const deps: DeadLetterDeps = { js, jsm, kv, queues }
-  yield* Effect.forEach(queues, (q) => sweepQueue(deps, q).pipe(Effect.catch((e) => Effect.logWarning(`queue ${q.name}: sweep: ${e.message}`))), { discard: true })
+  yield* sweepAll(deps).pipe(Effect.repeat(Schedule.spaced(sweepEvery)), Effect.forkScoped)
   const consumer = yield* call(`stream ${advisoriesStream}: consumer ${advisoriesConsumer}`, () => js.consumers.get(advisoriesStream, advisoriesConsumer))
+  // A stop waits for a fetch in progress (2s at most): an abandoned pull request would keep the
+  // advisories sent to it from everyone until ack_wait.
   const batch = call("fetch advisories", () => consumer.fetch({ max_messages: 50, expires: 2000 }).then(async (it) => {
     const out: Array<JsMsg> = []
     for await (const m of it) out.push(m)
     return out
-  }))
+  })).pipe(Effect.uninterruptible)
   const step = Effect.gen(function*() {
     for (const m of yield* batch) {
-      yield* handleAdvisory(deps, m).pipe(
-        Effect.tap((handled) => Effect.sync(() => handled ? m.ack() : m.nak(60_000))),
-        Effect.catch((e) => Effect.logWarning(`dead-letter processor: ${e.message}; retrying in 5s`).pipe(Effect.andThen(Effect.sync(() => m.nak(5000)))))
+      const outcome = yield* handleAdvisory(deps, m).pipe(
+        Effect.catch((e) => Effect.logWarning(`dead-letter processor: ${e.message}; retrying in 5s`).pipe(Effect.as("failed" as const)))
       )
+      yield* settle(m, outcome)
     }
-  }).pipe(
-    Effect.catch((e) => Effect.logWarning(`dead-letter processor: ${e.message}`).pipe(Effect.andThen(Effect.sleep("1 second")))),
-    // A stop waits for the batch in hand (a fetch lasts 2s at most): an abandoned pull request would
-    // keep the advisories sent to it from everyone until ack_wait.
-    Effect.uninterruptible
-  )
-  return yield* step.pipe(Effect.repeat(Schedule.forever), Effect.asVoid)
-})
+  }).pipe(Effect.catch((e) => Effect.logWarning(`dead-letter processor: ${e.message}`).pipe(Effect.andThen(Effect.sleep("1 second")))))
+  return yield* step.pipe(Effect.forever)
+}).pipe(Effect.scoped)

@@ -1,10 +1,10 @@
 // Replay and purge of dead letters. A replay republishes to the original subject and removes the
 // dead letter only after JetStream acknowledged the publish, so a failure in between loses nothing.
-import { headers as natsHeaders } from "@nats-io/transport-node"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { dlqStream, dlqSubject } from "../jetstream/names.ts"
+import { headers as natsHeaders } from "@nats-io/transport-node"
 import { DeadLetterHeaders } from "./message.ts"
-import { listDeadLetters, type DeadLetterEntry } from "./read.ts"
+import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "./read.ts"
 
 /** Header on a replayed job naming the dead letter it came from. */
 export const replayOfHeader = "Jetscale-Replay-Of"
@@ -19,11 +19,11 @@ export interface Selection {
 /** The selected dead letters of the queue; names every sequence that is not one of them. */
 export const select = async (jsm: JetStreamManager, s: Selection): Promise<Array<DeadLetterEntry>> => {
   if (!s.all && s.seqs.length === 0) throw new Error("say which dead letters: --seq N (repeatable) or --all")
-  const entries = await listDeadLetters(jsm, s.queue)
-  if (s.all) return entries
-  const missing = s.seqs.filter((n) => !entries.some((e) => e.dlqSeq === n))
+  if (s.all) return listDeadLetters(jsm, s.queue, Number.POSITIVE_INFINITY)
+  const found = await Promise.all(s.seqs.map((n) => getDeadLetter(jsm, n)))
+  const missing = s.seqs.filter((_, i) => found[i]?.queue !== s.queue)
   if (missing.length > 0) throw new Error(`no dead letter of queue ${s.queue} with DLQ sequence ${missing.join(", ")} (see jetscale dlq list ${s.queue})`)
-  return entries.filter((e) => s.seqs.includes(e.dlqSeq))
+  return found.filter((e): e is DeadLetterEntry => e !== undefined)
 }
 
 export interface Replayed {
@@ -32,16 +32,30 @@ export interface Replayed {
   readonly streamSeq: number
 }
 
-export const replay = async (js: JetStreamClient, jsm: JetStreamManager, entries: ReadonlyArray<DeadLetterEntry>): Promise<Array<Replayed>> => {
+/**
+ * Replays in order; `onReplayed` hears of each one as it is done, so a failure part-way still tells
+ * what was replayed. The publish id makes a repeated replay of one dead letter (a crash between the
+ * publish and the removal) count once within the work stream's duplicate window.
+ */
+export const replay = async (
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  entries: ReadonlyArray<DeadLetterEntry>,
+  onReplayed: (r: Replayed) => void = () => {}
+): Promise<Array<Replayed>> => {
   const done: Array<Replayed> = []
-  const ours = new Set<string>([...Object.values(DeadLetterHeaders), "Nats-Msg-Id", replayOfHeader].map((h) => h.toLowerCase()))
+  const drop = new Set([...Object.values(DeadLetterHeaders), replayOfHeader].map((h) => h.toLowerCase()))
   for (const e of entries) {
     const h = natsHeaders()
-    for (const [k, v] of Object.entries(e.headers)) if (!ours.has(k.toLowerCase())) h.set(k, v)
+    for (const [k, v] of Object.entries(e.headers)) {
+      if (!k.toLowerCase().startsWith("nats-") && !drop.has(k.toLowerCase())) h.set(k, v)
+    }
     h.set(replayOfHeader, String(e.dlqSeq))
-    const ack = await js.publish(e.subject, e.data, { headers: h })
+    const ack = await js.publish(e.subject, e.data, { headers: h, msgID: `jetscale-replay:${e.dlqSeq}:${e.failedAt}` })
     await jsm.streams.deleteMessage(dlqStream, e.dlqSeq)
-    done.push({ dlqSeq: e.dlqSeq, subject: e.subject, streamSeq: ack.seq })
+    const r = { dlqSeq: e.dlqSeq, subject: e.subject, streamSeq: ack.seq }
+    done.push(r)
+    onReplayed(r)
   }
   return done
 }

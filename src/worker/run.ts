@@ -1,6 +1,6 @@
 // The worker loop: pulls only as many jobs as it has free slots, runs them, and drains on SIGTERM:
-// stop pulling, hand back anything not started (plain NAK), finish in-flight jobs within
-// stopTimeout, ack them, close the connection.
+// no new pulls; jobs already in flight, and any the last open pull request still delivers, run to
+// the end within stopTimeout (a NAK would burn one of their deliveries); then the connection closes.
 import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
@@ -65,7 +65,9 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         queue: settings.queue, stream: settings.stream, subject: m.subject, streamSeq: m.seq,
         deliveries: m.info.deliveryCount, reason, error, failedAt: new Date()
       })
-      await js.publish(dlqSubject(settings.queue), m.data, { headers, msgID: deadLetterMsgId(settings.stream, m.seq) })
+      await js.publish(dlqSubject(settings.queue), m.data, { headers, msgID: deadLetterMsgId(settings.stream, m.seq, Math.floor(m.info.timestampNanos / 1e6)) })
+      // An earlier attempt may have failed retryably and left a record.
+      if (errors && m.info.deliveryCount > 1) await deleteErrorRecord(errors, settings.stream, m.seq)
     }
   }
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
@@ -108,11 +110,8 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
       }
       try {
         const batch = await consumer.fetch({ max_messages: free, expires: fetchExpiresMs })
-        for await (const m of batch) {
-          // A message that arrives after the stop began goes straight back to the queue.
-          if (stopping) send(() => m.nak())
-          else start(m)
-        }
+        // Even after the stop began: this pull was issued before, and the job is ours to run now.
+        for await (const m of batch) start(m)
       } catch (e) {
         if (stopping || nc.isClosed()) break
         log(`pull failed, retrying in 1s: ${errorText(e)}`)
@@ -128,7 +127,11 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const stop = () => stopPromise ??= (async () => {
     stopping = true
     log(`draining: ${inFlight.size} job(s) in flight, up to ${settings.stopTimeoutMs}ms`)
-    const drained = Promise.all([loop, ...inFlight]).then(() => true)
+    const drained = (async () => {
+      await loop
+      while (inFlight.size > 0) await Promise.all(inFlight)
+      return true
+    })()
     const timedOut = new Promise<false>((r) => setTimeout(() => r(false), settings.stopTimeoutMs).unref())
     if (!(await Promise.race([drained, timedOut]))) {
       log(`stop timeout: handing back ${inFlight.size} unfinished job(s)`)

@@ -2,23 +2,18 @@
 // errors, enqueue, status --json, push wake-up, crash-loop backoff, no orphans, and down.
 import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
-import { managedContainers, removeManaged } from "../support/docker.ts"
+import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { workerPids } from "../support/processes.ts"
 import { testQueue, uniqueName } from "../support/queue.ts"
-import { runCli, startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
+import { useScalers } from "../support/scaler-fixture.ts"
+import { runCli, writeConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
-const scalers: Array<ScalerProcess> = []
-const dockerQueues: Array<string> = []
-
-afterEach(async () => {
-  for (const s of scalers.splice(0)) await s.stop("SIGKILL")
-  for (const q of dockerQueues.splice(0)) await removeManaged(q)
-})
+const scalers = useScalers()
 
 const processQueueConfig = (queue: string, extra = "", command = "[node, services/workers/demo/dist/main.js]") => writeConfig(`
 nats: { url: "${nats.server.url}" }
@@ -33,11 +28,7 @@ queues:
     stopTimeout: 2s
 ${extra}`)
 
-const up = (path: string) => {
-  const s = startScaler(path)
-  scalers.push(s)
-  return s
-}
+const up = scalers.up
 
 describe("jetscale CLI", () => {
   it("a bad config starts nothing and prints every problem with its path; exit 1", async () => {
@@ -126,7 +117,7 @@ queues:
 
   it("down drains and removes the docker workers a stopped scaler left running", async () => {
     const queue = uniqueName("down")
-    dockerQueues.push(queue)
+    scalers.cleanUpQueue(queue)
     const path = await writeConfig(`
 nats: { url: "${nats.server.url}" }
 runtime: { driver: docker, docker: { network: host } }

@@ -1,25 +1,21 @@
 // Dead-lettering end to end: the scaler (`jetscale up`), worker containers, and the `jetscale dlq`
 // commands, against a real nats-server and dockerd.
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { listDeadLetters } from "../../src/dlq/read.ts"
 import { streamName } from "../../src/jetstream/names.ts"
-import { managedContainers, removeManaged } from "../support/docker.ts"
+import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { uniqueName } from "../support/queue.ts"
-import { runCli, startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
+import { useScalers } from "../support/scaler-fixture.ts"
+import { runCli, writeConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
-const scalers: Array<ScalerProcess> = []
-const queues: Array<string> = []
-afterEach(async () => {
-  for (const s of scalers.splice(0)) await s.stop("SIGKILL")
-  for (const q of queues.splice(0)) await removeManaged(q)
-})
+const scalers = useScalers()
 
 const setup = async (queueYaml: string) => {
   const queue = uniqueName("dl")
-  queues.push(queue)
+  scalers.cleanUpQueue(queue)
   const path = await writeConfig(`
 nats: { url: "${nats.server.url}" }
 runtime: { driver: docker, docker: { network: host } }
@@ -30,11 +26,7 @@ queues:
     scaleDownDelay: 1s
     stopTimeout: 5s
 ${queueYaml.includes("idleTimeout") ? "" : "    idleTimeout: 2s\n"}${queueYaml}`)
-  const up = () => {
-    const s = startScaler(path)
-    scalers.push(s)
-    return s
-  }
+  const up = () => scalers.up(path)
   const enqueue = (payload: object, count = 1) => runCli(["enqueue", queue, JSON.stringify(payload), "--count", String(count), "--config", path])
   const dlq = (...args: Array<string>) => runCli(["dlq", ...args, "--config", path])
   const dead = () => listDeadLetters(nats.jsm, queue)

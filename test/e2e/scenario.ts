@@ -1,32 +1,28 @@
 // The end-to-end scaling scenario, run once per runtime driver against a real nats-server (and a real
 // dockerd for the docker driver): 0 -> maxReplicas -> 0, and a scaler restart in the middle of a run.
 import { jetstream } from "@nats-io/jetstream"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { streamName } from "../../src/jetstream/names.ts"
 import type { ScaleEvent } from "../../src/scaler/events.ts"
 import type { QueueStatus } from "../../src/scaler/queue-loop.ts"
 import { statusSubject } from "../../src/scaler/scaler.ts"
-import { managedContainers, removeManaged } from "../support/docker.ts"
+import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { uniqueName } from "../support/queue.ts"
-import { startScaler, writeConfig, type ScalerProcess } from "../support/scaler-process.ts"
+import { useScalers } from "../support/scaler-fixture.ts"
+import { writeConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const maxReplicas = 4
 
 export const describeScaling = (driver: "docker" | "process") => describe(`${driver} driver, end to end`, () => {
   const nats = useNatsServer()
-  const scalers: Array<ScalerProcess> = []
-  const queues: Array<string> = []
+  const scalers = useScalers()
 
-  afterEach(async () => {
-    for (const s of scalers.splice(0)) await s.stop("SIGKILL")
-    if (driver === "docker") for (const q of queues.splice(0)) await removeManaged(q)
-  })
 
   const setup = async () => {
     const queue = uniqueName("e2e")
-    queues.push(queue)
+    if (driver === "docker") scalers.cleanUpQueue(queue)
     const path = await writeConfig(`
 nats: { url: "${nats.server.url}" }
 runtime: { driver: ${driver}, docker: { network: host } }
@@ -46,9 +42,7 @@ queues:
     const events: Array<ScaleEvent> = []
     const sub = nats.nc.subscribe(`jetscale.events.scale.${queue}`, { callback: (_e, m) => void events.push(m.json<ScaleEvent>()) })
     const start = () => {
-      const s = startScaler(path)
-      scalers.push(s)
-      return s
+      return scalers.up(path)
     }
     return { queue, stream: streamName(queue), events, sub, start }
   }

@@ -101,6 +101,7 @@ describe("dead-lettering", () => {
     const [entry] = await waitFor("a DLQ entry", async () => (await dead(q)).length === 1 && dead(q), 10_000)
     expect(calls).toBe(1)
     expect(entry).toMatchObject({ reason: "rejected", deliveries: 1, error: "NonRetryableError: not for us" })
+    await waitFor("the work stream to be empty", () => streamEmpty(q))
   })
 
   it("no ack and no recorded error (a lost worker): dead-lettered with the worker-lost text", async () => {

@@ -1,0 +1,24 @@
+// Per-test cleanup for end-to-end tests: every scaler started through the fixture is killed, and
+// every docker queue it was told about has its containers removed, after each test.
+import { afterEach } from "vitest"
+import { removeManaged } from "./docker.ts"
+import { startScaler, type ScalerProcess } from "./scaler-process.ts"
+
+export const useScalers = () => {
+  const scalers: Array<ScalerProcess> = []
+  const queues: Array<string> = []
+  afterEach(async () => {
+    for (const s of scalers.splice(0)) await s.stop("SIGKILL")
+    for (const q of queues.splice(0)) await removeManaged(q)
+  })
+  return {
+    /** Starts `jetscale up --config path`. */
+    up: (path: string): ScalerProcess => {
+      const s = startScaler(path)
+      scalers.push(s)
+      return s
+    },
+    /** Containers of this queue are removed after the test. */
+    cleanUpQueue: (queue: string) => void queues.push(queue)
+  }
+}
