@@ -2,14 +2,11 @@
 // no new pulls; jobs already in flight, and any the last open pull request still delivers, run to
 // the end within stopTimeout (a NAK would burn one of their deliveries); then the connection closes.
 import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
-import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
 import { fromSpec } from "./backoff.ts"
-import { deleteErrorRecord, writeErrorRecord } from "../dlq/error-record.ts"
-import { deadLetterHeaders, deadLetterMsgId } from "../dlq/message.ts"
-import { dlqSubject, errorsBucket } from "../jetstream/names.ts"
-import { errorText, runJob, send, type FailureHooks, type Handler, type JobOutcome } from "./job.ts"
+import { makeFailureHooks } from "./failures.ts"
+import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
 
 export interface WorkerOptions<A> {
@@ -43,33 +40,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const consumer: Consumer = await js.consumers.get(settings.stream, settings.consumer)
   const consumerConfig = (await consumer.info(true)).config
   const ackWaitMs = settings.ackWaitMs ?? (consumerConfig.ack_wait ?? 30e9) / 1_000_000
-  // The scaler provisions the bucket; without it, errors are simply not recorded.
-  const errors = await new Kvm(js).open(errorsBucket).catch(() => undefined)
-  const failures: FailureHooks = {
-    maxDeliver: consumerConfig.max_deliver ?? -1,
-    record: async (m, e, deliveries) => {
-      if (!errors) return
-      await writeErrorRecord(errors, settings.stream, m.seq, {
-        message: e instanceof Error ? e.message : String(e),
-        name: e instanceof Error ? e.name : "Error",
-        attempt: deliveries,
-        instance: settings.instance,
-        at: new Date().toISOString()
-      })
-    },
-    clear: async (m) => {
-      if (errors) await deleteErrorRecord(errors, settings.stream, m.seq)
-    },
-    deadLetter: async (m, reason, error) => {
-      const headers = deadLetterHeaders(m.headers, {
-        queue: settings.queue, stream: settings.stream, subject: m.subject, streamSeq: m.seq,
-        deliveries: m.info.deliveryCount, reason, error, failedAt: new Date()
-      })
-      await js.publish(dlqSubject(settings.queue), m.data, { headers, msgID: deadLetterMsgId(settings.stream, m.seq, Math.floor(m.info.timestampNanos / 1e6)) })
-      // An earlier attempt may have failed retryably and left a record.
-      if (errors && m.info.deliveryCount > 1) await deleteErrorRecord(errors, settings.stream, m.seq)
-    }
-  }
+  const failures = await makeFailureHooks(js, settings, consumerConfig.max_deliver ?? -1)
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
   const backoff = fromSpec(settings.backoff)
   const abort = new AbortController()
