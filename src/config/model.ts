@@ -58,6 +58,9 @@ export interface JetscaleConfig {
     readonly docker: { readonly network: string; readonly socketPath?: string }
   }
   readonly scaler: { readonly interval: Duration.Duration }
-  readonly admin: { readonly listen: string }
+  /** `token`: when set (or JETSCALE_ADMIN_TOKEN), the admin API wants `Authorization: Bearer <token>`. */
+  readonly admin: { readonly listen: string; readonly token?: string }
+  /** Worker output kept in the stream JETSCALE_LOGS for `maxAge`. */
+  readonly logs: { readonly maxAge: Duration.Duration }
   readonly queues: ReadonlyArray<QueueConfig>
 }

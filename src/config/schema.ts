@@ -13,6 +13,7 @@ export const DEFAULTS = {
   dockerNetwork: "host",
   interval: "1s",
   adminListen: "127.0.0.1:9464",
+  logsMaxAge: "24h",
   minReplicas: 0,
   maxReplicas: 5,
   targetPending: 10,
@@ -168,7 +169,13 @@ export const ConfigFile = Schema.Struct({
   scaler: Schema.Struct({
     interval: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.interval))
   }).pipe(withDefault({})),
-  admin: Schema.Struct({ listen: HostPort.pipe(withDefault(DEFAULTS.adminListen)) }).pipe(withDefault({})),
+  admin: Schema.Struct({
+    listen: HostPort.pipe(withDefault(DEFAULTS.adminListen)),
+    token: Schema.optionalKey(NonEmptyString)
+  }).pipe(withDefault({})),
+  logs: Schema.Struct({
+    maxAge: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.logsMaxAge))
+  }).pipe(withDefault({})),
   queues: Schema.Record(Schema.String, QueueFile).pipe(withDefault({}))
 })
 export type ConfigFile = typeof ConfigFile.Type
@@ -227,7 +234,8 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
       }
     },
     scaler: { interval: file.scaler.interval },
-    admin: { listen: file.admin.listen },
+    admin: { listen: file.admin.listen, ...(file.admin.token === undefined ? {} : { token: file.admin.token }) },
+    logs: { maxAge: file.logs.maxAge },
     queues: names.map((name) => toQueueConfig(name, file.queues[name]!))
   }
 }
