@@ -36,7 +36,7 @@ export interface PolicyState {
   readonly lowSince?: number | null
 }
 
-export type DecisionKind = "wake" | "scale-up" | "scale-down" | "idle" | "hold"
+export type DecisionKind = "wake" | "scale-up" | "scale-down" | "idle" | "hold" | "override"
 
 export interface Decision {
   /** Desired replica count after this decision. */

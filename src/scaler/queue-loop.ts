@@ -10,15 +10,43 @@ import type { RuntimeDriver, WorkerInfo } from "../runtime/driver.ts"
 import { makeActivator } from "./activator.ts"
 import { canStart, noCrashes, recordCrash, recordHealthy } from "./crash-backoff.ts"
 import { publishScaleEvent } from "./events.ts"
+import { overrideDecision, type OverrideState } from "./override.ts"
 import { decide, fromQueueConfig, initialState, type Decision, type PolicyState } from "./policy.ts"
 import { workerEnv } from "./worker-env.ts"
 
+/** A manual override as the API shows it. */
+export interface Override {
+  readonly replicas: number
+  /** RFC 3339. */
+  readonly until: string
+}
+
+/** One queue as the scaler sees it (`status`, the admin API). */
 export interface QueueStatus {
   readonly name: string
+  readonly stream: string
+  readonly consumer: string
+  readonly pending: number | null
+  readonly ackPending: number | null
   readonly desired: number
   readonly running: number
   readonly lastDecision: { readonly kind: string; readonly reason: string; readonly at: string } | null
+  readonly override: Override | null
 }
+
+/** What the scaler service holds of each queue loop: its wake-up signal and its override. */
+export interface QueueControl {
+  readonly signal: Queue.Queue<"tick" | "wake">
+  readonly override: Ref.Ref<OverrideState | null>
+}
+
+export const makeQueueControl = Effect.gen(function*() {
+  return { signal: yield* Queue.sliding<"tick" | "wake">(1), override: yield* Ref.make<OverrideState | null>(null) } satisfies QueueControl
+})
+
+export const initialStatus = (q: QueueConfig): QueueStatus => ({
+  name: q.name, stream: q.stream, consumer: q.consumer, pending: null, ackPending: null, desired: 0, running: 0, lastDecision: null, override: null
+})
 
 export interface QueueLoopDeps {
   readonly nats: Nats["Service"]
@@ -26,6 +54,7 @@ export interface QueueLoopDeps {
   /** NATS URL handed to workers. */
   readonly workerNatsUrl: string
   readonly interval: Duration.Duration
+  readonly control: QueueControl
   readonly report: (status: QueueStatus) => Effect.Effect<void>
 }
 
@@ -35,7 +64,7 @@ const newInstanceId = () => randomBytes(4).toString("hex")
 export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(function*() {
   const { nats, runtime } = deps
   const policy = fromQueueConfig(q)
-  const signal = yield* Queue.sliding<"tick" | "wake">(1)
+  const { signal } = deps.control
   const activator = makeActivator(nats.nc, q.subjects, () => void Queue.offerUnsafe(signal, "wake"))
   yield* Effect.addFinalizer(() => activator.close)
 
@@ -46,6 +75,15 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   const stopping = new Set<string>()
   const counted = new Set<string>()
   let lastDecision: QueueStatus["lastDecision"] = null
+
+  /** The override in force; one whose time is up is dropped here, and the policy resumes. */
+  const currentOverride = (now: number) => Effect.gen(function*() {
+    const o = yield* Ref.get(deps.control.override)
+    if (o === null || now < o.untilMs) return o
+    yield* Ref.set(deps.control.override, null)
+    yield* Effect.logInfo(`queue ${q.name}: manual override of ${o.replicas} replica(s) ended; the policy resumes`)
+    return null
+  })
 
   const adopt = (running: ReadonlyArray<WorkerInfo>, now: number) => Effect.gen(function*() {
     if (running.length > 0) yield* Effect.logInfo(`queue ${q.name}: adopted ${running.length} running worker(s)`)
@@ -118,7 +156,8 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     const current = (yield* Ref.get(state)) ?? (yield* adopt(running, now))
     // At zero, a message the activator saw may not be in the consumer's counts yet.
     const effective = current.replicas === 0 ? Math.max(backlog.total, seen) : backlog.total
-    const decision = decide(effective, current, policy, now)
+    const override = yield* currentOverride(now)
+    const decision = overrideDecision(override, current, now) ?? decide(effective, current, policy, now)
     yield* Ref.set(state, decision.state)
     if (decision.replicas !== current.replicas) {
       lastDecision = { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() }
@@ -130,7 +169,10 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     }
     const runningNow = yield* converge(decision, running, now)
     yield* activator.set(decision.replicas === 0)
-    yield* deps.report({ name: q.name, desired: decision.replicas, running: runningNow, lastDecision })
+    yield* deps.report({
+      ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: runningNow, lastDecision,
+      override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null
+    })
   }).pipe(
     Effect.catch((e) => Effect.logWarning(`queue ${q.name}: ${e.message}`)),
     Effect.withSpan("scaler.reconcile", { attributes: { "jetscale.queue": q.name } })

@@ -1,19 +1,31 @@
 // The scaler service: provisions every queue, runs one reconcile fiber per queue (a slow queue does
-// not hold up the others), and answers status requests on `jetscale.api.status`.
-import { Cause, Context, Duration, Effect, Layer, Ref } from "effect"
+// not hold up the others) and the dead-letter processor, answers status requests on
+// `jetscale.api.status`, and takes manual overrides (the admin API).
+import { Cause, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "effect"
 import type { JetscaleConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
 import { provisionQueue } from "../jetstream/provision.ts"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
-import { runQueueLoop, type QueueStatus } from "./queue-loop.ts"
+import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
 
 /** Request-reply subject the CLI's `status` asks for the scaler's view (desired replicas, last decision). */
 export const statusSubject = "jetscale.api.status"
 
+export class OverrideError extends Schema.TaggedError<OverrideError>()("OverrideError", {
+  message: Schema.String,
+  reason: Schema.Literals(["unknown-queue", "invalid"])
+}) {}
+
 export class Scaler extends Context.Service<Scaler, {
   readonly status: Effect.Effect<ReadonlyArray<QueueStatus>>
+  /** Pins a queue's replica count for `ttl`; the policy resumes afterwards. */
+  readonly setOverride: (queue: string, replicas: number, ttl: Duration.Duration) => Effect.Effect<Override, OverrideError>
+  /** Ends an override early; false when there was none. */
+  readonly clearOverride: (queue: string) => Effect.Effect<boolean, OverrideError>
+  /** Whether NATS and the runtime answer. */
+  readonly ready: Effect.Effect<{ readonly nats: boolean; readonly runtime: boolean }>
 }>()("jetscale/Scaler") {}
 
 /** Runs `loop` for the scaler's lifetime; if it ends, fails or dies, it is logged and started again. */
@@ -34,19 +46,60 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     yield* Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`)
   }
   yield* provisionDeadLettering(nats.jsm, config.queues)
-  const statuses = yield* Ref.make(new Map<string, QueueStatus>(config.queues.map((q) => [q.name, { name: q.name, desired: 0, running: 0, lastDecision: null }])))
+  const statuses = yield* Ref.make(new Map<string, QueueStatus>(config.queues.map((q) => [q.name, initialStatus(q)])))
   const status = Ref.get(statuses).pipe(Effect.map((m) => [...m.values()]))
+  const controls = new Map<string, QueueControl>()
 
   for (const q of config.queues) {
+    const control = yield* makeQueueControl
+    controls.set(q.name, control)
     yield* supervised(`queue ${q.name}: reconcile loop`, runQueueLoop(q, {
       nats,
       runtime,
       workerNatsUrl: config.nats.url,
       interval: config.scaler.interval,
+      control,
       report: (s) => Ref.update(statuses, (m) => new Map(m).set(s.name, s))
     }).pipe(Effect.scoped))
   }
   yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, config.queues))
+
+  const controlOf = (queue: string) => {
+    const control = controls.get(queue)
+    return control
+      ? Effect.succeed(control)
+      : Effect.fail(new OverrideError({ reason: "unknown-queue", message: `queue "${queue}" is not in the config (queues: ${config.queues.map((q) => q.name).join(", ") || "none"})` }))
+  }
+
+  const setOverride = Effect.fn("Scaler.setOverride")(function*(queue: string, replicas: number, ttl: Duration.Duration) {
+    const control = yield* controlOf(queue)
+    const max = config.queues.find((q) => q.name === queue)!.maxReplicas
+    if (!Number.isInteger(replicas) || replicas < 0 || replicas > max) {
+      return yield* new OverrideError({ reason: "invalid", message: `replicas: expected an integer from 0 to ${max} (maxReplicas of queue ${queue}), got ${replicas}` })
+    }
+    if (Duration.toMillis(ttl) <= 0) return yield* new OverrideError({ reason: "invalid", message: `ttl: expected a duration > 0, got ${Duration.format(ttl)}` })
+    const untilMs = Date.now() + Duration.toMillis(ttl)
+    yield* Ref.set(control.override, { replicas, untilMs })
+    yield* Queue.offer(control.signal, "wake")
+    yield* Effect.logInfo(`queue ${queue}: manual override to ${replicas} replica(s) for ${Duration.format(ttl)}`)
+    return { replicas, until: new Date(untilMs).toISOString() }
+  })
+
+  const clearOverride = Effect.fn("Scaler.clearOverride")(function*(queue: string) {
+    const control = yield* controlOf(queue)
+    const had = (yield* Ref.getAndSet(control.override, null)) !== null
+    if (had) {
+      yield* Queue.offer(control.signal, "wake")
+      yield* Effect.logInfo(`queue ${queue}: manual override cleared; the policy resumes`)
+    }
+    return had
+  })
+
+  const ready = Effect.all({
+    nats: Effect.promise(() => nats.nc.isClosed() ? Promise.resolve(false) : nats.nc.flush().then(() => true, () => false)).pipe(
+      Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some" && o.value)),
+    runtime: runtime.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false))
+  }, { concurrency: "unbounded" })
 
   const sub = nats.nc.subscribe(statusSubject, {
     callback: (_err, msg) => {
@@ -55,5 +108,5 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => sub.unsubscribe()))
   yield* Effect.logInfo(`scaler up: ${config.queues.length} queue(s), runtime ${runtime.name}, every ${Duration.format(config.scaler.interval)}`)
-  return Scaler.of({ status })
+  return Scaler.of({ status, setOverride, clearOverride, ready })
 }))
