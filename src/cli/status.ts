@@ -1,7 +1,7 @@
 // `jetscale status`: per queue, the backlog from NATS, the running workers from the runtime, and the
 // desired count from a running scaler (null when none answers). Works without `jetscale up`.
-import { Console, Effect } from "effect"
-import { Command } from "effect/cli"
+import { Console, Effect, Schedule } from "effect"
+import { Command, Flag } from "effect/cli"
 import type { QueueConfig } from "../config/model.ts"
 import { readBacklog } from "../jetstream/backlog.ts"
 import { Nats } from "../nats/connection.ts"
@@ -61,10 +61,52 @@ const table = (rows: ReadonlyArray<StatusRow>) => {
   return [line(head), ...body.map(line), ...errors].join("\n")
 }
 
-export const status = Command.make("status", { config: configFlag, json: jsonFlag }, ({ config: path, json }) =>
+/** Jobs that have left each queue (acked or dead-lettered) so far: for a work queue, sequences no longer stored. */
+const doneCounts = (queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*() {
+  const { jsm } = yield* Nats
+  return new Map(yield* Effect.forEach(queues, (q) => Effect.promise(() =>
+    jsm.streams.info(q.stream).then((i) => [q.name, i.state.last_seq - i.state.messages] as const, () => [q.name, 0] as const))))
+})
+
+/** One frame of `status --watch`: backlog, in flight, replicas, throughput and the last decision. */
+const watchFrame = (queues: ReadonlyArray<QueueConfig>, previous: { at: number; done: Map<string, number> } | undefined) => Effect.gen(function*() {
+  const rows = yield* collectStatus(queues)
+  const scaler = yield* askScaler
+  const done = yield* doneCounts(queues)
+  const at = Date.now()
+  const head = ["QUEUE", "BACKLOG", "IN FLIGHT", "RUNNING/DESIRED", "DONE/S", "LAST DECISION"]
+  const body = rows.map((r) => {
+    const dt = previous ? (at - previous.at) / 1000 : 0
+    const rate = previous && dt > 0 ? ((done.get(r.name) ?? 0) - (previous.done.get(r.name) ?? 0)) / dt : 0
+    const last = scaler?.get(r.name)?.lastDecision
+    return [r.name, String((r.pending ?? 0) + (r.ackPending ?? 0)), String(r.ackPending ?? "?"), `${r.replicas}/${r.desired ?? "-"}`, rate.toFixed(1),
+      last ? `${last.at.slice(11, 19)} ${last.kind}: ${last.reason}`.slice(0, 90) : "-"]
+  })
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
+  const line = (cells: Array<string>) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
+  const text = [`jetscale status  ${new Date(at).toISOString()}${scaler ? "" : "  (no scaler answers: desired unknown)"}`, "", line(head), ...body.map(line)].join("\n")
+  return { text, at, done }
+})
+
+export const status = Command.make("status", {
+  config: configFlag,
+  json: jsonFlag,
+  watch: Flag.Boolean("watch").pipe(Flag.withAlias("w"), Flag.withDescription("a live table, redrawn every second until Ctrl-C"), Flag.withDefault(false))
+}, ({ config: path, json, watch }) =>
   Effect.gen(function*() {
     const config = yield* load(path)
-    const rows = yield* collectStatus(config.queues).pipe(Effect.provide(servicesFor(config, "jetscale-status")))
-    yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows))
+    if (!watch) {
+      const rows = yield* collectStatus(config.queues).pipe(Effect.provide(servicesFor(config, "jetscale-status")))
+      return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows))
+    }
+    let previous: { at: number; done: Map<string, number> } | undefined
+    yield* watchFrame(config.queues, previous).pipe(
+      Effect.tap((frame) => Effect.sync(() => {
+        previous = frame
+        process.stdout.write(`\x1b[2J\x1b[H${frame.text}\n`)
+      })),
+      Effect.repeat(Schedule.spaced("1 second")),
+      Effect.provide(servicesFor(config, "jetscale-status"))
+    )
   }).pipe(reportFailure)
-).pipe(Command.withDescription("show each queue's backlog and replicas"))
+).pipe(Command.withDescription("show each queue's backlog and replicas (--watch: live)"))
