@@ -1,9 +1,10 @@
 // `jetscale enqueue <queue> <json | @file> [--count N]`: publishes jobs to the queue's first subject
 // and waits for JetStream to acknowledge each one.
-import { Console, Effect, Schema } from "effect"
+import { Console, Effect, Layer, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { readFile } from "node:fs/promises"
 import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
+import * as Tracing from "../telemetry/tracing.ts"
 import { configFlag, load, reportFailure } from "./common.ts"
 
 class EnqueueError extends Schema.TaggedError<EnqueueError>()("EnqueueError", { message: Schema.String }) {}
@@ -31,15 +32,21 @@ export const enqueue = Command.make("enqueue", {
     const subject = q.subjects[0]!
     const seqs = yield* Effect.gen(function*() {
       const { js } = yield* Nats
-      return yield* Effect.tryPromise({
-        try: async () => {
-          const acks = []
-          for (let i = 0; i < count; i++) acks.push(js.publish(subject, body))
-          return (await Promise.all(acks)).map((a) => a.seq)
-        },
-        catch: (e) => new EnqueueError({ message: `publish to ${subject} failed: ${describe(e)} (is the stream ${q.stream} provisioned? run jetscale up)` })
-      })
-    }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-enqueue")))
+      // One producer span per job; its context travels in the message headers to the worker's span.
+      const publishOne = Effect.gen(function*() {
+        const headers = yield* Tracing.traceHeaders()
+        const ack = yield* Effect.tryPromise({
+          try: () => js.publish(subject, body, { headers }),
+          catch: (e) => new EnqueueError({ message: `publish to ${subject} failed: ${describe(e)} (is the stream ${q.stream} provisioned? run jetscale up)` })
+        })
+        yield* Effect.annotateCurrentSpan({ "messaging.message.id": `${q.stream}:${ack.seq}` })
+        return ack.seq
+      }).pipe(Effect.withSpan(`${subject} publish`, {
+        kind: "producer",
+        attributes: { "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": subject, "jetscale.queue": q.name }
+      }))
+      return yield* Effect.forEach(Array.from({ length: count }), () => publishOne, { concurrency: 64 })
+    }).pipe(Effect.provide(Layer.merge(natsLayer(config.nats.url, "jetscale-enqueue"), Tracing.layer("jetscale-cli"))))
     yield* Console.log(`enqueued ${count} job(s) on ${subject} (stream ${q.stream}, seq ${seqs[0]}${count > 1 ? `..${seqs.at(-1)}` : ""})`)
   }).pipe(reportFailure)
 ).pipe(Command.withDescription("publish jobs to a queue"))

@@ -6,6 +6,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
 import { fromSpec } from "./backoff.ts"
 import { makeFailureHooks } from "./failures.ts"
+import { startWorkerTracing, traceJob } from "./tracing.ts"
 import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
 
@@ -41,6 +42,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const consumerConfig = (await consumer.info(true)).config
   const ackWaitMs = settings.ackWaitMs ?? (consumerConfig.ack_wait ?? 30e9) / 1_000_000
   const failures = await makeFailureHooks(js, settings, consumerConfig.max_deliver ?? -1)
+  const tracing = startWorkerTracing(settings)
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
   const backoff = fromSpec(settings.backoff)
   const abort = new AbortController()
@@ -49,7 +51,8 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   let stopping = false
 
   const start = (m: JsMsg) => {
-    const job = runJob(m, { schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance, signal: abort.signal, failures })
+    const job = traceJob(tracing.tracer, settings, m, () =>
+      runJob(m, { schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance, signal: abort.signal, failures }))
       .then((outcome) => {
         if (outcome._tag === "acked") counts.acked++
         if (outcome._tag === "dead-lettered") {
@@ -110,6 +113,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
       await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, 1000))])
     }
     await nc.drain().catch(() => nc.close())
+    await tracing.shutdown()
     log(`stopped: ${counts.acked} acked, ${counts.naked} retried`)
   })()
 

@@ -13,8 +13,8 @@ export const useScalers = () => {
   })
   return {
     /** Starts `jetscale up --config path`. */
-    up: (path: string): ScalerProcess => {
-      const s = startScaler(path)
+    up: (path: string, env: Record<string, string> = {}): ScalerProcess => {
+      const s = startScaler(path, env)
       scalers.push(s)
       return s
     },

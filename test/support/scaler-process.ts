@@ -33,8 +33,8 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> 
     })
   })
 
-export const startScaler = (configPath: string): ScalerProcess => {
-  const child = spawn(process.execPath, ["bin/jetscale.js", "up", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] })
+export const startScaler = (configPath: string, env: Record<string, string> = {}): ScalerProcess => {
+  const child = spawn(process.execPath, ["bin/jetscale.js", "up", "--config", configPath], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   let out = ""
   child.stdout.on("data", (d: Buffer) => (out += d))
   child.stderr.on("data", (d: Buffer) => (out += d))

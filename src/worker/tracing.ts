@@ -1,0 +1,58 @@
+// Tracing in the worker SDK: one consumer span per job, continuing the trace of the message's
+// `traceparent` header (a new root trace without one), following the OpenTelemetry messaging
+// conventions. A no-op unless an OTLP endpoint is configured (the scaler passes OTEL_* through).
+import type { JsMsg } from "@nats-io/jetstream"
+import { SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api"
+import { W3CTraceContextPropagator } from "@opentelemetry/core"
+import { resourceFromAttributes } from "@opentelemetry/resources"
+import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
+import { extractContext, makeSpanProcessor, serviceName, tracingEnabled } from "../telemetry/otel.ts"
+import type { JobOutcome } from "./job.ts"
+import type { WorkerSettings } from "./settings.ts"
+
+export interface WorkerTracing {
+  readonly tracer: Tracer
+  /** Flushes what is buffered (bounded by the exporter's timeout). */
+  readonly shutdown: () => Promise<void>
+}
+
+export const startWorkerTracing = (settings: WorkerSettings): WorkerTracing => {
+  if (!tracingEnabled()) return { tracer: trace.getTracer("jetscale/worker"), shutdown: async () => {} }
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ "service.name": serviceName(`jetscale-worker-${settings.queue}`), "service.instance.id": settings.instance }),
+    spanProcessors: [makeSpanProcessor()]
+  })
+  provider.register({ propagator: new W3CTraceContextPropagator() })
+  return { tracer: provider.getTracer("jetscale/worker"), shutdown: () => provider.shutdown().catch(() => {}) }
+}
+
+/** Runs `job` inside the job's consumer span and records its outcome on the span. */
+export const traceJob = (tracer: Tracer, settings: WorkerSettings, m: JsMsg, job: () => Promise<JobOutcome>): Promise<JobOutcome> =>
+  tracer.startActiveSpan(`${m.subject} process`, {
+    kind: SpanKind.CONSUMER,
+    attributes: {
+      "messaging.system": "nats",
+      "messaging.operation.type": "process",
+      "messaging.operation.name": "process",
+      "messaging.destination.name": m.subject,
+      "messaging.consumer.group.name": settings.consumer,
+      "messaging.message.id": m.headers?.get("Nats-Msg-Id") || `${settings.stream}:${m.seq}`,
+      "messaging.nats.message.delivery_count": m.info.deliveryCount,
+      "jetscale.queue": settings.queue,
+      "jetscale.stream": settings.stream,
+      "jetscale.stream_seq": m.seq,
+      "jetscale.instance": settings.instance
+    }
+  }, extractContext(m.headers), async (span) => {
+    try {
+      const outcome = await job()
+      span.setAttribute("jetscale.outcome", outcome._tag)
+      if (outcome._tag === "naked" || outcome._tag === "dead-lettered") {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error })
+        span.addEvent("exception", { "exception.message": outcome.error })
+      }
+      return outcome
+    } finally {
+      span.end()
+    }
+  })

@@ -1,0 +1,65 @@
+// Traces end to end, against a real OTLP/HTTP receiver: `jetscale enqueue` -> the job in a worker
+// container (its span is the producer span's child, in the same trace); a message published with a
+// caller's traceparent joins that trace; a plain publish starts a new root trace.
+import { jetstream } from "@nats-io/jetstream"
+import { headers as natsHeaders } from "@nats-io/transport-node"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { useNatsServer } from "../support/nats-fixture.ts"
+import { startOtlpReceiver } from "../support/otlp-receiver.ts"
+import { uniqueName } from "../support/queue.ts"
+import { useScalers } from "../support/scaler-fixture.ts"
+import { runCli, writeConfig } from "../support/scaler-process.ts"
+import { waitFor } from "../support/wait.ts"
+
+const nats = useNatsServer()
+const scalers = useScalers()
+let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>
+beforeAll(async () => {
+  receiver = await startOtlpReceiver()
+})
+afterAll(async () => {
+  await receiver?.close()
+})
+
+const PRODUCER = 4
+const CONSUMER = 5
+
+describe("tracing", () => {
+  it("one trace per job: enqueue's producer span is the parent of the worker's job span", async () => {
+    const queue = uniqueName("trace")
+    scalers.cleanUpQueue(queue)
+    const path = await writeConfig(`
+nats: { url: "${nats.server.url}" }
+runtime: { driver: docker, docker: { network: host } }
+scaler: { interval: 500ms }
+queues:
+  ${queue}: { image: jetscale/worker-demo:dev, maxReplicas: 1, idleTimeout: 1m, stopTimeout: 5s }
+`)
+    const scaler = scalers.up(path, receiver.env())
+    await scaler.waitForOutput("scaler up")
+    const enq = await runCli(["enqueue", queue, `{"id":"traced","sleepMs":20}`, "--config", path], receiver.env())
+    expect(enq.code).toBe(0)
+    const subject = `jobs.${queue}`
+
+    const producer = await waitFor("the producer span", () => receiver.spans.find((s) => s.name === `${subject} publish`), 15_000)
+    expect(producer).toMatchObject({ kind: PRODUCER, service: "jetscale-cli", attributes: { "messaging.system": "nats", "messaging.destination.name": subject } })
+    const job = await waitFor("the job span", () => receiver.spans.find((s) => s.name === `${subject} process` && s.traceId === producer.traceId), 30_000)
+    expect(job).toMatchObject({
+      kind: CONSUMER,
+      parentSpanId: producer.spanId,
+      service: `jetscale-worker-${queue}`,
+      attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.consumer.group.name": "workers", "messaging.nats.message.delivery_count": 1, "jetscale.outcome": "acked" }
+    })
+
+    // A caller's trace context (like `nats pub -H traceparent:...`), and none at all (plain `nats pub`).
+    const js = jetstream(nats.nc)
+    const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    const h = natsHeaders()
+    h.set("traceparent", `00-${callerTrace}-00f067aa0ba902b7-01`)
+    await js.publish(subject, `{"id":"joined"}`, { headers: h })
+    await js.publish(subject, `{"id":"plain"}`)
+    const joined = await waitFor("the joined job span", () => receiver.spans.find((s) => s.name === `${subject} process` && s.traceId === callerTrace), 20_000)
+    expect(joined.parentSpanId).toBe("00f067aa0ba902b7")
+    await waitFor("a root job span", () => receiver.spans.some((s) => s.name === `${subject} process` && s.parentSpanId === "" && s.traceId !== callerTrace), 20_000)
+  })
+})
