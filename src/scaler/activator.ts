@@ -1,24 +1,28 @@
 // The activator: while a queue has zero replicas, a core NATS subscription on its subjects wakes the
 // queue's reconcile loop on the first message (push, not poll). Dropped while replicas run.
-import type { NatsConnection, Subscription } from "@nats-io/transport-node"
+import type { MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect } from "effect"
 
 export interface Activator {
   /** Subscribes when `active`, unsubscribes otherwise; idempotent. */
   readonly set: (active: boolean) => Effect.Effect<void>
-  /** Messages seen since the last call (they may not be in the consumer's counts yet). */
-  readonly takeSeen: Effect.Effect<number>
+  /**
+   * Messages seen since the last call (they may not be in the consumer's counts yet), and the headers
+   * of the first of them: its trace is the one the wake-up joins.
+   */
+  readonly takeSeen: Effect.Effect<{ readonly count: number; readonly first: MsgHdrs | undefined }>
   readonly close: Effect.Effect<void>
 }
 
 export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string>, wake: () => void): Activator => {
   let subs: Array<Subscription> = []
   let seen = 0
+  let first: MsgHdrs | undefined
   const set = (active: boolean) => Effect.try(() => {
     if (active && subs.length === 0) {
       subs = subjects.map((subject) => nc.subscribe(subject, {
-        callback: () => {
-          seen++
+        callback: (_err, m) => {
+          if (seen++ === 0) first = m.headers
           wake()
         }
       }))
@@ -30,9 +34,10 @@ export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string
   return {
     set,
     takeSeen: Effect.sync(() => {
-      const n = seen
+      const taken = { count: seen, first }
       seen = 0
-      return n
+      first = undefined
+      return taken
     }),
     close: set(false)
   }

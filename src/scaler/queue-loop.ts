@@ -5,6 +5,7 @@ import { Clock, Duration, Effect, Queue, Ref, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
 import type { QueueConfig } from "../config/model.ts"
 import { readBacklog } from "../jetstream/backlog.ts"
+import * as Tracing from "../telemetry/tracing.ts"
 import type { Nats } from "../nats/connection.ts"
 import type { RuntimeDriver, WorkerInfo } from "../runtime/driver.ts"
 import { makeActivator } from "./activator.ts"
@@ -90,15 +91,17 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     return running.length > 0 ? { ...initialState(running.length), lastChangeAt: now } : initialState(0)
   })
 
-  /** Starts one worker; false when it could not be started. */
+  /** Starts one worker; false when it could not be started. Its startup joins the current trace. */
   const startWorker = Effect.gen(function*() {
     const instance = newInstanceId()
-    return yield* runtime.start({ queue: q, instance, env: workerEnv(q, instance, deps.workerNatsUrl) }).pipe(
+    const traceparent = yield* Tracing.currentTraceparent
+    const env = { ...workerEnv(q, instance, deps.workerNatsUrl), ...(traceparent ? { JETSCALE_TRACEPARENT: traceparent } : {}) }
+    return yield* runtime.start({ queue: q, instance, env }).pipe(
       Effect.tap((w) => Effect.logInfo(`queue ${q.name}: started worker ${w.name}`)),
       Effect.as(true),
       Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
     )
-  })
+  }).pipe(Effect.withSpan("worker start", { attributes: { "jetscale.queue": q.name, "jetscale.runtime": runtime.name, ...(q.image ? { "container.image.name": q.image } : {}) } }))
 
   const stopWorker = (w: WorkerInfo) => {
     stopping.add(w.id)
@@ -147,7 +150,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
 
   const reconcile = Effect.gen(function*() {
     const backlog = yield* readBacklog(nats.jsm, q)
-    const seen = yield* activator.takeSeen
+    const { count: seen, first: wakeHeaders } = yield* activator.takeSeen
     const workers = yield* runtime.list(q.name)
     const now = yield* Clock.currentTimeMillis
     yield* reapExited(workers, now)
@@ -159,24 +162,32 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     const override = yield* currentOverride(now)
     const decision = overrideDecision(override, current, now) ?? decide(effective, current, policy, now)
     yield* Ref.set(state, decision.state)
-    if (decision.replicas !== current.replicas) {
-      lastDecision = { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() }
-      yield* publishScaleEvent(nats.nc, {
-        queue: q.name, from: current.replicas, to: decision.replicas, direction: decision.replicas > current.replicas ? "up" : "down",
-        kind: decision.kind, reason: `pending ${backlog.pending} + ackPending ${backlog.ackPending}${seen > 0 ? ` (activator saw ${seen} new)` : ""}: ${decision.reason}`,
-        backlog: effective, pending: backlog.pending, ackPending: backlog.ackPending, at: new Date(now).toISOString()
-      })
-    }
-    const runningNow = yield* converge(decision, running, now)
+    const changed = decision.replicas !== current.replicas
+    if (changed) lastDecision = { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() }
+    const act = Effect.gen(function*() {
+      if (changed) {
+        yield* publishScaleEvent(nats.nc, {
+          queue: q.name, from: current.replicas, to: decision.replicas, direction: decision.replicas > current.replicas ? "up" : "down",
+          kind: decision.kind, reason: `pending ${backlog.pending} + ackPending ${backlog.ackPending}${seen > 0 ? ` (activator saw ${seen} new)` : ""}: ${decision.reason}`,
+          backlog: effective, pending: backlog.pending, ackPending: backlog.ackPending, at: new Date(now).toISOString()
+        })
+      }
+      return yield* converge(decision, running, now)
+    })
+    // A scale decision is a span; a wake-up from zero joins (and links to) the trace of the job that woke it.
+    const woke = decision.kind === "wake" ? Tracing.externalSpanFrom(wakeHeaders) : undefined
+    const runningNow = yield* (changed
+      ? act.pipe(Effect.withSpan(`scale ${q.name}`, {
+        attributes: { "jetscale.queue": q.name, "jetscale.backlog": effective, "jetscale.from": current.replicas, "jetscale.to": decision.replicas, "jetscale.kind": decision.kind, "jetscale.reason": decision.reason },
+        ...(woke ? { parent: woke, links: [{ span: woke, attributes: { "jetscale.link": "the job that woke the queue" } }] } : { root: true })
+      }))
+      : act)
     yield* activator.set(decision.replicas === 0)
     yield* deps.report({
       ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: runningNow, lastDecision,
       override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null
     })
-  }).pipe(
-    Effect.catch((e) => Effect.logWarning(`queue ${q.name}: ${e.message}`)),
-    Effect.withSpan("scaler.reconcile", { attributes: { "jetscale.queue": q.name } })
-  )
+  }).pipe(Effect.catch((e) => Effect.logWarning(`queue ${q.name}: ${e.message}`)))
 
   yield* Queue.offer(signal, "tick").pipe(Effect.repeat(Schedule.spaced(deps.interval)), Effect.forkScoped)
   return yield* Queue.take(signal).pipe(Effect.andThen(reconcile), Effect.forever)

@@ -3,8 +3,9 @@
 import { OtelTracer } from "@effect/opentelemetry"
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node"
-import { Effect, Layer } from "effect"
-import { injectSpan, makeSpanProcessor, serviceName, tracingEnabled } from "./otel.ts"
+import { trace } from "@opentelemetry/api"
+import { Effect, Layer, type Tracer } from "effect"
+import { extractContext, injectSpan, makeSpanProcessor, serviceName, tracingEnabled } from "./otel.ts"
 
 /** The tracing layer for a program named `fallbackName` (OTEL_SERVICE_NAME wins). */
 export const layer = (fallbackName: string) =>
@@ -22,3 +23,12 @@ export const traceHeaders = (base: MsgHdrs = natsHeaders()) =>
     Effect.map((span) => injectSpan(span, base)),
     Effect.orElseSucceed(() => base)
   )
+
+/** The remote span named by `traceparent` in NATS headers, as an Effect span (a parent or a link). */
+export const externalSpanFrom = (headers: MsgHdrs | undefined): Tracer.ExternalSpan | undefined => {
+  const sc = headers ? trace.getSpanContext(extractContext(headers)) : undefined
+  return sc ? OtelTracer.makeExternalSpan({ traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags }) : undefined
+}
+
+/** The current span as a W3C `traceparent` value (for a worker's environment), if any. */
+export const currentTraceparent = traceHeaders().pipe(Effect.map((h) => h.get("traceparent") || undefined))

@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
 import { fromSpec } from "./backoff.ts"
 import { makeFailureHooks } from "./failures.ts"
-import { startWorkerTracing, traceJob } from "./tracing.ts"
+import { recordStartup, startWorkerTracing, traceJob } from "./tracing.ts"
 import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
 
@@ -94,6 +94,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
     }
   }
 
+  recordStartup(tracing.tracer, settings, process.env.JETSCALE_TRACEPARENT)
   log(`started: queue ${settings.queue}, stream ${settings.stream}, consumer ${settings.consumer}, concurrency ${settings.concurrency}`)
   const loop = pullLoop()
   let stopPromise: Promise<void> | undefined

@@ -2,6 +2,7 @@
 // `traceparent` header (a new root trace without one), following the OpenTelemetry messaging
 // conventions. A no-op unless an OTLP endpoint is configured (the scaler passes OTEL_* through).
 import type { JsMsg } from "@nats-io/jetstream"
+import { headers as natsHeaders } from "@nats-io/transport-node"
 import { SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api"
 import { W3CTraceContextPropagator } from "@opentelemetry/core"
 import { resourceFromAttributes } from "@opentelemetry/resources"
@@ -56,3 +57,17 @@ export const traceJob = (tracer: Tracer, settings: WorkerSettings, m: JsMsg, job
       span.end()
     }
   })
+
+/**
+ * A worker started for a wake-up gets the scale decision's trace (JETSCALE_TRACEPARENT): its startup,
+ * from process start to its first pull, shows in that trace as the cold start's middle part.
+ */
+export const recordStartup = (tracer: Tracer, settings: WorkerSettings, traceparent: string | undefined) => {
+  if (!traceparent) return
+  const carrier = natsHeaders()
+  carrier.set("traceparent", traceparent)
+  tracer.startSpan("worker startup", {
+    startTime: performance.timeOrigin,
+    attributes: { "jetscale.queue": settings.queue, "jetscale.instance": settings.instance }
+  }, extractContext(carrier)).end()
+}

@@ -51,6 +51,13 @@ queues:
       attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.consumer.group.name": "workers", "messaging.nats.message.delivery_count": 1, "jetscale.outcome": "acked" }
     })
 
+    // The cold start is in the same trace: publish -> scale decision -> worker start -> worker startup.
+    const scale = await waitFor("the scale span", () => receiver.spans.find((s) => s.name === `scale ${queue}` && s.traceId === producer.traceId), 15_000)
+    expect(scale).toMatchObject({ service: "jetscale-scaler", parentSpanId: producer.spanId, attributes: { "jetscale.kind": "wake", "jetscale.from": 0, "jetscale.to": 1 } })
+    expect(scale.links).toContainEqual({ traceId: producer.traceId, spanId: producer.spanId })
+    const start = await waitFor("the worker start span", () => receiver.spans.find((s) => s.name === "worker start" && s.parentSpanId === scale.spanId), 15_000)
+    await waitFor("the worker startup span", () => receiver.spans.find((s) => s.name === "worker startup" && s.parentSpanId === start.spanId && s.traceId === producer.traceId), 15_000)
+
     // A caller's trace context (like `nats pub -H traceparent:...`), and none at all (plain `nats pub`).
     const js = jetstream(nats.nc)
     const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
