@@ -1,9 +1,11 @@
 // `jetscale dlq list | show | replay | purge`: the dead-letter queue from the command line.
-import { Console, Effect, Option, Schema } from "effect"
+import { headers as natsHeaders } from "@nats-io/transport-node"
+import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
-import { purge, replay, select, type Selection } from "../dlq/replay.ts"
+import { purge, replayHeaders, replayOne, select, type Selection } from "../dlq/replay.ts"
 import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
+import * as Tracing from "../telemetry/tracing.ts"
 import { configFlag, jsonFlag, load, reportFailure } from "./common.ts"
 
 class DlqError extends Schema.TaggedError<DlqError>()("DlqError", { message: Schema.String }) {}
@@ -17,6 +19,13 @@ const withNats = <A>(path: string, f: (nats: Nats["Service"]) => Promise<A>) =>
       return yield* Effect.tryPromise({ try: () => f(nats), catch: (e) => new DlqError({ message: describe(e) }) })
     }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-dlq")))
   })
+
+/** A dead letter's headers as NATS headers again (for its trace context). */
+const entryHeaders = (e: DeadLetterEntry) => {
+  const h = natsHeaders()
+  for (const [k, v] of Object.entries(e.headers)) h.set(k, v)
+  return h
+}
 
 const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
 
@@ -77,14 +86,36 @@ const parseSelection = (queue: string, seq: ReadonlyArray<string>, all: boolean)
   return { queue, seqs: parts.map(Number), all } satisfies Selection
 })
 
+/** One replay: a producer span of its own, linked to the trace the job had before it was dead-lettered. */
+const replayEntry = (e: DeadLetterEntry) => Effect.gen(function*() {
+  const { js, jsm } = yield* Nats
+  const headers = yield* Tracing.traceHeaders(replayHeaders(e))
+  const r = yield* Effect.tryPromise({ try: () => replayOne(js, jsm, e, headers), catch: (err) => new DlqError({ message: `replay of dead letter ${e.dlqSeq}: ${describe(err)}` }) })
+  yield* Console.log(`replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`)
+}).pipe((self) => {
+  const original = Tracing.externalSpanFrom(entryHeaders(e))
+  return Effect.withSpan(self, `${e.subject} publish`, {
+    kind: "producer",
+    attributes: { "messaging.system": "nats", "messaging.destination.name": e.subject, "jetscale.queue": e.queue, "jetscale.replay_of": e.dlqSeq },
+    root: true,
+    ...(original ? { links: [{ span: original, attributes: { "jetscale.link": "the dead-lettered job" } }] } : {})
+  })
+})
+
 const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, seq, all }) =>
-  parseSelection(queue, seq, all).pipe(
+  Effect.gen(function*() {
+    const s = yield* parseSelection(queue, seq, all)
+    const loaded = yield* load(config)
     // Each line is printed as it happens, so a failure part-way still shows what was replayed.
-    Effect.flatMap((s) => withNats(config, async (n) => replay(n.js, n.jsm, await select(n.jsm, s), (r) =>
-      console.log(`replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`)))),
-    Effect.flatMap((done) => Console.log(`${done.length} dead letter(s) replayed`)),
-    reportFailure
-  )).pipe(Command.withDescription("republish dead letters to their original subject, then remove them from the DLQ"))
+    const done = yield* Effect.gen(function*() {
+      const { jsm } = yield* Nats
+      const entries = yield* Effect.tryPromise({ try: () => select(jsm, s), catch: (e) => new DlqError({ message: describe(e) }) })
+      yield* Effect.forEach(entries, replayEntry, { discard: true })
+      return entries.length
+    }).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats.url, "jetscale-dlq"), Tracing.layer("jetscale-cli"))))
+    yield* Console.log(`${done} dead letter(s) replayed`)
+  }).pipe(reportFailure)
+).pipe(Command.withDescription("republish dead letters to their original subject, then remove them from the DLQ"))
 
 const purgeCommand = Command.make("purge", selectionFlags, ({ config, queue, seq, all }) =>
   parseSelection(queue, seq, all).pipe(

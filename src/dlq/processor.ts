@@ -10,6 +10,7 @@ import type { QueueConfig } from "../config/model.ts"
 import { isNotFound } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStream, dlqSubject, errorsBucket } from "../jetstream/names.ts"
 import { describe } from "../nats/connection.ts"
+import * as Tracing from "../telemetry/tracing.ts"
 import { deleteErrorRecord, errorRecordText, readErrorRecord } from "./error-record.ts"
 import { deadLetterHeaders, deadLetterMsgId, workerLostError, type DeadLetterReason } from "./message.ts"
 
@@ -54,18 +55,26 @@ export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: numbe
         : Effect.fail(new DeadLetterError({ message: `stream ${q.stream}: get message ${seq}: ${describe(e)}`, cause: e })))
     )
     if (msg === null || (notAfter && msg.time.getTime() > notAfter.getTime())) return false
-    const record = yield* call(`KV ${errorsBucket}: read the error of ${q.stream} ${seq}`, () => readErrorRecord(deps.kv, q.stream, seq))
-    const headers = deadLetterHeaders(msg.header, {
-      queue: q.name, stream: q.stream, subject: msg.subject, streamSeq: seq, deliveries, reason,
-      error: record ? errorRecordText(record) : workerLostError, failedAt: new Date()
-    })
-    yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq, msg.time.getTime()) }))
-    yield* call(`stream ${q.stream}: delete message ${seq}`, () => deps.jsm.streams.deleteMessage(q.stream, seq).catch((e) => {
-      if (!(e instanceof Error && /no message found|not found/i.test(e.message))) throw e
-      return true
+    const parent = Tracing.externalSpanFrom(msg.header)
+    yield* Effect.gen(function*() {
+      const record = yield* call(`KV ${errorsBucket}: read the error of ${q.stream} ${seq}`, () => readErrorRecord(deps.kv, q.stream, seq))
+      const headers = deadLetterHeaders(msg.header, {
+        queue: q.name, stream: q.stream, subject: msg.subject, streamSeq: seq, deliveries, reason,
+        error: record ? errorRecordText(record) : workerLostError, failedAt: new Date()
+      })
+      yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq, msg.time.getTime()) }))
+      yield* call(`stream ${q.stream}: delete message ${seq}`, () => deps.jsm.streams.deleteMessage(q.stream, seq).catch((e) => {
+        if (!(e instanceof Error && /no message found|not found/i.test(e.message))) throw e
+        return true
+      }))
+      yield* Effect.promise(() => deleteErrorRecord(deps.kv, q.stream, seq))
+      yield* Effect.logInfo(`queue ${q.name}: message ${seq} dead-lettered after ${deliveries} deliveries: ${record ? errorRecordText(record) : workerLostError}`)
+    }).pipe(Effect.withSpan(`dead-letter ${q.name}`, {
+      kind: "producer",
+      attributes: { "jetscale.queue": q.name, "jetscale.stream_seq": seq, "jetscale.reason": reason, "jetscale.deliveries": deliveries, "messaging.system": "nats", "messaging.destination.name": dlqSubject(q.name) },
+      // The dead-lettering is the last step of the job's trace.
+      ...(parent ? { parent } : { root: true })
     }))
-    yield* Effect.promise(() => deleteErrorRecord(deps.kv, q.stream, seq))
-    yield* Effect.logInfo(`queue ${q.name}: message ${seq} dead-lettered after ${deliveries} deliveries: ${record ? errorRecordText(record) : workerLostError}`)
     return true
   })
 

@@ -2,7 +2,7 @@
 // dead letter only after JetStream acknowledged the publish, so a failure in between loses nothing.
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { dlqStream, dlqSubject } from "../jetstream/names.ts"
-import { headers as natsHeaders } from "@nats-io/transport-node"
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node"
 import { DeadLetterHeaders } from "./message.ts"
 import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "./read.ts"
 
@@ -32,32 +32,26 @@ export interface Replayed {
   readonly streamSeq: number
 }
 
-/**
- * Replays in order; `onReplayed` hears of each one as it is done, so a failure part-way still tells
- * what was replayed. The publish id makes a repeated replay of one dead letter (a crash between the
- * publish and the removal) count once within the work stream's duplicate window.
- */
-export const replay = async (
-  js: JetStreamClient,
-  jsm: JetStreamManager,
-  entries: ReadonlyArray<DeadLetterEntry>,
-  onReplayed: (r: Replayed) => void = () => {}
-): Promise<Array<Replayed>> => {
-  const done: Array<Replayed> = []
-  const drop = new Set([...Object.values(DeadLetterHeaders), replayOfHeader].map((h) => h.toLowerCase()))
-  for (const e of entries) {
-    const h = natsHeaders()
-    for (const [k, v] of Object.entries(e.headers)) {
-      if (!k.toLowerCase().startsWith("nats-") && !drop.has(k.toLowerCase())) h.set(k, v)
-    }
-    h.set(replayOfHeader, String(e.dlqSeq))
-    const ack = await js.publish(e.subject, e.data, { headers: h, msgID: `jetscale-replay:${e.dlqSeq}:${e.failedAt}` })
-    await jsm.streams.deleteMessage(dlqStream, e.dlqSeq)
-    const r = { dlqSeq: e.dlqSeq, subject: e.subject, streamSeq: ack.seq }
-    done.push(r)
-    onReplayed(r)
+/** The headers of a replayed job: the original ones, without jetscale's, tracing's and the server's. */
+export const replayHeaders = (e: DeadLetterEntry) => {
+  const h = natsHeaders()
+  const drop = new Set([...Object.values(DeadLetterHeaders), replayOfHeader, "traceparent", "tracestate"].map((k) => k.toLowerCase()))
+  for (const [k, v] of Object.entries(e.headers)) {
+    if (!k.toLowerCase().startsWith("nats-") && !drop.has(k.toLowerCase())) h.set(k, v)
   }
-  return done
+  h.set(replayOfHeader, String(e.dlqSeq))
+  return h
+}
+
+/**
+ * Republishes one dead letter to its original subject, then removes it from the DLQ. The publish id
+ * makes a repeated replay of one dead letter (a crash between the publish and the removal) count
+ * once within the work stream's duplicate window.
+ */
+export const replayOne = async (js: JetStreamClient, jsm: JetStreamManager, e: DeadLetterEntry, headers: MsgHdrs): Promise<Replayed> => {
+  const ack = await js.publish(e.subject, e.data, { headers, msgID: `jetscale-replay:${e.dlqSeq}:${e.failedAt}` })
+  await jsm.streams.deleteMessage(dlqStream, e.dlqSeq)
+  return { dlqSeq: e.dlqSeq, subject: e.subject, streamSeq: ack.seq }
 }
 
 /** Deletes the selected dead letters (all of the queue's at once with `all`); returns how many. */

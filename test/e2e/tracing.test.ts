@@ -25,7 +25,7 @@ const PRODUCER = 4
 const CONSUMER = 5
 
 describe("tracing", () => {
-  it("one trace per job: enqueue's producer span is the parent of the worker's job span", async () => {
+  it("one trace per job: publish -> scale-up -> worker start -> job; caller traces joined; DLQ step and replay linked", async () => {
     const queue = uniqueName("trace")
     scalers.cleanUpQueue(queue)
     const path = await writeConfig(`
@@ -34,7 +34,9 @@ runtime: { driver: docker, docker: { network: host } }
 scaler: { interval: 500ms }
 queues:
   ${queue}: { image: jetscale/worker-demo:dev, maxReplicas: 1, idleTimeout: 1m, stopTimeout: 5s }
+  ${queue}-dl: { image: jetscale/worker-demo:dev, maxReplicas: 1, maxDeliver: 1, idleTimeout: 1m, stopTimeout: 5s }
 `)
+    scalers.cleanUpQueue(`${queue}-dl`)
     const scaler = scalers.up(path, receiver.env())
     await scaler.waitForOutput("scaler up")
     const enq = await runCli(["enqueue", queue, `{"id":"traced","sleepMs":20}`, "--config", path], receiver.env())
@@ -68,5 +70,17 @@ queues:
     const joined = await waitFor("the joined job span", () => receiver.spans.find((s) => s.name === `${subject} process` && s.traceId === callerTrace), 20_000)
     expect(joined.parentSpanId).toBe("00f067aa0ba902b7")
     await waitFor("a root job span", () => receiver.spans.some((s) => s.name === `${subject} process` && s.parentSpanId === "" && s.traceId !== callerTrace), 20_000)
+  
+
+    // A dead-lettered job: the DLQ step is in the job's trace; a replay starts a new trace linked to it.
+    const dlSubject = `jobs.${queue}-dl`
+    await runCli(["enqueue", `${queue}-dl`, `{"fail":"always"}`, "--config", path], receiver.env())
+    const dlProducer = await waitFor("the failing job's producer span", () => receiver.spans.find((s) => s.name === `${dlSubject} publish`), 15_000)
+    const dlStep = await waitFor("the dead-letter span", () => receiver.spans.find((s) => s.name === `dead-letter ${queue}-dl`), 30_000)
+    expect(dlStep).toMatchObject({ traceId: dlProducer.traceId, parentSpanId: dlProducer.spanId, attributes: { "jetscale.reason": "max_deliveries" } })
+    expect((await runCli(["dlq", "replay", `${queue}-dl`, "--all", "--config", path], receiver.env())).code).toBe(0)
+    const replay = await waitFor("the replay span", () => receiver.spans.find((s) => s.name === `${dlSubject} publish` && s.traceId !== dlProducer.traceId), 15_000)
+    expect(replay.links).toContainEqual({ traceId: dlProducer.traceId, spanId: dlProducer.spanId })
+    await waitFor("the replayed job's span", () => receiver.spans.find((s) => s.name === `${dlSubject} process` && s.parentSpanId === replay.spanId), 30_000)
   })
 })
