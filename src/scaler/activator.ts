@@ -10,7 +10,7 @@ export interface Activator {
    * Messages seen since the last call (they may not be in the consumer's counts yet), and the headers
    * of the first of them: its trace is the one the wake-up joins.
    */
-  readonly takeSeen: Effect.Effect<{ readonly count: number; readonly first: MsgHdrs | undefined }>
+  readonly takeSeen: Effect.Effect<{ readonly count: number; readonly first: MsgHdrs | undefined; readonly firstAt: number | undefined }>
   readonly close: Effect.Effect<void>
 }
 
@@ -18,11 +18,15 @@ export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string
   let subs: Array<Subscription> = []
   let seen = 0
   let first: MsgHdrs | undefined
+  let firstAt: number | undefined
   const set = (active: boolean) => Effect.try(() => {
     if (active && subs.length === 0) {
       subs = subjects.map((subject) => nc.subscribe(subject, {
         callback: (_err, m) => {
-          if (seen++ === 0) first = m.headers
+          if (seen++ === 0) {
+            first = m.headers
+            firstAt = Date.now()
+          }
           wake()
         }
       }))
@@ -34,9 +38,10 @@ export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string
   return {
     set,
     takeSeen: Effect.sync(() => {
-      const taken = { count: seen, first }
+      const taken = { count: seen, first, firstAt }
       seen = 0
       first = undefined
+      firstAt = undefined
       return taken
     }),
     close: set(false)

@@ -5,7 +5,9 @@ import { Clock, Duration, Effect, Queue, Ref, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
 import type { QueueConfig } from "../config/model.ts"
 import { readBacklog } from "../jetstream/backlog.ts"
+import * as Metrics from "../telemetry/metrics.ts"
 import * as Tracing from "../telemetry/tracing.ts"
+import { measureColdStart } from "./cold-start.ts"
 import type { Nats } from "../nats/connection.ts"
 import type { RuntimeDriver, WorkerInfo } from "../runtime/driver.ts"
 import { makeActivator } from "./activator.ts"
@@ -69,6 +71,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   const activator = makeActivator(nats.nc, q.subjects, () => void Queue.offerUnsafe(signal, "wake"))
   yield* Effect.addFinalizer(() => activator.close)
 
+  yield* Metrics.registerQueue(q.name)
   // Unknown until the runtime has been listed once: then the running workers are adopted.
   const state = yield* Ref.make<PolicyState | undefined>(undefined)
   const crashes = yield* Ref.make(noCrashes)
@@ -123,6 +126,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     Effect.forEach(workers.filter((w) => w.state === "exited" && !stopping.has(w.id)), (w) => Effect.gen(function*() {
       if (!counted.has(w.id)) {
         counted.add(w.id)
+        yield* Metrics.recordWorkerCrash(q.name)
         yield* crashed(now, `worker ${w.name} ${w.exitCode === 0 ? "exited by itself" : `died (exit ${w.exitCode ?? "?"})`}: unexpected exit`)
       }
       yield* runtime.remove(w).pipe(
@@ -150,7 +154,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
 
   const reconcile = Effect.gen(function*() {
     const backlog = yield* readBacklog(nats.jsm, q)
-    const { count: seen, first: wakeHeaders } = yield* activator.takeSeen
+    const { count: seen, first: wakeHeaders, firstAt } = yield* activator.takeSeen
     const workers = yield* runtime.list(q.name)
     const now = yield* Clock.currentTimeMillis
     yield* reapExited(workers, now)
@@ -163,7 +167,11 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     const decision = overrideDecision(override, current, now) ?? decide(effective, current, policy, now)
     yield* Ref.set(state, decision.state)
     const changed = decision.replicas !== current.replicas
-    if (changed) lastDecision = { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() }
+    if (changed) {
+      lastDecision = { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() }
+      yield* Metrics.recordScaleEvent(q.name, decision.replicas > current.replicas ? "up" : "down")
+      if (decision.kind === "wake") yield* Effect.forkScoped(measureColdStart(nats.nc, q.name, q.stream, firstAt ?? now))
+    }
     const act = Effect.gen(function*() {
       if (changed) {
         yield* publishScaleEvent(nats.nc, {
@@ -183,6 +191,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
       }))
       : act)
     yield* activator.set(decision.replicas === 0)
+    yield* Metrics.recordQueue(q.name, { pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: runningNow })
     yield* deps.report({
       ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: runningNow, lastDecision,
       override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null

@@ -3,11 +3,13 @@
 // `jetscale.api.status`, and takes manual overrides (the admin API).
 import { Cause, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "effect"
 import type { JetscaleConfig } from "../config/model.ts"
+import { DeadLetterHeaders } from "../dlq/message.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
 import { provisionQueue } from "../jetstream/provision.ts"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
+import * as Metrics from "../telemetry/metrics.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
 
 /** Request-reply subject the CLI's `status` asks for the scaler's view (desired replicas, last decision). */
@@ -100,6 +102,16 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
       Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some" && o.value)),
     runtime: runtime.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false))
   }, { concurrency: "unbounded" })
+
+  // Every dead letter, whoever wrote it (a worker right away, or the processor), is counted here.
+  const context = yield* Effect.context<never>()
+  const dlqSub = nats.nc.subscribe("jetscale.dlq.>", {
+    callback: (_err, m) => {
+      const queue = m.headers?.get(DeadLetterHeaders.queue) || m.subject.replace(/^jetscale\.dlq\./, "")
+      Effect.runForkWith(context)(Metrics.recordDeadLetter(queue, m.headers?.get(DeadLetterHeaders.reason) || "unknown"))
+    }
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(() => dlqSub.unsubscribe()))
 
   const sub = nats.nc.subscribe(statusSubject, {
     callback: (_err, msg) => {

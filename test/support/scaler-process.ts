@@ -12,10 +12,11 @@ export interface ScalerProcess {
   readonly waitForOutput: (text: string | RegExp, timeoutMs?: number) => Promise<void>
 }
 
+/** Writes a config file; its admin API listens on a free port unless the YAML says otherwise. */
 export const writeConfig = async (yaml: string): Promise<string> => {
   const dir = await mkdtemp(join(tmpdir(), "jetscale-cfg-"))
   const path = join(dir, "jetscale.yaml")
-  await writeFile(path, yaml)
+  await writeFile(path, /^admin:/m.test(yaml) ? yaml : `${yaml.trimEnd()}\nadmin: { listen: "127.0.0.1:0" }\n`)
   return path
 }
 

@@ -1,0 +1,77 @@
+// The admin API's routes on an effect/http router. `/healthz` and `/metrics` are always open; every
+// other path, unknown ones included, wants the bearer token when one is configured. Errors are JSON
+// `{"error": "..."}` with 400 (bad body), 401 (token), 413 (body too large), 404 (unknown queue, no override, no route).
+import { ByteSize, Effect, Layer, Result } from "effect"
+import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
+import { Scaler, type OverrideError } from "../scaler/scaler.ts"
+import { makeBearerCheck } from "./auth.ts"
+import { parseScaleRequest } from "./scale-request.ts"
+
+/** Larger request bodies are refused (the only body is `{"replicas": N, "ttl": "10m"}`). */
+const maxBodyBytes = 16 * 1024
+const maxBodySize = ByteSize.bytes(maxBodyBytes)
+const tooLarge = () => error(413, `body: larger than ${maxBodyBytes / 1024} KiB`)
+
+const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
+const error = (status: number, message: string) => json({ error: message }, status)
+const unauthorized = HttpServerResponse.jsonUnsafe({ error: "unauthorized" }, { status: 401, headers: { "www-authenticate": 'Bearer realm="jetscale"' } })
+const overrideFailed = (e: OverrideError) => error(e.reason === "unknown-queue" ? 404 : 400, e.message)
+
+/** The `:name` path parameter (decoded by the router). */
+const queueParam = Effect.map(HttpRouter.params, (p) => p["name"] ?? "")
+
+export const routes = (token: string | undefined) => HttpRouter.use(Effect.fn(function*(router) {
+  const scaler = yield* Scaler
+  const authorized = makeBearerCheck(token)
+  /** Runs `handler` only for requests with the right token. */
+  const guarded = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => authorized(request.headers["authorization"]) ? handler : Effect.succeed(unauthorized))
+
+  yield* router.add("GET", "/healthz", HttpServerResponse.text("ok"))
+
+  yield* router.add("GET", "/readyz", guarded(Effect.gen(function*() {
+    const { nats, runtime } = yield* scaler.ready
+    const down = [nats ? [] : ["nats"], runtime ? [] : ["runtime"]].flat()
+    return down.length === 0
+      ? json({ ready: true, nats, runtime })
+      : json({ ready: false, nats, runtime, error: `not ready: ${down.join(" and ")} unreachable` }, 503)
+  })))
+
+  yield* router.add("GET", "/api/queues", guarded(Effect.map(scaler.status, (queues) => json({ queues }))))
+
+  yield* router.add("POST", "/api/queues/:name/scale", guarded(Effect.gen(function*() {
+    const queue = yield* queueParam
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) return tooLarge()
+    const text = yield* request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize), Effect.result)
+    // Without a Content-Length (chunked), the size limit shows up as a read failure.
+    if (Result.isFailure(text)) return error(400, `body: cannot be read (larger than ${maxBodyBytes / 1024} KiB, or the client went away)`)
+    const body = parseScaleRequest(text.success)
+    if (Result.isFailure(body)) return error(400, body.failure)
+    return yield* scaler.setOverride(queue, body.success.replicas, body.success.ttl).pipe(
+      Effect.match({
+        onFailure: overrideFailed,
+        onSuccess: (o) => json({ queue, replicas: o.replicas, until: o.until })
+      })
+    )
+  })))
+
+  yield* router.add("DELETE", "/api/queues/:name/scale", guarded(Effect.gen(function*() {
+    const queue = yield* queueParam
+    return yield* scaler.clearOverride(queue).pipe(
+      Effect.match({
+        onFailure: overrideFailed,
+        onSuccess: (had) => had ? json({ queue, override: "cleared" }) : json({ error: `queue ${queue} has no override`, queue, override: "none" }, 404)
+      })
+    )
+  })))
+
+  // Anything else: 404 (after the token check). HEAD falls back to the GET routes by itself.
+  const notFound = guarded(Effect.map(HttpServerRequest.HttpServerRequest, (r) => error(404, `not found: ${r.method} ${r.url.split("?")[0]}`)))
+  for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const) yield* router.add(method, "*", notFound)
+}))
+
+/** Every admin route plus `GET /metrics` (Effect's default metric registry, Prometheus text). */
+export const adminApp = (token: string | undefined) =>
+  Layer.mergeAll(routes(token), PrometheusMetrics.layerHttp({ path: "/metrics" }))

@@ -1,0 +1,104 @@
+// The scaler's Prometheus metrics, as Effect `Metric`s: every update lands in Effect's default metric
+// registry, and the admin API's `GET /metrics` renders that registry (PrometheusMetrics.layerHttp).
+// Names follow Prometheus conventions: base units (seconds), `_total` on counters, labels as Metric
+// attributes (`queue`, `state`, `direction`, `reason`, `outcome`). A series shows up once it has
+// been updated; `registerQueue` creates a queue's counters at 0 so `rate()` works from the start.
+// All of it goes to the registry in the current context (Metric.MetricRegistry, one shared Map by
+// default), so the recording fibers and the /metrics handler must not provide different ones.
+import { Effect, Metric } from "effect"
+
+/** Cold starts: 50 ms (a process worker) .. 30 s (an image pull). */
+export const coldStartBuckets: ReadonlyArray<number> = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+/** Job run times: 5 ms .. 10 min. */
+export const jobDurationBuckets: ReadonlyArray<number> = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+
+export const queueBacklog = Metric.gauge("jetscale_queue_backlog", {
+  description: "Messages waiting or in flight in the queue's consumer (num_pending + num_ack_pending)"
+})
+export const queueAckPending = Metric.gauge("jetscale_queue_ack_pending", {
+  description: "Messages delivered to a worker and not yet acknowledged (num_ack_pending)"
+})
+export const replicas = Metric.gauge("jetscale_replicas", {
+  description: "Worker replicas of the queue: state=desired (the decision) or state=running"
+})
+export const scaleEvents = Metric.counter("jetscale_scale_events_total", {
+  description: "Scale decisions that changed the replica count, by direction (up, down)",
+  incremental: true
+})
+export const coldStartSeconds = Metric.histogram("jetscale_cold_start_seconds", {
+  description: "Time from the first message at zero replicas to its acknowledgement, in seconds",
+  boundaries: coldStartBuckets
+})
+export const dlqMessages = Metric.counter("jetscale_dlq_messages_total", {
+  description: "Jobs moved to the dead-letter queue, by reason (max_deliveries, invalid_payload, rejected)",
+  incremental: true
+})
+export const workerCrashes = Metric.counter("jetscale_worker_crashes_total", {
+  description: "Workers that exited without being asked to, or failed to start",
+  incremental: true
+})
+export const jobs = Metric.counter("jetscale_jobs_total", {
+  description: "Jobs handled by workers, by outcome (succeeded, failed, dead_lettered)",
+  incremental: true
+})
+export const jobDurationSeconds = Metric.histogram("jetscale_job_duration_seconds", {
+  description: "Run time of a job's handler, in seconds",
+  boundaries: jobDurationBuckets
+})
+
+export type ScaleDirection = "up" | "down"
+/** `succeeded`: acked; `failed`: NAKed for a retry; `dead_lettered`: sent to the DLQ. */
+export type JobOutcome = "succeeded" | "failed" | "dead_lettered"
+/** The `Jetscale-Reason` values of the dead-letter queue. */
+export type DeadLetterReason = "max_deliveries" | "invalid_payload" | "rejected"
+
+export interface QueueSample {
+  /** null when the backlog could not be read: the backlog gauges keep their last value. */
+  readonly pending: number | null
+  readonly ackPending: number | null
+  readonly desired: number
+  readonly running: number
+}
+
+/** The queue's gauges, after each reconcile. */
+export const recordQueue = (queue: string, sample: QueueSample): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (sample.pending !== null && sample.ackPending !== null) {
+      yield* Metric.update(Metric.withAttributes(queueBacklog, { queue }), sample.pending + sample.ackPending)
+    }
+    if (sample.ackPending !== null) yield* Metric.update(Metric.withAttributes(queueAckPending, { queue }), sample.ackPending)
+    yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "desired" }), sample.desired)
+    yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "running" }), sample.running)
+  })
+
+/** One decision that changed the replica count. */
+export const recordScaleEvent = (queue: string, direction: ScaleDirection): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(scaleEvents, { queue, direction }), 1)
+
+/** First message at zero replicas -> its ack, in seconds. */
+export const recordColdStart = (queue: string, seconds: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(coldStartSeconds, { queue }), seconds)
+
+export const recordDeadLetter = (queue: string, reason: DeadLetterReason | (string & {})): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(dlqMessages, { queue, reason }), 1)
+
+export const recordWorkerCrash = (queue: string): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(workerCrashes, { queue }), 1)
+
+/** One job a worker finished (`seconds`: its handler's run time). */
+export const recordJob = (queue: string, outcome: JobOutcome, seconds: number): Effect.Effect<void> =>
+  Effect.andThen(
+    Metric.update(Metric.withAttributes(jobs, { queue, outcome }), 1),
+    Metric.update(Metric.withAttributes(jobDurationSeconds, { queue }), seconds)
+  )
+
+/**
+ * Creates a queue's counters at zero (scale events up/down, worker crashes), so they are scraped
+ * before the first event and `rate()`/`increase()` see the first increment. Idempotent.
+ */
+export const registerQueue = (queue: string): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* Metric.update(Metric.withAttributes(scaleEvents, { queue, direction: "up" }), 0)
+    yield* Metric.update(Metric.withAttributes(scaleEvents, { queue, direction: "down" }), 0)
+    yield* Metric.update(Metric.withAttributes(workerCrashes, { queue }), 0)
+  })
