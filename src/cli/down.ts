@@ -4,7 +4,8 @@ import { Command } from "effect/cli"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
 import { statusSubject } from "../scaler/scaler.ts"
-import { configFlag, load, reportFailure, servicesFor } from "./common.ts"
+import { servicesWithLogs } from "../logs/services.ts"
+import { configFlag, load, reportFailure } from "./common.ts"
 
 export const down = Command.make("down", { config: configFlag }, ({ config: path }) =>
   Effect.gen(function*() {
@@ -25,6 +26,6 @@ export const down = Command.make("down", { config: configFlag }, ({ config: path
         return workers.length
       }), { concurrency: "unbounded" })
       yield* Console.log(`down: ${stopped.reduce((a, b) => a + b, 0)} worker(s) removed`)
-    }).pipe(Effect.provide(servicesFor(config, "jetscale-down")))
+    }).pipe(Effect.provide(servicesWithLogs(config, "jetscale-down")))
   }).pipe(reportFailure)
 ).pipe(Command.withDescription("drain and remove every managed worker of the configured queues"))

@@ -6,13 +6,14 @@ import { dlq } from "./dlq.ts"
 import { down } from "./down.ts"
 import { enqueue } from "./enqueue.ts"
 import { events } from "./events.ts"
+import { logs } from "./logs.ts"
 import { scale } from "./scale.ts"
 import { status } from "./status.ts"
 import { up } from "./up.ts"
 
 const jetscale = Command.make("jetscale").pipe(
   Command.withDescription("event-driven autoscaler for job workers on NATS JetStream"),
-  Command.withSubcommands([up, down, status, enqueue, dlq, events, scale])
+  Command.withSubcommands([up, down, status, enqueue, dlq, events, scale, logs])
 )
 
 jetscale.pipe(

@@ -6,13 +6,14 @@ import { Command } from "effect/cli"
 import * as Admin from "../admin/server.ts"
 import * as Scaler from "../scaler/scaler.ts"
 import * as Tracing from "../telemetry/tracing.ts"
-import { configFlag, load, printWorkerLine, reportFailure, servicesFor } from "./common.ts"
+import { servicesWithLogs } from "../logs/services.ts"
+import { configFlag, load, printWorkerLine, reportFailure } from "./common.ts"
 
 export const up = Command.make("up", { config: configFlag }, ({ config: path }) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     const scaler = Scaler.layer(config).pipe(
-      Layer.provide(servicesFor(config, "jetscale-scaler", printWorkerLine)),
+      Layer.provide(servicesWithLogs(config, "jetscale-scaler", printWorkerLine)),
       Layer.provide(Tracing.layer("jetscale-scaler"))
     )
     yield* Layer.launch(Admin.layer(config.admin).pipe(Layer.provideMerge(scaler)))

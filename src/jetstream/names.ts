@@ -29,3 +29,18 @@ export const maxDeliveriesSubject = (stream: string, consumer: string): string =
 /** Last error of each failed attempt, keyed by `<stream>.<seq>`, kept for a while (TTL). */
 export const errorsBucket = "jetscale_errors"
 export const errorKey = (stream: string, seq: number): string => `${stream}.${seq}`
+
+/** Worker output of every queue: one core publish per line on `jetscale.logs.<queue>.<instance>` is the live feed, and this stream keeps it. */
+export const logsStream = "JETSCALE_LOGS"
+export const logsSubjects = "jetscale.logs.>"
+/** A subject token can't hold `.`, `*`, `>` or whitespace; such characters become `_`. */
+const logToken = (s: string): string => s.replace(/[.*>\s]/g, "_") || "_"
+export const logsSubject = (queue: string, instance: string): string => `jetscale.logs.${logToken(queue)}.${logToken(instance)}`
+/** The lines of one queue, or of one of its instances. */
+export const logsFilter = (queue: string, instance?: string): string =>
+  `jetscale.logs.${logToken(queue)}.${instance === undefined ? "*" : logToken(instance)}`
+/** Header of each log message: `stdout` or `stderr`. The body is the line itself, the time is the stream's. */
+export const logStreamHeader = "Jetscale-Stream"
+
+/** Each worker reports each finished job here (`{"outcome","seconds"}`); the scaler's /metrics counts them. */
+export const jobReportSubject = (queue: string): string => `jetscale.metrics.jobs.${queue}`

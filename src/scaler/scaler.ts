@@ -5,6 +5,8 @@ import { Cause, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "eff
 import type { JetscaleConfig } from "../config/model.ts"
 import { DeadLetterHeaders } from "../dlq/message.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
+import { formatShortDuration } from "../config/duration.ts"
+import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
 import { provisionQueue } from "../jetstream/provision.ts"
 import { Nats } from "../nats/connection.ts"
@@ -48,6 +50,8 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     yield* Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`)
   }
   yield* provisionDeadLettering(nats.jsm, config.queues)
+  const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge)
+  yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}`)
   const statuses = yield* Ref.make(new Map<string, QueueStatus>(config.queues.map((q) => [q.name, initialStatus(q)])))
   const status = Ref.get(statuses).pipe(Effect.map((m) => [...m.values()]))
   const controls = new Map<string, QueueControl>()
@@ -112,6 +116,18 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     }
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => dlqSub.unsubscribe()))
+  // Workers report each finished job; the counts and durations are served on /metrics.
+  const jobsSub = nats.nc.subscribe("jetscale.metrics.jobs.>", {
+    callback: (_err, m) => {
+      try {
+        const r = m.json<{ outcome: Metrics.JobOutcome; seconds: number }>()
+        if (typeof r.seconds === "number" && ["succeeded", "failed", "dead_lettered"].includes(r.outcome)) {
+          Effect.runForkWith(context)(Metrics.recordJob(m.subject.slice("jetscale.metrics.jobs.".length), r.outcome, r.seconds))
+        }
+      } catch { /* not a job report */ }
+    }
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(() => jobsSub.unsubscribe()))
 
   const sub = nats.nc.subscribe(statusSubject, {
     callback: (_err, msg) => {

@@ -5,6 +5,7 @@ import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
 import { fromSpec } from "./backoff.ts"
+import { jobReportSubject } from "../jetstream/names.ts"
 import { makeFailureHooks } from "./failures.ts"
 import { recordStartup, startWorkerTracing, traceJob } from "./tracing.ts"
 import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
@@ -50,7 +51,13 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const counts = { acked: 0, naked: 0, deadLettered: 0 }
   let stopping = false
 
+  const report = (outcome: JobOutcome, startedAt: number) => {
+    const name = outcome._tag === "acked" ? "succeeded" : outcome._tag === "naked" ? "failed" : outcome._tag === "dead-lettered" ? "dead_lettered" : undefined
+    if (name) send(() => nc.publish(jobReportSubject(settings.queue), JSON.stringify({ outcome: name, seconds: (performance.now() - startedAt) / 1000 })))
+  }
+
   const start = (m: JsMsg) => {
+    const startedAt = performance.now()
     const job = traceJob(tracing.tracer, settings, m, () =>
       runJob(m, { schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance, signal: abort.signal, failures }))
       .then((outcome) => {
@@ -65,6 +72,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         }
         // Handed back at once, for another worker; if even that fails, JetStream redelivers after ack_wait.
         if (outcome._tag === "abandoned") send(() => m.nak())
+        report(outcome, startedAt)
         return outcome
       })
       .catch((e): JobOutcome => {

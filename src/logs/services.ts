@@ -1,0 +1,19 @@
+// The CLI's services with the log T-junction wired in: NATS, and the configured runtime whose worker
+// lines go to NATS (live + JETSCALE_LOGS) and to an optional echo. The runtime is built on the NATS
+// connection, so it is released first: a process driver drains its workers while NATS is still up,
+// and the connection's drain then flushes their last lines.
+import { Effect, Layer } from "effect"
+import type { JetscaleConfig } from "../config/model.ts"
+import * as Nats from "../nats/connection.ts"
+import type { LogLine } from "../runtime/driver.ts"
+import * as RuntimeLayer from "../runtime/layer.ts"
+import { makeLogSink, teeSinks } from "./sink.ts"
+
+/** Like `servicesFor` in cli/common.ts, plus the NATS log sink (and `echo`, e.g. `printWorkerLine`). */
+export const servicesWithLogs = (config: JetscaleConfig, name: string, echo?: (line: LogLine) => void) => {
+  const runtime = Layer.unwrap(Effect.gen(function*() {
+    const { nc } = yield* Nats.Nats
+    return RuntimeLayer.fromConfig(config, teeSinks(makeLogSink(nc), echo))
+  }))
+  return Layer.provideMerge(runtime, Nats.layer(config.nats.url, name))
+}
