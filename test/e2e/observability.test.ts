@@ -1,6 +1,7 @@
 // Metrics, the admin API, overrides and logs against a real `jetscale up` (process driver) and a real
 // nats-server: /metrics follows a known scenario, the API wants its token, `jetscale scale` pins
 // replicas and then releases them, and `jetscale logs` shows what the worker printed.
+import { spawn } from "node:child_process"
 import { createServer, type AddressInfo } from "node:net"
 import { describe, expect, it } from "vitest"
 import { useNatsServer } from "../support/nats-fixture.ts"
@@ -48,6 +49,14 @@ queues:
     expect((await get("/api/queues", { authorization: "Bearer wrong" })).status).toBe(401)
     expect((await get("/readyz")).status).toBe(200)
 
+    // `jetscale events` follows scale events live; `status --watch` redraws its table.
+    const events = spawn(process.execPath, ["bin/jetscale.js", "events", "--json", "--config", path], { stdio: ["ignore", "pipe", "pipe"] })
+    let eventsOut = ""
+    events.stdout.on("data", (d: Buffer) => (eventsOut += d))
+    let eventsErr = ""
+    events.stderr.on("data", (d: Buffer) => (eventsErr += d))
+    await waitFor("events to listen", () => eventsErr.includes("waiting for scale events"))
+
     // The scenario: one job wakes the queue (a cold start), one is rejected into the DLQ.
     await runCli(["enqueue", queue, `{"id":"first","sleepMs":50}`, "--config", path])
     await runCli(["enqueue", queue, `{"fail":"permanent"}`, "--config", path])
@@ -61,6 +70,16 @@ queues:
     expect(metricValue(metrics, `jetscale_replicas{queue="${queue}",state="desired"}`)).toBe(1)
     await waitFor("the backlog gauge at 0", async () => metricValue(await (await get("/metrics", {})).text(), `jetscale_queue_backlog{queue="${queue}"}`) === 0, 10_000)
     expect(metricValue(metrics, `jetscale_job_duration_seconds_count{queue="${queue}"}`)).toBeGreaterThanOrEqual(2)
+
+    const woke = await waitFor("the wake event", () => eventsOut.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { queue: string; kind: string; to: number }).find((e) => e.queue === queue && e.kind === "wake"))
+    expect(woke.to).toBe(1)
+    events.kill("SIGINT")
+    const watch = spawn(process.execPath, ["bin/jetscale.js", "status", "--watch", "--config", path], { stdio: ["ignore", "pipe", "pipe"] })
+    let frames = ""
+    watch.stdout.on("data", (d: Buffer) => (frames += d))
+    await waitFor("two frames", () => frames.split("\x1b[2J").length >= 3, 10_000)
+    watch.kill("SIGINT")
+    expect(frames).toMatch(new RegExp(`${queue}\\s+\\d+\\s+\\d+\\s+\\d+/\\d+\\s+[\\d.]+\\s+\\d\\d:\\d\\d:\\d\\d`))
 
     // An override through the CLI pins 2 replicas, then the policy takes the queue back to zero.
     const pinned = await runCli(["scale", queue, "2", "--for", "3s", "--config", path])

@@ -72,6 +72,12 @@ queues:
     await waitFor("a root job span", () => receiver.spans.some((s) => s.name === `${subject} process` && s.parentSpanId === "" && s.traceId !== callerTrace), 20_000)
   
 
+    // The default encoding, http/protobuf, is what goes out when only the endpoint is set.
+    const protoEnv: Record<string, string> = { ...receiver.env() }
+    delete protoEnv.OTEL_EXPORTER_OTLP_PROTOCOL
+    expect((await runCli(["enqueue", queue, `{"id":"proto"}`, "--config", path], protoEnv)).code).toBe(0)
+    await waitFor("a protobuf export", () => [...receiver.contentTypes].some((t) => t.includes("application/x-protobuf")), 15_000)
+
     // A dead-lettered job: the DLQ step is in the job's trace; a replay starts a new trace linked to it.
     const dlSubject = `jobs.${queue}-dl`
     await runCli(["enqueue", `${queue}-dl`, `{"fail":"always"}`, "--config", path], receiver.env())
