@@ -4,9 +4,7 @@
 // NATS message headers.
 import { context, propagation, ROOT_CONTEXT, trace, type Context, type Span, type TextMapGetter, type TextMapSetter } from "@opentelemetry/api"
 import { W3CTraceContextPropagator } from "@opentelemetry/core"
-import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { OTLPTraceExporter as ProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto"
-import { BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import type { MsgHdrs } from "@nats-io/transport-node"
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -16,15 +14,19 @@ export const tracingEnabled = (env: Env = process.env): boolean =>
   env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== "true" &&
   Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim())
 
-/** The exporters read the endpoint variables themselves; this picks the encoding. */
-export const makeExporter = (env: Env = process.env): SpanExporter => {
+/**
+ * Batches and exports in the background: a slow or absent collector never holds up a job. The SDK
+ * and the exporter for OTEL_EXPORTER_OTLP_PROTOCOL (they read the endpoint variables themselves) are
+ * loaded only here, so a worker without tracing does not pay for them at start.
+ */
+export const makeSpanProcessor = async (env: Env = process.env): Promise<SpanProcessor> => {
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf").trim()
-  return protocol === "http/json" ? new JsonExporter() : new ProtoExporter()
+  const { BatchSpanProcessor } = await import("@opentelemetry/sdk-trace-base")
+  const exporter = protocol === "http/json"
+    ? new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter()
+    : new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter()
+  return new BatchSpanProcessor(exporter, { maxQueueSize: 4096, exportTimeoutMillis: 5000 })
 }
-
-/** Batches and exports in the background: a slow or absent collector never holds up a job. */
-export const makeSpanProcessor = (env: Env = process.env) =>
-  new BatchSpanProcessor(makeExporter(env), { maxQueueSize: 4096, exportTimeoutMillis: 5000 })
 
 export const serviceName = (fallback: string, env: Env = process.env) => env.OTEL_SERVICE_NAME?.trim() || fallback
 

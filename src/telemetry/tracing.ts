@@ -10,11 +10,11 @@ import { extractContext, injectSpan, makeSpanProcessor, serviceName, tracingEnab
 /** The tracing layer for a program named `fallbackName` (OTEL_SERVICE_NAME wins). */
 export const layer = (fallbackName: string) =>
   tracingEnabled()
-    ? NodeSdk.layer(() => ({
+    ? NodeSdk.layer(Effect.promise(async () => ({
       resource: { serviceName: serviceName(fallbackName), serviceVersion: "0.1.0" },
-      spanProcessor: makeSpanProcessor(),
-      shutdownTimeout: "3 seconds"
-    }))
+      spanProcessor: await makeSpanProcessor(),
+      shutdownTimeout: "3 seconds" as const
+    })))
     : Layer.empty
 
 /** NATS headers carrying the current Effect span's trace context (empty headers outside a traced span). */
