@@ -10,6 +10,7 @@ import type { QueueConfig } from "../config/model.ts"
 import { isNotFound } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStream, dlqSubject, errorsBucket } from "../jetstream/names.ts"
 import { describe } from "../nats/connection.ts"
+import * as Metrics from "../telemetry/metrics.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { deleteErrorRecord, errorRecordText, readErrorRecord } from "./error-record.ts"
 import { deadLetterHeaders, deadLetterMsgId, workerLostError, type DeadLetterReason } from "./message.ts"
@@ -62,7 +63,8 @@ export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: numbe
         queue: q.name, stream: q.stream, subject: msg.subject, streamSeq: seq, deliveries, reason,
         error: record ? errorRecordText(record) : workerLostError, failedAt: new Date()
       })
-      yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq, msg.time.getTime()) }))
+      const ack = yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq, msg.time.getTime()) }))
+      if (!ack.duplicate) yield* Metrics.recordDeadLetter(q.name, reason)
       yield* call(`stream ${q.stream}: delete message ${seq}`, () => deps.jsm.streams.deleteMessage(q.stream, seq).catch((e) => {
         if (!(e instanceof Error && /no message found|not found/i.test(e.message))) throw e
         return true

@@ -32,9 +32,24 @@ export const makeLogSink = (nc: NatsConnection, options: LogSinkOptions = {}): L
   // Encoded afresh on every publish, so one instance per stream can be shared.
   const fixed = { stdout: streamHeaders("stdout"), stderr: streamHeaders("stderr") }
   let dropped = 0
+  // nats.js queues publishes without bound while disconnected: lines are dropped (and counted) then.
+  let connected = true
+  void (async () => {
+    for await (const st of nc.status()) {
+      if (st.type === "disconnect") connected = false
+      else if (st.type === "reconnect") connected = true
+    }
+  })().catch(() => {})
   const limit = () => Math.max(1024, Math.min(options.maxLineBytes ?? 64 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096))
 
   const sink = (line: LogLine) => {
+    if (!connected || nc.isClosed()) {
+      dropped++
+      try {
+        options.onError?.(new Error(nc.isClosed() ? "NATS connection closed" : "NATS disconnected"), line)
+      } catch { /* a faulty error hook must not crash the caller either */ }
+      return
+    }
     try {
       let data: string | Uint8Array = line.line
       let h = fixed[line.stream] ?? fixed.stdout

@@ -52,14 +52,22 @@ export interface RuntimeDriver {
 
 export class Runtime extends Context.Service<Runtime, RuntimeDriver>()("jetscale/Runtime") {}
 
-/** Splits a chunked text stream into whole lines. */
+/** Longest partial line kept while waiting for its newline; past it, the part is emitted as a line. */
+const maxPartialLine = 256 * 1024
+
+/** Splits a chunked byte stream into whole UTF-8 lines (a character split across chunks stays whole). */
 export const lineSplitter = (emit: (line: string) => void) => {
+  const decoder = new TextDecoder()
   let rest = ""
   return {
     push: (chunk: Buffer | string) => {
-      const parts = (rest + chunk.toString()).split("\n")
+      const parts = (rest + (typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }))).split("\n")
       rest = parts.pop() ?? ""
       for (const p of parts) emit(p)
+      if (rest.length > maxPartialLine) {
+        emit(rest)
+        rest = ""
+      }
     },
     end: () => {
       if (rest) emit(rest)

@@ -22,10 +22,16 @@ export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string
   const set = (active: boolean) => Effect.try(() => {
     if (active && subs.length === 0) {
       subs = subjects.map((subject) => nc.subscribe(subject, {
-        callback: (_err, m) => {
+        callback: (err, m) => {
+          if (err) return
           if (seen++ === 0) {
-            first = m.headers
             firstAt = Date.now()
+            // Malformed headers must not throw inside nats.js's reader.
+            try {
+              first = m.headers
+            } catch {
+              first = undefined
+            }
           }
           wake()
         }

@@ -16,8 +16,13 @@ export const measureColdStart = (nc: NatsConnection, queue: string, stream: stri
     }, giveUpAfterMs)
     try {
       sub = nc.subscribe(`$JS.ACK.${stream}.>`, {
-        callback: (_e, m) => {
-          if (m.string() !== "+ACK") return
+        callback: (err, m) => {
+          if (err) return
+          let body = ""
+          try {
+            body = m.string()
+          } catch { /* not a text payload */ }
+          if (body !== "+ACK") return
           clearTimeout(timer)
           sub?.unsubscribe()
           resume(Effect.succeed(Date.now() - startedAtMs))

@@ -1,7 +1,7 @@
 // One queue's reconcile loop: on every tick of `scaler.interval` (a Schedule) and on every activator
 // wake, read the backlog, ask the policy, and make the runtime match: start missing workers (with a
 // crash-loop backoff), replace dead ones, and drain surplus ones gracefully in the background.
-import { Clock, Duration, Effect, Queue, Ref, Schedule } from "effect"
+import { Clock, Duration, Effect, Fiber, Queue, Ref, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
 import type { QueueConfig } from "../config/model.ts"
 import { readBacklog } from "../jetstream/backlog.ts"
@@ -33,6 +33,8 @@ export interface QueueStatus {
   readonly ackPending: number | null
   readonly desired: number
   readonly running: number
+  /** Same as `running`, under the name `status --json` uses. */
+  readonly replicas: number
   readonly lastDecision: { readonly kind: string; readonly reason: string; readonly at: string } | null
   readonly override: Override | null
 }
@@ -48,7 +50,7 @@ export const makeQueueControl = Effect.gen(function*() {
 })
 
 export const initialStatus = (q: QueueConfig): QueueStatus => ({
-  name: q.name, stream: q.stream, consumer: q.consumer, pending: null, ackPending: null, desired: 0, running: 0, lastDecision: null, override: null
+  name: q.name, stream: q.stream, consumer: q.consumer, pending: null, ackPending: null, desired: 0, running: 0, replicas: 0, lastDecision: null, override: null
 })
 
 export interface QueueLoopDeps {
@@ -79,6 +81,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   const stopping = new Set<string>()
   const counted = new Set<string>()
   let lastDecision: QueueStatus["lastDecision"] = null
+  let coldStart: Fiber.Fiber<void> | undefined
 
   /** The override in force; one whose time is up is dropped here, and the policy resumes. */
   const currentOverride = (now: number) => Effect.gen(function*() {
@@ -117,6 +120,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   }
 
   const crashed = (now: number, what: string) => Effect.gen(function*() {
+    yield* Metrics.recordWorkerCrash(q.name)
     const next = yield* Ref.updateAndGet(crashes, (s) => recordCrash(s, now))
     yield* Effect.logWarning(`queue ${q.name}: ${what}; ${next.consecutive} in a row, next start in ${next.nextStartAt - now}ms or later`)
   })
@@ -126,7 +130,6 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     Effect.forEach(workers.filter((w) => w.state === "exited" && !stopping.has(w.id)), (w) => Effect.gen(function*() {
       if (!counted.has(w.id)) {
         counted.add(w.id)
-        yield* Metrics.recordWorkerCrash(q.name)
         yield* crashed(now, `worker ${w.name} ${w.exitCode === 0 ? "exited by itself" : `died (exit ${w.exitCode ?? "?"})`}: unexpected exit`)
       }
       yield* runtime.remove(w).pipe(
@@ -170,7 +173,11 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     if (changed) {
       lastDecision = { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() }
       yield* Metrics.recordScaleEvent(q.name, decision.replicas > current.replicas ? "up" : "down")
-      if (decision.kind === "wake") yield* Effect.forkScoped(measureColdStart(nats.nc, q.name, q.stream, firstAt ?? now))
+      if (decision.kind === "wake") {
+        // One measurement per queue: a wake whose jobs were never acked does not wait on the next one's ack.
+        if (coldStart) yield* Fiber.interrupt(coldStart)
+        coldStart = yield* Effect.forkScoped(measureColdStart(nats.nc, q.name, q.stream, firstAt ?? now))
+      }
     }
     const act = Effect.gen(function*() {
       if (changed) {
@@ -193,7 +200,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     yield* activator.set(decision.replicas === 0)
     yield* Metrics.recordQueue(q.name, { pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: runningNow })
     yield* deps.report({
-      ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: runningNow, lastDecision,
+      ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: runningNow, replicas: runningNow, lastDecision,
       override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null
     })
   }).pipe(Effect.catch((e) => Effect.logWarning(`queue ${q.name}: ${e.message}`)))

@@ -3,7 +3,6 @@
 // `jetscale.api.status`, and takes manual overrides (the admin API).
 import { Cause, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "effect"
 import type { JetscaleConfig } from "../config/model.ts"
-import { DeadLetterHeaders } from "../dlq/message.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
@@ -107,22 +106,20 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     runtime: runtime.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false))
   }, { concurrency: "unbounded" })
 
-  // Every dead letter, whoever wrote it (a worker right away, or the processor), is counted here.
+  // Workers report each finished job (and each job they dead-lettered themselves); the counts and
+  // durations are served on /metrics. Only configured queues and known values become labels.
   const context = yield* Effect.context<never>()
-  const dlqSub = nats.nc.subscribe("jetscale.dlq.>", {
-    callback: (_err, m) => {
-      const queue = m.headers?.get(DeadLetterHeaders.queue) || m.subject.replace(/^jetscale\.dlq\./, "")
-      Effect.runForkWith(context)(Metrics.recordDeadLetter(queue, m.headers?.get(DeadLetterHeaders.reason) || "unknown"))
-    }
-  })
-  yield* Effect.addFinalizer(() => Effect.sync(() => dlqSub.unsubscribe()))
-  // Workers report each finished job; the counts and durations are served on /metrics.
+  const queueNames = new Set(config.queues.map((q) => q.name))
   const jobsSub = nats.nc.subscribe("jetscale.metrics.jobs.>", {
-    callback: (_err, m) => {
+    callback: (err, m) => {
+      if (err) return
       try {
-        const r = m.json<{ outcome: Metrics.JobOutcome; seconds: number }>()
-        if (typeof r.seconds === "number" && ["succeeded", "failed", "dead_lettered"].includes(r.outcome)) {
-          Effect.runForkWith(context)(Metrics.recordJob(m.subject.slice("jetscale.metrics.jobs.".length), r.outcome, r.seconds))
+        const queue = m.subject.slice("jetscale.metrics.jobs.".length)
+        const r = m.json<{ outcome: Metrics.JobOutcome; seconds: number; reason?: string }>()
+        if (!queueNames.has(queue) || typeof r.seconds !== "number" || !["succeeded", "failed", "dead_lettered"].includes(r.outcome)) return
+        Effect.runForkWith(context)(Metrics.recordJob(queue, r.outcome, r.seconds))
+        if (r.outcome === "dead_lettered" && (r.reason === "invalid_payload" || r.reason === "rejected")) {
+          Effect.runForkWith(context)(Metrics.recordDeadLetter(queue, r.reason))
         }
       } catch { /* not a job report */ }
     }
@@ -130,8 +127,9 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   yield* Effect.addFinalizer(() => Effect.sync(() => jobsSub.unsubscribe()))
 
   const sub = nats.nc.subscribe(statusSubject, {
-    callback: (_err, msg) => {
-      void Effect.runPromise(status).then((queues) => msg.respond(JSON.stringify({ queues })))
+    callback: (err, msg) => {
+      if (err) return
+      void Effect.runPromise(status).then((queues) => msg.respond(JSON.stringify({ queues }))).catch(() => {})
     }
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => sub.unsubscribe()))

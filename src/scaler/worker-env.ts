@@ -2,9 +2,12 @@
 import { Duration } from "effect"
 import type { BackoffPolicy, QueueConfig } from "../config/model.ts"
 
-/** Variables passed through to workers from the scaler's own environment (tracing, issue 4). */
+/** The scaler's own identity stays its own: workers name themselves `jetscale-worker-<queue>`. */
+const notPassed = new Set(["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"])
+
+/** Tracing settings passed through to workers from the scaler's own environment. */
 const passThrough = (env: Readonly<Record<string, string | undefined>>) =>
-  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("OTEL_") && e[1] !== undefined))
+  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("OTEL_") && !notPassed.has(e[0]) && e[1] !== undefined))
 
 const backoffEnv = (b: BackoffPolicy): Record<string, string> =>
   b._tag === "list"

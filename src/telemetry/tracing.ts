@@ -31,4 +31,4 @@ export const externalSpanFrom = (headers: MsgHdrs | undefined): Tracer.ExternalS
 }
 
 /** The current span as a W3C `traceparent` value (for a worker's environment), if any. */
-export const currentTraceparent = traceHeaders().pipe(Effect.map((h) => h.get("traceparent") || undefined))
+export const currentTraceparent = Effect.suspend(() => traceHeaders()).pipe(Effect.map((h) => h.get("traceparent") || undefined))

@@ -53,7 +53,8 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
 
   const report = (outcome: JobOutcome, startedAt: number) => {
     const name = outcome._tag === "acked" ? "succeeded" : outcome._tag === "naked" ? "failed" : outcome._tag === "dead-lettered" ? "dead_lettered" : undefined
-    if (name) send(() => nc.publish(jobReportSubject(settings.queue), JSON.stringify({ outcome: name, seconds: (performance.now() - startedAt) / 1000 })))
+    const reason = outcome._tag === "dead-lettered" ? { reason: outcome.reason } : {}
+    if (name) send(() => nc.publish(jobReportSubject(settings.queue), JSON.stringify({ outcome: name, seconds: (performance.now() - startedAt) / 1000, ...reason })))
   }
 
   const start = (m: JsMsg) => {

@@ -27,6 +27,15 @@ export const startWorkerTracing = async (settings: WorkerSettings): Promise<Work
   return { tracer: provider.getTracer("jetscale/worker"), shutdown: () => provider.shutdown().catch(() => {}) }
 }
 
+/** The message's trace context; malformed headers start a new trace rather than fail the job. */
+const safeContext = (m: JsMsg) => {
+  try {
+    return extractContext(m.headers)
+  } catch {
+    return extractContext(undefined)
+  }
+}
+
 /** Runs `job` inside the job's consumer span and records its outcome on the span. */
 export const traceJob = (tracer: Tracer, settings: WorkerSettings, m: JsMsg, job: () => Promise<JobOutcome>): Promise<JobOutcome> =>
   tracer.startActiveSpan(`${m.subject} process`, {
@@ -44,7 +53,7 @@ export const traceJob = (tracer: Tracer, settings: WorkerSettings, m: JsMsg, job
       "jetscale.stream_seq": m.seq,
       "jetscale.instance": settings.instance
     }
-  }, extractContext(m.headers), async (span) => {
+  }, safeContext(m), async (span) => {
     try {
       const outcome = await job()
       span.setAttribute("jetscale.outcome", outcome._tag)

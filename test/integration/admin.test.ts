@@ -23,7 +23,7 @@ const makeFakeScaler = () => {
   const readiness = { nats: true, runtime: true }
   const calls: Array<{ queue: string; replicas: number; ttlMs: number }> = []
   const base = (name: string): Omit<QueueStatus, "override"> => ({
-    name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, desired: 2,
+    name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, desired: 2,
     lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }
   })
   const known = ["demo", "orders"]
@@ -134,7 +134,7 @@ describe("admin API without a token", () => {
     expect(res.type).toContain("application/json")
     expect(res.json.queues).toHaveLength(2)
     expect(res.json.queues[0]).toEqual({
-      name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", pending: 7, ackPending: 2, running: 1, desired: 2,
+      name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, desired: 2,
       lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }, override: null
     })
   })
