@@ -49,13 +49,15 @@ export interface QueueConfig {
   readonly backoff: BackoffPolicy
   readonly stopTimeout: Duration.Duration
   readonly limits: WorkerLimits
+  /** Privileged worker containers; refused unless `runtime.docker.allowPrivileged`. */
+  readonly privileged: boolean
 }
 
 export interface JetscaleConfig {
   readonly nats: { readonly url: string }
   readonly runtime: {
     readonly driver: RuntimeDriverName
-    readonly docker: { readonly network: string; readonly socketPath?: string }
+    readonly docker: { readonly network: string; readonly socketPath?: string; readonly allowPrivileged: boolean }
   }
   readonly scaler: { readonly interval: Duration.Duration }
   /** `token`: when set (or JETSCALE_ADMIN_TOKEN), the admin API wants `Authorization: Bearer <token>`. */

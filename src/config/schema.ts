@@ -152,7 +152,9 @@ export const QueueFile = Schema.Struct({
       (Number.isFinite(n) && n > 0) || `expected a number > 0, got ${n}`
     )))),
     pids: Schema.optionalKey(IntAtLeast(1))
-  }).pipe(withDefault({}))
+  }).pipe(withDefault({})),
+  // Refused unless runtime.docker.allowPrivileged: see crossFieldProblems
+  privileged: Schema.Boolean.pipe(withDefault(false))
 })
 export type QueueFile = typeof QueueFile.Type
 
@@ -163,7 +165,8 @@ export const ConfigFile = Schema.Struct({
     driver: Schema.Literals(["docker", "process"]).pipe(withDefault(DEFAULTS.driver)),
     docker: Schema.Struct({
       network: NonEmptyString.pipe(withDefault(DEFAULTS.dockerNetwork)),
-      socketPath: Schema.optionalKey(NonEmptyString)
+      socketPath: Schema.optionalKey(NonEmptyString),
+      allowPrivileged: Schema.Boolean.pipe(withDefault(false))
     }).pipe(withDefault({}))
   }).pipe(withDefault({})),
   scaler: Schema.Struct({
@@ -215,7 +218,8 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
     ...(q.limits.memory === undefined ? {} : { memoryBytes: q.limits.memory }),
     ...(q.limits.cpus === undefined ? {} : { cpus: q.limits.cpus }),
     ...(q.limits.pids === undefined ? {} : { pids: q.limits.pids })
-  }
+  },
+  privileged: q.privileged
 })
 
 /**
@@ -230,6 +234,7 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
       driver: file.runtime.driver,
       docker: {
         network: file.runtime.docker.network,
+        allowPrivileged: file.runtime.docker.allowPrivileged,
         ...(file.runtime.docker.socketPath === undefined ? {} : { socketPath: file.runtime.docker.socketPath })
       }
     },
@@ -304,6 +309,8 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
   const driver = runtime === undefined ? DEFAULTS.driver
     : isPlainObject(runtime) ? (Object.hasOwn(runtime, "driver") ? runtime["driver"] : DEFAULTS.driver)
     : undefined
+  const docker = isPlainObject(runtime) && isPlainObject(runtime["docker"]) ? runtime["docker"] : {}
+  const allowPrivileged = docker["allowPrivileged"] === true
   const claimed: Array<{ readonly queue: string; readonly subject: string }> = []
   for (const [name, q] of Object.entries(raw["queues"])) {
     const at = ["queues", name]
@@ -325,6 +332,9 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
 
     if (driver === "docker" && !Object.hasOwn(q, "image")) {
       out.push({ path: [...at, "image"], message: "required when runtime.driver is docker" })
+    }
+    if (q["privileged"] === true && !allowPrivileged) {
+      out.push({ path: [...at, "privileged"], message: "privileged containers are refused unless runtime.docker.allowPrivileged is true" })
     }
     if (driver === "process" && !Object.hasOwn(q, "command")) {
       out.push({ path: [...at, "command"], message: "required when runtime.driver is process" })

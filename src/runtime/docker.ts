@@ -43,6 +43,25 @@ const toInfo = (c: Docker.ContainerInfo): WorkerInfo | undefined => {
   }
 }
 
+/**
+ * Least privilege for workers: read-only root filesystem with a small tmpfs on /tmp, no new
+ * privileges, every capability dropped, no host mounts. A queue may ask for `privileged` only when
+ * the config allows it (runtime.docker.allowPrivileged); then docker's privileged mode replaces this.
+ */
+const hardening = (privileged: boolean) => privileged
+  ? { Privileged: true }
+  : {
+    Privileged: false,
+    ReadonlyRootfs: true,
+    Tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" },
+    SecurityOpt: ["no-new-privileges"],
+    CapDrop: ["ALL"]
+  }
+
+/** Images whose user is root (or unset) run their workers as nobody. */
+export const nonRootUser = "65534:65534"
+const isRoot = (user: string) => user === "" || /^(0|root)(:|$)/.test(user)
+
 const envList = (env: Readonly<Record<string, string>>) => Object.entries(env).map(([k, v]) => `${k}=${v}`)
 
 /** The docker driver over an engine reachable at `socketPath` (default: DOCKER_HOST or the local socket). */
@@ -96,6 +115,17 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
       return infos
     }))
 
+  // The user an image runs as, by image: looked up once, so cold starts don't pay for it twice.
+  const imageUsers = new Map<string, string | undefined>()
+  const workerUser = (image: string) => Effect.promise(async () => {
+    if (!imageUsers.has(image)) {
+      const user = await docker.getImage(image).inspect().then((i) => i.Config?.User ?? "", () => undefined)
+      if (user !== undefined) imageUsers.set(image, isRoot(user) ? nonRootUser : undefined)
+      return user === undefined ? undefined : isRoot(user) ? nonRootUser : undefined
+    }
+    return imageUsers.get(image)
+  })
+
   const createError = (q: WorkerSpec["queue"], name: string) => (cause: unknown) => {
     const text = describe(cause)
     return new RuntimeError({
@@ -110,6 +140,7 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
     const q = spec.queue
     const name = containerName(q.name, spec.instance)
     if (!q.image) return yield* new RuntimeError({ message: `queues.${q.name}.image: required by the docker driver` })
+    const user = yield* workerUser(q.image)
     const container = yield* Effect.tryPromise({
       try: () => docker.createContainer({
         name,
@@ -118,11 +149,13 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
         Env: envList(spec.env),
         Labels: { [labels.managed]: "true", [labels.queue]: q.name, [labels.instance]: spec.instance },
         StopTimeout: Math.ceil(Duration.toSeconds(q.stopTimeout)) + killMarginSeconds,
+        ...(user ? { User: user } : {}),
         HostConfig: {
           NetworkMode: options.network,
           RestartPolicy: { Name: "no" },
           // docker-init as PID 1: forwards SIGTERM to the worker and reaps zombies.
           Init: true,
+          ...hardening(q.privileged),
           ...(q.limits.memoryBytes ? { Memory: q.limits.memoryBytes } : {}),
           ...(q.limits.cpus ? { NanoCpus: Math.round(q.limits.cpus * 1e9) } : {}),
           ...(q.limits.pids ? { PidsLimit: q.limits.pids } : {})

@@ -66,6 +66,23 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
       expect(c.HostConfig).toMatchObject({ NetworkMode: "host", Memory: 256 * 1024 * 1024, NanoCpus: 500_000_000, PidsLimit: 256, Init: true })
       expect((c.Config as { StopTimeout?: number }).StopTimeout).toBe(12)
     })
+
+    it("runs workers hardened: non-root, read-only root with a tmpfs /tmp, no new privileges, no capabilities, no mounts", async () => {
+      const c = await docker.getContainer(`jetscale-${q.name}-a1`).inspect()
+      expect(c.HostConfig).toMatchObject({ ReadonlyRootfs: true, Privileged: false, CapDrop: ["ALL"], SecurityOpt: ["no-new-privileges"] })
+      expect(Object.keys(c.HostConfig.Tmpfs ?? {})).toEqual(["/tmp"])
+      expect(c.Mounts).toEqual([])
+      expect(c.Config.User).toMatch(/^[1-9]\d*(:\d+)?$/)
+    })
+
+    it("an image that would run as root runs its worker as nobody", async () => {
+      const rootImage = testQueue("rt-root", { image: "jetscale/node-base:24", command: ["node", "-e", "console.log('uid=' + process.getuid())"] })
+      const w = await run(driver.start({ queue: rootImage, instance: "r1", env: {} }))
+      await waitFor("the uid line", () => lines.some((l) => l.instance === "r1" && l.line === "uid=65534"))
+      expect((await docker.getContainer(w.id).inspect()).Config.User).toBe("65534:65534")
+      await waitFor("the worker to exit", async () => (await run(driver.list(rootImage.name))).find((x) => x.instance === "r1")?.state === "exited")
+      await run(driver.remove(w))
+    })
   }
 
   it("stop drains: the job in flight finishes and is acked before the worker goes away", async () => {

@@ -28,6 +28,7 @@ export const testQueue = (prefix: string, over: Partial<QueueConfig> = {}): Queu
     backoff: { _tag: "list", delays: [Duration.seconds(1)] },
     stopTimeout: Duration.seconds(10),
     limits: {},
+    privileged: false,
     ...over
   }
 }

@@ -65,7 +65,7 @@ describe("loadConfig: valid files", () => {
     Effect.gen(function*() {
       const config = yield* loadConfig(writeConfig("full.yaml", FULL), {})
       assert.deepStrictEqual(config.nats, { url: "nats://nats.internal:4222" })
-      assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "jetscale", socketPath: "/run/docker.sock" } })
+      assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "jetscale", socketPath: "/run/docker.sock", allowPrivileged: false } })
       assert.strictEqual(ms(config.scaler.interval), 500)
       assert.deepStrictEqual(config.admin, { listen: "0.0.0.0:9000" })
       assert.deepStrictEqual(config.queues.map((q) => q.name), ["thumbnails", "send-email"])
@@ -73,6 +73,7 @@ describe("loadConfig: valid files", () => {
       expect({ ...q, idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0 }).toEqual({
         name: "thumbnails",
         stream: "JETSCALE_THUMBNAILS",
+        privileged: false,
         consumer: "workers",
         subjects: ["jobs.thumbnails", "jobs.images.*"],
         image: "jetscale/worker-thumbnails:1.2",
@@ -100,14 +101,14 @@ describe("loadConfig: valid files", () => {
     Effect.gen(function*() {
       const config = yield* decodeConfig({ queues: { demo: { image: "x" } } }, {})
       assert.deepStrictEqual(config.nats, { url: "nats://127.0.0.1:4222" })
-      assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "host" } })
+      assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "host", allowPrivileged: false } })
       assert.strictEqual(ms(config.scaler.interval), 1000)
       assert.deepStrictEqual(config.admin, { listen: "127.0.0.1:9464" })
       const q = config.queues[0]!
       assert.deepStrictEqual(
         { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: backoffMs(q.backoff) },
         {
-          name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
+          name: "demo", privileged: false, stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
           concurrency: 4, ackWait: 30_000, maxDeliver: 5, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
           stopTimeout: 30_000, limits: {}
@@ -140,6 +141,10 @@ describe("loadConfig: valid files", () => {
     ["keeps the file value without NATS_URL", {}, "nats://file:4222"]
   ] as const)("NATS_URL %s", ([, env, url]) =>
     Effect.map(decodeConfig({ nats: { url: "nats://file:4222" } }, env), (c) => assert.strictEqual(c.nats.url, url)))
+
+  it.effect("privileged is accepted with runtime.docker.allowPrivileged: true", () =>
+    Effect.map(decodeConfig({ runtime: { docker: { allowPrivileged: true } }, queues: { demo: { image: "x", privileged: true } } }, {}),
+      (c) => assert.strictEqual(c.queues[0]!.privileged, true)))
 
   it.effect("JETSCALE_DOCKER_NETWORK overrides runtime.docker.network", () =>
     Effect.map(decodeConfig({ runtime: { docker: { network: "host" } } }, { JETSCALE_DOCKER_NETWORK: "jetscale" }),
@@ -213,6 +218,7 @@ describe("decodeConfig: one problem each", () => {
     ["queue name starting with -", { queues: { "-x": { image: "x" } } }, "queues.-x: queue name must match [a-z0-9][a-z0-9-]*"],
     ["reserved queue name dlq", { queues: { dlq: { image: "x" } } }, `queues.dlq: queue name "dlq" is reserved (jetscale uses the stream JETSCALE_DLQ)`],
     ["reserved queue name advisories", { queues: { advisories: { image: "x" } } }, `queues.advisories: queue name "advisories" is reserved (jetscale uses the stream JETSCALE_ADVISORIES)`],
+    ["privileged without allowPrivileged", { queues: { demo: { image: "x", privileged: true } } }, "queues.demo.privileged: privileged containers are refused unless runtime.docker.allowPrivileged is true"],
     ["reserved queue name logs", { queues: { logs: { image: "x" } } }, `queues.logs: queue name "logs" is reserved (jetscale uses the stream JETSCALE_LOGS)`],
     ["upper-case reserved name", { queues: { DLQ: { image: "x" } } }, "queues.DLQ: queue name must match [a-z0-9][a-z0-9-]*"],
     // `-` -> `_` in stream names: `a_b` would share JETSCALE_A_B with `a-b`, but `_` is not allowed
