@@ -21,9 +21,9 @@ export const reportFailure = <A, E extends { readonly message: string }, R>(self
 
 export const load = (path: string) => loadConfig(path)
 
-/** NATS and the configured runtime, for commands that talk to both. */
-export const servicesFor = (config: JetscaleConfig, name: string, onLog?: (line: LogLine) => void) =>
-  Layer.merge(Nats.layer(config.nats.url, name), RuntimeLayer.fromConfig(config, onLog))
+/** NATS and the configured runtime, for commands that read both (worker output goes nowhere). */
+export const servicesFor = (config: JetscaleConfig, name: string) =>
+  Layer.merge(Nats.layer(config.nats.url, name), RuntimeLayer.fromConfig(config))
 
 export const printWorkerLine = (l: LogLine) => {
   const text = `[${l.queue}/${l.instance}] ${l.line}\n`

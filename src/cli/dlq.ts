@@ -1,12 +1,13 @@
 // `jetscale dlq list | show | replay | purge`: the dead-letter queue from the command line.
-import { headers as natsHeaders } from "@nats-io/transport-node"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
 import { purge, replayHeaders, replayOne, select, type Selection } from "../dlq/replay.ts"
 import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
+import { recordToHeaders } from "../nats/headers.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { configFlag, jsonFlag, load, reportFailure } from "./common.ts"
+import { renderTable } from "./table.ts"
 
 class DlqError extends Schema.TaggedError<DlqError>()("DlqError", { message: Schema.String }) {}
 
@@ -20,13 +21,6 @@ const withNats = <A>(path: string, f: (nats: Nats["Service"]) => Promise<A>) =>
     }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-dlq")))
   })
 
-/** A dead letter's headers as NATS headers again (for its trace context). */
-const entryHeaders = (e: DeadLetterEntry) => {
-  const h = natsHeaders()
-  for (const [k, v] of Object.entries(e.headers)) h.set(k, v)
-  return h
-}
-
 const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
 
 const summary = (e: DeadLetterEntry) => ({
@@ -34,13 +28,9 @@ const summary = (e: DeadLetterEntry) => ({
   reason: e.reason, error: e.error, failedAt: e.failedAt
 })
 
-const table = (entries: ReadonlyArray<DeadLetterEntry>) => {
-  const head = ["SEQ", "QUEUE", "REASON", "DELIVERIES", "FAILED AT", "ERROR"]
-  const rows = entries.map((e) => [String(e.dlqSeq), e.queue, e.reason, String(e.deliveries), e.failedAt, short(e.error, 70)])
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  const line = (cells: Array<string>) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
-  return [line(head), ...rows.map(line)].join("\n")
-}
+const table = (entries: ReadonlyArray<DeadLetterEntry>) =>
+  renderTable(["SEQ", "QUEUE", "REASON", "DELIVERIES", "FAILED AT", "ERROR"],
+    entries.map((e) => [String(e.dlqSeq), e.queue, e.reason, String(e.deliveries), e.failedAt, short(e.error, 70)]))
 
 const list = Command.make("list", {
   config: configFlag,
@@ -93,7 +83,7 @@ const replayEntry = (e: DeadLetterEntry) => Effect.gen(function*() {
   const r = yield* Effect.tryPromise({ try: () => replayOne(js, jsm, e, headers), catch: (err) => new DlqError({ message: `replay of dead letter ${e.dlqSeq}: ${describe(err)}` }) })
   yield* Console.log(`replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`)
 }).pipe((self) => {
-  const original = Tracing.externalSpanFrom(entryHeaders(e))
+  const original = Tracing.externalSpanFrom(recordToHeaders(e.headers))
   return Effect.withSpan(self, `${e.subject} publish`, {
     kind: "producer",
     attributes: { "messaging.system": "nats", "messaging.destination.name": e.subject, "jetscale.queue": e.queue, "jetscale.replay_of": e.dlqSeq },

@@ -9,6 +9,7 @@ import { Runtime } from "../runtime/driver.ts"
 import type { QueueStatus } from "../scaler/queue-loop.ts"
 import { statusSubject } from "../scaler/scaler.ts"
 import { configFlag, jsonFlag, load, reportFailure, servicesFor } from "./common.ts"
+import { renderTable } from "./table.ts"
 
 /** The public JSON row of `status --json`. */
 export interface StatusRow {
@@ -55,10 +56,8 @@ export const collectStatus = (queues: ReadonlyArray<QueueConfig>) => Effect.gen(
 const table = (rows: ReadonlyArray<StatusRow>) => {
   const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DESIRED"]
   const body = rows.map((r) => [r.name, r.stream, String(r.pending ?? "?"), String(r.ackPending ?? "?"), String(r.replicas), String(r.desired ?? "-")])
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
-  const line = (cells: Array<string>) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
   const errors = rows.filter((r) => r.error).map((r) => `${r.name}: ${r.error}`)
-  return [line(head), ...body.map(line), ...errors].join("\n")
+  return [renderTable(head, body), ...errors].join("\n")
 }
 
 /** Jobs that have left each queue (acked or dead-lettered) so far: for a work queue, sequences no longer stored. */
@@ -82,9 +81,7 @@ const watchFrame = (queues: ReadonlyArray<QueueConfig>, previous: { at: number; 
     return [r.name, String((r.pending ?? 0) + (r.ackPending ?? 0)), String(r.ackPending ?? "?"), `${r.replicas}/${r.desired ?? "-"}`, rate.toFixed(1),
       last ? `${last.at.slice(11, 19)} ${last.kind}: ${last.reason}`.slice(0, 90) : "-"]
   })
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
-  const line = (cells: Array<string>) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
-  const text = [`jetscale status  ${new Date(at).toISOString()}${scaler ? "" : "  (no scaler answers: desired unknown)"}`, "", line(head), ...body.map(line)].join("\n")
+  const text = [`jetscale status  ${new Date(at).toISOString()}${scaler ? "" : "  (no scaler answers: desired unknown)"}`, "", renderTable(head, body)].join("\n")
   return { text, at, done }
 })
 

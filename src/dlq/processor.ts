@@ -7,7 +7,7 @@ import { type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-i
 import { Kvm, type KV } from "@nats-io/kv"
 import { Effect, Schedule, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
-import { isNotFound } from "../jetstream/errors.ts"
+import { isMessageGone, isNotFound } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStream, dlqSubject, errorsBucket } from "../jetstream/names.ts"
 import { describe } from "../nats/connection.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -51,7 +51,7 @@ export interface DeadLetterDeps {
 export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: number, deliveries: number, reason: DeadLetterReason, notAfter?: Date) =>
   Effect.gen(function*() {
     const msg = yield* Effect.tryPromise({ try: () => deps.jsm.streams.getMessage(q.stream, { seq }), catch: (e) => e }).pipe(
-      Effect.catch((e) => isNotFound(e) || (e instanceof Error && /no message found/i.test(e.message))
+      Effect.catch((e) => isMessageGone(e)
         ? Effect.succeed(null)
         : Effect.fail(new DeadLetterError({ message: `stream ${q.stream}: get message ${seq}: ${describe(e)}`, cause: e })))
     )
@@ -66,7 +66,7 @@ export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: numbe
       const ack = yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq, msg.time.getTime()) }))
       if (!ack.duplicate) yield* Metrics.recordDeadLetter(q.name, reason)
       yield* call(`stream ${q.stream}: delete message ${seq}`, () => deps.jsm.streams.deleteMessage(q.stream, seq).catch((e) => {
-        if (!(e instanceof Error && /no message found|not found/i.test(e.message))) throw e
+        if (!isMessageGone(e)) throw e
         return true
       }))
       yield* Effect.promise(() => deleteErrorRecord(deps.kv, q.stream, seq))

@@ -1,6 +1,8 @@
 // Reads dead letters from JETSCALE_DLQ, for the CLI and tests.
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream"
+import { isMessageGone } from "../jetstream/errors.ts"
 import { dlqStream, dlqSubject } from "../jetstream/names.ts"
+import { headersToRecord } from "../nats/headers.ts"
 import { DeadLetterHeaders } from "./message.ts"
 
 export interface DeadLetterEntry {
@@ -18,8 +20,7 @@ export interface DeadLetterEntry {
 }
 
 const toEntry = (m: StoredMsg): DeadLetterEntry => {
-  const headers: Record<string, string> = {}
-  for (const [k, v] of m.header ?? []) headers[k] = v.join(",")
+  const headers = headersToRecord(m.header)
   const h = (k: string) => m.header?.get(k) ?? ""
   return {
     dlqSeq: m.seq,
@@ -35,12 +36,10 @@ const toEntry = (m: StoredMsg): DeadLetterEntry => {
   }
 }
 
-const isMissing = (e: unknown) => e instanceof Error && /no message found|not found/i.test(e.message)
-
 /** One dead letter by its DLQ sequence, or undefined. */
 export const getDeadLetter = async (jsm: JetStreamManager, dlqSeq: number): Promise<DeadLetterEntry | undefined> => {
   const m = await jsm.streams.getMessage(dlqStream, { seq: dlqSeq }).catch((e) => {
-    if (isMissing(e)) return null
+    if (isMessageGone(e)) return null
     throw e
   })
   return m ? toEntry(m) : undefined

@@ -1,9 +1,10 @@
 // Replay and purge of dead letters. A replay republishes to the original subject and removes the
 // dead letter only after JetStream acknowledged the publish, so a failure in between loses nothing.
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
+import type { MsgHdrs } from "@nats-io/transport-node"
 import { dlqStream, dlqSubject } from "../jetstream/names.ts"
-import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node"
-import { DeadLetterHeaders } from "./message.ts"
+import { recordToHeaders } from "../nats/headers.ts"
+import { carriedHeaders } from "./message.ts"
 import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "./read.ts"
 
 /** Header on a replayed job naming the dead letter it came from. */
@@ -34,11 +35,7 @@ export interface Replayed {
 
 /** The headers of a replayed job: the original ones, without jetscale's, tracing's and the server's. */
 export const replayHeaders = (e: DeadLetterEntry) => {
-  const h = natsHeaders()
-  const drop = new Set([...Object.values(DeadLetterHeaders), replayOfHeader, "traceparent", "tracestate"].map((k) => k.toLowerCase()))
-  for (const [k, v] of Object.entries(e.headers)) {
-    if (!k.toLowerCase().startsWith("nats-") && !drop.has(k.toLowerCase())) h.set(k, v)
-  }
+  const h = carriedHeaders(recordToHeaders(e.headers), [replayOfHeader, "traceparent", "tracestate"])
   h.set(replayOfHeader, String(e.dlqSeq))
   return h
 }

@@ -9,7 +9,7 @@ import type { LogLine } from "../runtime/driver.ts"
 import * as RuntimeLayer from "../runtime/layer.ts"
 import { makeLogSink, teeSinks } from "./sink.ts"
 
-/** Like `servicesFor` in cli/common.ts, plus the NATS log sink (and `echo`, e.g. `printWorkerLine`). */
+/** NATS and the configured runtime (like `servicesFor` in cli/common.ts), plus the NATS log sink (and `echo`, e.g. `printWorkerLine`). */
 export const servicesWithLogs = (config: JetscaleConfig, name: string, echo?: (line: LogLine) => void) => {
   const runtime = Layer.unwrap(Effect.gen(function*() {
     const { nc } = yield* Nats.Nats

@@ -3,6 +3,7 @@ import type { JsMsg } from "@nats-io/jetstream"
 import { Result, Schema, type Schedule } from "effect"
 import { delayForAttempt } from "./backoff.ts"
 import { formatProblem, issueProblems } from "../config/errors.ts"
+import { headersToRecord } from "../nats/headers.ts"
 import { isNonRetryable } from "./errors.ts"
 
 /** What a handler gets besides the payload. */
@@ -48,12 +49,6 @@ export interface JobOptions<A> {
   readonly instance: string
   readonly signal: AbortSignal
   readonly failures: FailureHooks
-}
-
-const headersOf = (m: JsMsg): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const [k, v] of m.headers ?? []) out[k] = v.join(",")
-  return out
 }
 
 /** Parses JSON and checks it against the schema; the error names the field that is wrong. */
@@ -105,7 +100,7 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
       subject: m.subject,
       streamSeq: m.seq,
       deliveries,
-      headers: headersOf(m),
+      headers: headersToRecord(m.headers),
       instance: opts.instance,
       signal: opts.signal,
       working: () => void send(() => m.working())

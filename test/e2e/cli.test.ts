@@ -3,13 +3,14 @@
 import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
 import { describe, expect, it } from "vitest"
+import { streamName } from "../../src/jetstream/names.ts"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { workerPids } from "../support/processes.ts"
 import { testQueue, uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
-import { runCli, writeConfig } from "../support/scaler-process.ts"
+import { runCli, writeConfig, writeDockerConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
@@ -83,7 +84,7 @@ queues:
     await scaler.waitForOutput("scaler up")
     await new Promise((r) => setTimeout(r, 300)) // past the first tick
     await runCli(["enqueue", queue, `{"id":"wake"}`, "--config", path])
-    await waitFor("the job acked", async () => (await nats.jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")).ack_floor.stream_seq === 1, 15_000)
+    await waitFor("the job acked", async () => (await nats.jsm.consumers.info(streamName(queue), "workers")).ack_floor.stream_seq === 1, 15_000)
     const status = JSON.parse((await runCli(["status", "--json", "--config", path])).stdout) as { queues: Array<{ desired: number; replicas: number }> }
     expect(status.queues[0]).toMatchObject({ desired: 1, replicas: 1 })
   })
@@ -111,19 +112,14 @@ queues:
     await waitFor("a worker process", async () => (await workerPids(queue)).length > 0 || undefined)
     await scaler.stop("SIGKILL")
     await waitFor("the worker processes to exit", async () => (await workerPids(queue)).length === 0, 15_000)
-    const info = await nats.jsm.consumers.info(`JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`, "workers")
+    const info = await nats.jsm.consumers.info(streamName(queue), "workers")
     expect(info.num_pending + info.num_ack_pending).toBe(1)
   })
 
   it("down drains and removes the docker workers a stopped scaler left running", async () => {
     const queue = uniqueName("down")
     scalers.cleanUpQueue(queue)
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: docker, docker: { network: host } }
-scaler: { interval: 500ms }
-queues:
-  ${queue}: { image: jetscale/worker-demo:dev, maxReplicas: 2, idleTimeout: 1m, stopTimeout: 5s }
+    const path = await writeDockerConfig(nats.server.url, `  ${queue}: { image: jetscale/worker-demo:dev, maxReplicas: 2, idleTimeout: 1m, stopTimeout: 5s }
 `)
     const scaler = up(path)
     await scaler.waitForOutput("scaler up")

@@ -7,7 +7,7 @@ import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
-import { runCli, writeConfig } from "../support/scaler-process.ts"
+import { runCli, writeDockerConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
@@ -16,12 +16,7 @@ const scalers = useScalers()
 const setup = async (queueYaml: string) => {
   const queue = uniqueName("dl")
   scalers.cleanUpQueue(queue)
-  const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: docker, docker: { network: host } }
-scaler: { interval: 500ms }
-queues:
-  ${queue}:
+  const path = await writeDockerConfig(nats.server.url, `  ${queue}:
     image: jetscale/worker-demo:dev
     scaleDownDelay: 1s
     stopTimeout: 5s

@@ -8,7 +8,7 @@ import { useNatsServer } from "../support/nats-fixture.ts"
 import { startOtlpReceiver } from "../support/otlp-receiver.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
-import { runCli, writeConfig } from "../support/scaler-process.ts"
+import { runCli, writeDockerConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
@@ -28,12 +28,7 @@ describe("tracing", () => {
   it("one trace per job: publish -> scale-up -> worker start -> job; caller traces joined; DLQ step and replay linked", async () => {
     const queue = uniqueName("trace")
     scalers.cleanUpQueue(queue)
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: docker, docker: { network: host } }
-scaler: { interval: 500ms }
-queues:
-  ${queue}: { image: jetscale/worker-demo:dev, maxReplicas: 1, idleTimeout: 1m, stopTimeout: 5s }
+    const path = await writeDockerConfig(nats.server.url, `  ${queue}: { image: jetscale/worker-demo:dev, maxReplicas: 1, idleTimeout: 1m, stopTimeout: 5s }
   ${queue}-dl: { image: jetscale/worker-demo:dev, maxReplicas: 1, maxDeliver: 1, idleTimeout: 1m, stopTimeout: 5s }
 `)
     scalers.cleanUpQueue(`${queue}-dl`)

@@ -20,6 +20,14 @@ export const writeConfig = async (yaml: string): Promise<string> => {
   return path
 }
 
+/** A config for end-to-end tests: this NATS, the docker driver on the host network, a 500ms tick. */
+export const writeDockerConfig = (natsUrl: string, queuesYaml: string): Promise<string> => writeConfig(`
+nats: { url: "${natsUrl}" }
+runtime: { driver: docker, docker: { network: host } }
+scaler: { interval: 500ms }
+queues:
+${queuesYaml}`)
+
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ["bin/jetscale.js", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
