@@ -23,7 +23,7 @@ export const load = (path: string) => loadConfig(path)
 
 /** NATS and the configured runtime, for commands that read both (worker output goes nowhere). */
 export const servicesFor = (config: JetscaleConfig, name: string) =>
-  Layer.merge(Nats.layer(config.nats.url, name), RuntimeLayer.fromConfig(config))
+  Layer.merge(Nats.layer(config.nats, name), RuntimeLayer.fromConfig(config))
 
 export const printWorkerLine = (l: LogLine) => {
   const text = `[${l.queue}/${l.instance}] ${l.line}\n`

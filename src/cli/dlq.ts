@@ -18,7 +18,7 @@ const withNats = <A>(path: string, f: (nats: Nats["Service"]) => Promise<A>) =>
     return yield* Effect.gen(function*() {
       const nats = yield* Nats
       return yield* Effect.tryPromise({ try: () => f(nats), catch: (e) => new DlqError({ message: describe(e) }) })
-    }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-dlq")))
+    }).pipe(Effect.provide(natsLayer(config.nats, "jetscale-dlq")))
   })
 
 const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
@@ -102,7 +102,7 @@ const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, s
       const entries = yield* Effect.tryPromise({ try: () => select(jsm, s), catch: (e) => new DlqError({ message: describe(e) }) })
       yield* Effect.forEach(entries, replayEntry, { discard: true })
       return entries.length
-    }).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats.url, "jetscale-dlq"), Tracing.layer("jetscale-cli"))))
+    }).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats, "jetscale-dlq"), Tracing.layer("jetscale-cli"))))
     yield* Console.log(`${done} dead letter(s) replayed`)
   }).pipe(reportFailure)
 ).pipe(Command.withDescription("republish dead letters to their original subject, then remove them from the DLQ"))

@@ -29,6 +29,6 @@ export const events = Command.make("events", {
         })
         return Effect.sync(() => sub.unsubscribe())
       })
-    }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-events")))
+    }).pipe(Effect.provide(natsLayer(config.nats, "jetscale-events")))
   }).pipe(reportFailure)
 ).pipe(Command.withDescription("print scale events as they happen"))

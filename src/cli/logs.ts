@@ -50,7 +50,7 @@ export const logs = Command.make("logs", {
           (l) => { process.stdout.write(`${formatLogLine(l)}\n`) }),
         catch: (e) => new LogsError({ message: describe(e) })
       })
-    }).pipe(Effect.provide(natsLayer(config.nats.url, "jetscale-logs")))
+    }).pipe(Effect.provide(natsLayer(config.nats, "jetscale-logs")))
     if (count === 0 && !follow) {
       process.stderr.write(`no stored lines of queue ${queue}${inst ? ` instance ${inst}` : ""}${sinceText ? ` since ${sinceText}` : ""}\n`)
     }

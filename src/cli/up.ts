@@ -7,11 +7,12 @@ import * as Admin from "../admin/server.ts"
 import * as Scaler from "../scaler/scaler.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { servicesWithLogs } from "../logs/services.ts"
-import { configFlag, load, printWorkerLine, reportFailure } from "./common.ts"
+import { loadScalerConfig } from "../config/load.ts"
+import { configFlag, printWorkerLine, reportFailure } from "./common.ts"
 
 export const up = Command.make("up", { config: configFlag }, ({ config: path }) =>
   Effect.gen(function*() {
-    const config = yield* load(path)
+    const config = yield* loadScalerConfig(path)
     const scaler = Scaler.layer(config).pipe(
       Layer.provide(servicesWithLogs(config, "jetscale-scaler", printWorkerLine)),
       Layer.provide(Tracing.layer("jetscale-scaler"))

@@ -148,6 +148,9 @@ export const suggestKey = (key: string, known: ReadonlyArray<string>): string | 
 
 const unknownKeyMessage = (ast: SchemaAST.AST, key: string | number | undefined): string => {
   const known = ast._tag === "Objects" ? ast.propertySignatures.map((p) => String(p.name)) : []
+  if (key === "password" || key === "workerPassword") {
+    return `unknown key: passwords are read only from the environment (${key === "password" ? "NATS_PASSWORD" : "JETSCALE_WORKER_PASSWORD"})`
+  }
   const suggestion = typeof key === "string" ? suggestKey(key, known) : undefined
   return suggestion === undefined ? "unknown key" : `unknown key (did you mean ${suggestion}?)`
 }

@@ -1,9 +1,10 @@
 // Loads `jetscale.yaml`: read the file, parse YAML, decode and check it (reporting every problem),
-// then apply environment overrides (`NATS_URL`). The entry point for every jetscale program.
+// then apply environment overrides (`NATS_URL`, credentials). The entry point for every jetscale program.
 import { Effect, Result, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { LineCounter, parseDocument } from "yaml"
 import {
+  type ConfigProblem,
   ConfigLoadError,
   formatProblem,
   isPlainObject,
@@ -11,7 +12,7 @@ import {
   makeConfigLoadError,
   sortProblems
 } from "./errors.ts"
-import type { JetscaleConfig } from "./model.ts"
+import type { JetscaleConfig, NatsSettings } from "./model.ts"
 import { ConfigFile, crossFieldProblems, parseOptions, toModel } from "./schema.ts"
 
 export { ConfigLoadError, formatConfigError } from "./errors.ts"
@@ -48,6 +49,32 @@ export const applyEnv = (config: JetscaleConfig, env: Env): JetscaleConfig => {
   }
 }
 
+/**
+ * The scaler's and the workers' NATS credentials. A user comes from the environment
+ * (`NATS_USER`, `JETSCALE_WORKER_USER`) or the file (`nats.user`, `nats.workerUser`); its password
+ * only from the environment (`NATS_PASSWORD`, `JETSCALE_WORKER_PASSWORD`).
+ */
+export const resolveCredentials = (
+  file: ConfigFile["nats"],
+  env: Env
+): Result.Result<Pick<NatsSettings, "credentials" | "workerCredentials">, ReadonlyArray<ConfigProblem>> => {
+  const problems: Array<ConfigProblem> = []
+  const userOf = (key: "user" | "workerUser", userVar: string) => env[userVar]?.trim() || file[key]
+  const user = userOf("user", "NATS_USER")
+  const password = env["NATS_PASSWORD"] ?? ""
+  if (user !== undefined && password === "") {
+    problems.push({ path: ["nats", "user"], message: `user ${JSON.stringify(user)} needs its password in the environment variable NATS_PASSWORD (never in this file)` })
+  }
+  const credentials = user === undefined ? undefined : { user, password }
+  // Only the scaler needs the workers' password (see scalerCredentialProblems).
+  const workerUser = userOf("workerUser", "JETSCALE_WORKER_USER")
+  const workerCredentials = workerUser === undefined ? undefined : { user: workerUser, password: env["JETSCALE_WORKER_PASSWORD"] ?? "" }
+  return problems.length > 0 ? Result.fail(problems) : Result.succeed({
+    ...(credentials === undefined ? {} : { credentials }),
+    ...(workerCredentials === undefined ? {} : { workerCredentials })
+  })
+}
+
 /** Decodes an already-parsed document; the pure core of {@link decodeConfig}. */
 export const decodeConfigResult = (
   value: unknown,
@@ -56,16 +83,22 @@ export const decodeConfigResult = (
 ): Result.Result<JetscaleConfig, ConfigLoadError> => {
   const raw = normalize(value)
   const decoded = Schema.decodeUnknownResult(ConfigFile, parseOptions)(raw)
+  const credentials = Result.isSuccess(decoded) ? resolveCredentials(decoded.success.nats, env) : Result.succeed({})
   const problems = sortProblems(
-    [...(Result.isFailure(decoded) ? issueProblems(decoded.failure.issue) : []), ...crossFieldProblems(raw)],
+    [
+      ...(Result.isFailure(decoded) ? issueProblems(decoded.failure.issue) : []),
+      ...crossFieldProblems(raw),
+      ...(Result.isFailure(credentials) ? credentials.failure : [])
+    ],
     raw
   )
-  if (problems.length > 0 || Result.isFailure(decoded)) {
+  if (problems.length > 0 || Result.isFailure(decoded) || Result.isFailure(credentials)) {
     const lines = [...new Set(problems.map(formatProblem))]
     return Result.fail(makeConfigLoadError({ kind: "invalid", file, problems: lines.length > 0 ? lines : ["invalid config"] }))
   }
   const order = isPlainObject(raw) && isPlainObject(raw["queues"]) ? Object.keys(raw["queues"]) : []
-  return Result.succeed(applyEnv(toModel(decoded.success, order), env))
+  const model = toModel(decoded.success, order)
+  return Result.succeed(applyEnv({ ...model, nats: { ...model.nats, ...credentials.success } }, env))
 }
 
 /**
@@ -103,6 +136,32 @@ const readError = (file: string, cause: unknown): ConfigLoadError => {
       cause
     })
 }
+
+/**
+ * The workers' user needs its password, and a scaler with a user must have a different one for
+ * its workers: they never get the scaler's credentials.
+ */
+export const scalerCredentialProblems = (nats: NatsSettings): ReadonlyArray<ConfigProblem> => {
+  const { credentials, workerCredentials } = nats
+  if (workerCredentials !== undefined && workerCredentials.password === "") {
+    return [{ path: ["nats", "workerUser"], message: `user ${JSON.stringify(workerCredentials.user)} needs its password in the environment variable JETSCALE_WORKER_PASSWORD (never in this file)` }]
+  }
+  if (credentials === undefined) return []
+  if (workerCredentials === undefined) {
+    return [{ path: ["nats", "workerUser"], message: `required when the scaler connects as user ${JSON.stringify(credentials.user)}: workers get their own credentials, never the scaler's (or set JETSCALE_WORKER_USER)` }]
+  }
+  return workerCredentials.user === credentials.user
+    ? [{ path: ["nats", "workerUser"], message: `must differ from the scaler's user (${JSON.stringify(credentials.user)}): workers never get the scaler's credentials` }]
+    : []
+}
+
+/** {@link loadConfig} plus the rules that only the scaler (`jetscale up`) needs. */
+export const loadScalerConfig = (path: string, env: Env = process.env): Effect.Effect<JetscaleConfig, ConfigLoadError> =>
+  Effect.flatMap(loadConfig(path, env), (config) => {
+    const problems = scalerCredentialProblems(config.nats)
+    return problems.length === 0 ? Effect.succeed(config)
+      : Effect.fail(makeConfigLoadError({ kind: "invalid", file: path, problems: problems.map(formatProblem) }))
+  })
 
 /**
  * Loads and validates a jetscale config file. Fails with a {@link ConfigLoadError} whose

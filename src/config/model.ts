@@ -1,6 +1,7 @@
 // The decoded jetscale configuration: what every other module consumes after `jetscale.yaml`
 // has been read, validated and given its defaults (see ./schema.ts for the file format).
 import type { Duration } from "effect"
+import type { NatsCredentials, NatsEndpoint } from "../nats/credentials.ts"
 
 export type RuntimeDriverName = "docker" | "process"
 
@@ -53,8 +54,16 @@ export interface QueueConfig {
   readonly privileged: boolean
 }
 
+/**
+ * Where NATS is and as whom to connect: the scaler and CLI with `credentials`, the workers it
+ * starts with `workerCredentials` (never the scaler's own). Passwords come from the environment.
+ */
+export interface NatsSettings extends NatsEndpoint {
+  readonly workerCredentials?: NatsCredentials
+}
+
 export interface JetscaleConfig {
-  readonly nats: { readonly url: string }
+  readonly nats: NatsSettings
   readonly runtime: {
     readonly driver: RuntimeDriverName
     readonly docker: { readonly network: string; readonly socketPath?: string; readonly allowPrivileged: boolean }

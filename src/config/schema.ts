@@ -160,7 +160,12 @@ export type QueueFile = typeof QueueFile.Type
 
 /** The whole `jetscale.yaml` document. */
 export const ConfigFile = Schema.Struct({
-  nats: Schema.Struct({ url: NonEmptyString.pipe(withDefault(DEFAULTS.natsUrl)) }).pipe(withDefault({})),
+  nats: Schema.Struct({
+    url: NonEmptyString.pipe(withDefault(DEFAULTS.natsUrl)),
+    // Passwords are never read from this file: see credentialProblems in ./load.ts
+    user: Schema.optionalKey(NonEmptyString),
+    workerUser: Schema.optionalKey(NonEmptyString)
+  }).pipe(withDefault({})),
   runtime: Schema.Struct({
     driver: Schema.Literals(["docker", "process"]).pipe(withDefault(DEFAULTS.driver)),
     docker: Schema.Struct({

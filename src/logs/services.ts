@@ -15,5 +15,5 @@ export const servicesWithLogs = (config: JetscaleConfig, name: string, echo?: (l
     const { nc } = yield* Nats.Nats
     return RuntimeLayer.fromConfig(config, teeSinks(makeLogSink(nc), echo))
   }))
-  return Layer.provideMerge(runtime, Nats.layer(config.nats.url, name))
+  return Layer.provideMerge(runtime, Nats.layer(config.nats, name))
 }

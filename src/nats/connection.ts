@@ -3,6 +3,7 @@ import { connect } from "@nats-io/transport-node"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Context, Effect, Layer, Schema } from "effect"
+import { connectOptions, endpointText, type NatsEndpoint } from "./credentials.ts"
 
 export class NatsError extends Schema.TaggedError<NatsError>()("NatsError", {
   message: Schema.String,
@@ -15,22 +16,27 @@ export class Nats extends Context.Service<Nats, {
   readonly jsm: JetStreamManager
 }>()("jetscale/Nats") {}
 
-/** Connects to `url`; the error names the URL and the reason in one line. */
-export const connectNats = (url: string, name: string) =>
+/** Connects to the endpoint; the error names the URL, the user and the reason in one line. */
+export const connectNats = (endpoint: NatsEndpoint, name: string) =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => connect({ servers: url, name, reconnectTimeWait: 250, maxReconnectAttempts: -1 }),
-      catch: (cause) => new NatsError({ message: `cannot connect to NATS at ${url}: ${describe(cause)}`, cause })
+      try: () => connect({ ...connectOptions(endpoint), name, reconnectTimeWait: 250, maxReconnectAttempts: -1 }),
+      catch: (cause) => new NatsError({ message: `cannot connect to NATS at ${endpointText(endpoint)}: ${describe(cause)}`, cause })
     }),
     (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
   )
 
-export const layer = (url: string, name = "jetscale") =>
+/**
+ * The connection as a layer. `checkJetStream: false` skips the account-info request that proves
+ * JetStream is on: a publish-only user (nats.conf's `publisher`) may not send it.
+ */
+export const layer = (endpoint: NatsEndpoint | string, name = "jetscale", options: { readonly checkJetStream?: boolean } = {}) =>
   Layer.effect(Nats, Effect.gen(function*() {
-    const nc = yield* connectNats(url, name)
+    const target = typeof endpoint === "string" ? { url: endpoint } : endpoint
+    const nc = yield* connectNats(target, name)
     const jsm = yield* Effect.tryPromise({
-      try: () => jetstreamManager(nc),
-      catch: (cause) => new NatsError({ message: `NATS at ${url} has no JetStream: ${describe(cause)}`, cause })
+      try: () => jetstreamManager(nc, { checkAPI: options.checkJetStream ?? true }),
+      catch: (cause) => new NatsError({ message: `NATS at ${endpointText(target)} has no JetStream: ${describe(cause)}`, cause })
     })
     return Nats.of({ nc, js: jetstream(nc), jsm })
   }))

@@ -1,13 +1,14 @@
 // Cold-start measurement: from the first message seen at zero replicas to the first job acked on
-// that queue (a `+ACK` on `$JS.ACK.<stream>.>`), into the `jetscale_cold_start_seconds` histogram.
+// that queue (a `+ACK` on `$JS.ACK.<stream>.workers.>`, which nats.conf lets the scaler read), into the `jetscale_cold_start_seconds` histogram.
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
+import type { QueueConfig } from "../config/model.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 
 /** Gives up after this long: a wake-up whose job never gets acked is not a cold start to measure. */
 const giveUpAfterMs = 10 * 60_000
 
-export const measureColdStart = (nc: NatsConnection, queue: string, stream: string, startedAtMs: number) =>
+export const measureColdStart = (nc: NatsConnection, q: Pick<QueueConfig, "name" | "stream" | "consumer">, startedAtMs: number) =>
   Effect.callback<number | undefined>((resume) => {
     let sub: ReturnType<NatsConnection["subscribe"]> | undefined
     const timer = setTimeout(() => {
@@ -15,7 +16,7 @@ export const measureColdStart = (nc: NatsConnection, queue: string, stream: stri
       resume(Effect.succeed(undefined))
     }, giveUpAfterMs)
     try {
-      sub = nc.subscribe(`$JS.ACK.${stream}.>`, {
+      sub = nc.subscribe(`$JS.ACK.${q.stream}.${q.consumer}.>`, {
         callback: (err, m) => {
           if (err) return
           let body = ""
@@ -36,4 +37,4 @@ export const measureColdStart = (nc: NatsConnection, queue: string, stream: stri
       clearTimeout(timer)
       sub?.unsubscribe()
     })
-  }).pipe(Effect.flatMap((ms) => ms === undefined ? Effect.void : Metrics.recordColdStart(queue, ms / 1000)))
+  }).pipe(Effect.flatMap((ms) => ms === undefined ? Effect.void : Metrics.recordColdStart(q.name, ms / 1000)))

@@ -1,6 +1,7 @@
 // One queue's reconcile loop: on every tick of `scaler.interval` (a Schedule) and on every activator
 // wake, read the backlog, ask the policy, and make the runtime match: start missing workers (with a
 // crash-loop backoff), replace dead ones, and drain surplus ones gracefully in the background.
+import type { NatsEndpoint } from "../nats/credentials.ts"
 import { Clock, Duration, Effect, Fiber, Queue, Ref, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
 import type { QueueConfig } from "../config/model.ts"
@@ -57,7 +58,8 @@ export interface QueueLoopDeps {
   readonly nats: Nats["Service"]
   readonly runtime: RuntimeDriver
   /** NATS URL handed to workers. */
-  readonly workerNatsUrl: string
+  /** Where workers connect, as the worker user (never the scaler's credentials). */
+  readonly workerNats: NatsEndpoint
   readonly interval: Duration.Duration
   readonly control: QueueControl
   readonly report: (status: QueueStatus) => Effect.Effect<void>
@@ -101,7 +103,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   const startWorker = Effect.gen(function*() {
     const instance = newInstanceId()
     const traceparent = yield* Tracing.currentTraceparent
-    const env = { ...workerEnv(q, instance, deps.workerNatsUrl), ...(traceparent ? { JETSCALE_TRACEPARENT: traceparent } : {}) }
+    const env = { ...workerEnv(q, instance, deps.workerNats), ...(traceparent ? { JETSCALE_TRACEPARENT: traceparent } : {}) }
     return yield* runtime.start({ queue: q, instance, env }).pipe(
       Effect.tap((w) => Effect.logInfo(`queue ${q.name}: started worker ${w.name}`)),
       Effect.as(true),
@@ -176,7 +178,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
       if (decision.kind === "wake") {
         // One measurement per queue: a wake whose jobs were never acked does not wait on the next one's ack.
         if (coldStart) yield* Fiber.interrupt(coldStart)
-        coldStart = yield* Effect.forkScoped(measureColdStart(nats.nc, q.name, q.stream, firstAt ?? now))
+        coldStart = yield* Effect.forkScoped(measureColdStart(nats.nc, q, firstAt ?? now))
       }
     }
     const act = Effect.gen(function*() {

@@ -61,7 +61,7 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     yield* supervised(`queue ${q.name}: reconcile loop`, runQueueLoop(q, {
       nats,
       runtime,
-      workerNatsUrl: config.nats.url,
+      workerNats: { url: config.nats.url, ...(config.nats.workerCredentials ? { credentials: config.nats.workerCredentials } : {}) },
       interval: config.scaler.interval,
       control,
       report: (s) => Ref.update(statuses, (m) => new Map(m).set(s.name, s))

@@ -1,6 +1,7 @@
 // The environment the scaler gives every worker it starts (the worker SDK reads it).
 import { Duration } from "effect"
 import type { BackoffPolicy, QueueConfig } from "../config/model.ts"
+import { credentialEnv, type NatsEndpoint } from "../nats/credentials.ts"
 
 /** The scaler's own identity stays its own: workers name themselves `jetscale-worker-<queue>`. */
 const notPassed = new Set(["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"])
@@ -14,10 +15,12 @@ const backoffEnv = (b: BackoffPolicy): Record<string, string> =>
     ? { JETSCALE_BACKOFF_MS: b.delays.map((d) => Duration.toMillis(d)).join(",") }
     : { JETSCALE_BACKOFF: JSON.stringify({ initialMs: Duration.toMillis(b.initial), maxMs: Duration.toMillis(b.max), factor: b.factor, jitter: b.jitter }) }
 
-export const workerEnv = (q: QueueConfig, instance: string, natsUrl: string, scalerEnv = process.env): Record<string, string> => ({
+/** Queue `env` cannot override what jetscale sets: the NATS endpoint and credentials, the queue's names. */
+export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint | string, scalerEnv = process.env): Record<string, string> => ({
   ...passThrough(scalerEnv),
   ...q.env,
-  NATS_URL: natsUrl,
+  NATS_URL: typeof nats === "string" ? nats : nats.url,
+  ...credentialEnv(typeof nats === "string" ? undefined : nats.credentials),
   JETSCALE_QUEUE: q.name,
   JETSCALE_STREAM: q.stream,
   JETSCALE_CONSUMER: q.consumer,

@@ -10,6 +10,7 @@ import { makeFailureHooks } from "./failures.ts"
 import { recordStartup, startWorkerTracing, traceJob } from "./tracing.ts"
 import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
+import { connectOptions, endpointText } from "../nats/credentials.ts"
 
 export interface WorkerOptions<A> {
   /** Payloads are JSON; with a schema they are decoded and checked before the handler runs. */
@@ -37,7 +38,9 @@ const fetchExpiresMs = 2000
 export const startWorker = async <A>(options: WorkerOptions<A>): Promise<RunningWorker> => {
   const settings = readWorkerSettings(process.env, { ...options.settings, ...(options.concurrency ? { concurrency: options.concurrency } : {}) })
   const log = options.log ?? ((line: string) => console.log(`[${settings.instance}] ${line}`))
-  const nc: NatsConnection = await connect({ servers: settings.natsUrl, name: `jetscale-worker ${settings.instance}`, maxReconnectAttempts: -1 })
+  const endpoint = { url: settings.natsUrl, ...(settings.credentials ? { credentials: settings.credentials } : {}) }
+  const nc: NatsConnection = await connect({ ...connectOptions(endpoint), name: `jetscale-worker ${settings.instance}`, maxReconnectAttempts: -1 })
+    .catch((e: unknown) => { throw new Error(`cannot connect to NATS at ${endpointText(endpoint)}: ${errorText(e)}`, { cause: e }) })
   const js = jetstream(nc)
   const consumer: Consumer = await js.consumers.get(settings.stream, settings.consumer)
   const consumerConfig = (await consumer.info(true)).config

@@ -1,9 +1,12 @@
 // The worker's settings, read from the environment the scaler gives each worker.
 import { streamName, consumerName } from "../jetstream/names.ts"
+import { credentialsFromEnv, type NatsCredentials } from "../nats/credentials.ts"
 import type { BackoffSpec, ExponentialBackoff } from "./backoff.ts"
 
 export interface WorkerSettings {
   readonly natsUrl: string
+  /** From NATS_USER / NATS_PASSWORD: the scaler passes the worker user's, never its own. */
+  readonly credentials: NatsCredentials | undefined
   readonly queue: string
   readonly stream: string
   readonly consumer: string
@@ -73,6 +76,7 @@ export const readWorkerSettings = (env: Env = process.env, overrides: Partial<Wo
   if (concurrency < 1) throw new WorkerSettingsError(`JETSCALE_CONCURRENCY: expected >= 1, got ${concurrency}`)
   return {
     natsUrl: overrides.natsUrl ?? env.NATS_URL ?? "nats://127.0.0.1:4222",
+    credentials: overrides.credentials ?? credentialsFromEnv(env),
     queue,
     stream: overrides.stream ?? env.JETSCALE_STREAM ?? streamName(queue),
     consumer: overrides.consumer ?? env.JETSCALE_CONSUMER ?? consumerName,

@@ -1,6 +1,7 @@
 // Test harness: starts a real nats-server (JetStream on, temp store, free port) and stops it.
 // One server per test file; stream names in tests are unique per queue config, so files never collide.
 import { spawn, type ChildProcess } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,17 +16,57 @@ export interface NatsServer {
 
 const binary = process.env.NATS_SERVER_BIN ?? "nats-server"
 
+/** The passwords the repository's nats.conf reads from the environment, made up per server. */
+export interface StackPasswords {
+  readonly JETSCALE_SCALER_PASSWORD: string
+  readonly JETSCALE_WORKER_PASSWORD: string
+  readonly JETSCALE_PUBLISHER_PASSWORD: string
+  readonly JETSCALE_SYS_PASSWORD: string
+}
+
+export interface StackNatsServer extends NatsServer {
+  readonly passwords: StackPasswords
+}
+
+const ownConfig = (dir: string, storeDir: string) => [
+  "listen: 127.0.0.1:-1",
+  `ports_file_dir: "${dir}"`,
+  `jetstream { store_dir: "${storeDir}" }`
+].join("\n")
+
+/**
+ * The repository's nats.conf as it is (accounts, users, permissions), but on a random loopback
+ * port, with no monitoring port and a temporary store: only those three lines are rewritten.
+ */
+const repoConfig = async (dir: string, storeDir: string) => {
+  const text = await readFile(new URL("../../nats.conf", import.meta.url), "utf8")
+  const rewritten = text
+    .replace(/^port: .*$/m, `listen: 127.0.0.1:-1\nports_file_dir: "${dir}"`)
+    .replace(/^http_port: .*$/m, "")
+    .replace(/store_dir: .*$/m, `store_dir: "${storeDir}"`)
+  if (!rewritten.includes(storeDir) || !rewritten.includes("ports_file_dir")) throw new Error("nats.conf: expected `port:` and `store_dir:` lines to rewrite")
+  return rewritten
+}
+
+/** nats-server with the repository's nats.conf and fresh random passwords for its users. */
+export const startStackNatsServer = async (): Promise<StackNatsServer> => {
+  const password = () => randomBytes(12).toString("base64url")
+  const passwords: StackPasswords = {
+    JETSCALE_SCALER_PASSWORD: password(),
+    JETSCALE_WORKER_PASSWORD: password(),
+    JETSCALE_PUBLISHER_PASSWORD: password(),
+    JETSCALE_SYS_PASSWORD: password()
+  }
+  return { ...await startNatsServer({ repoConfig: true, env: { ...passwords } }), passwords }
+}
+
 /** Starts nats-server on 127.0.0.1 with a random port; resolves once it accepts clients. */
-export const startNatsServer = async (): Promise<NatsServer> => {
+export const startNatsServer = async (options: { readonly repoConfig?: boolean; readonly env?: Record<string, string> } = {}): Promise<NatsServer> => {
   const dir = await mkdtemp(join(tmpdir(), "jetscale-nats-"))
   const storeDir = join(dir, "store")
   const conf = join(dir, "nats.conf")
-  await writeFile(conf, [
-    "listen: 127.0.0.1:-1",
-    `ports_file_dir: "${dir}"`,
-    `jetstream { store_dir: "${storeDir}" }`
-  ].join("\n"))
-  const child: ChildProcess = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] })
+  await writeFile(conf, options.repoConfig ? await repoConfig(dir, storeDir) : ownConfig(dir, storeDir))
+  const child: ChildProcess = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...options.env } })
   let stderr = ""
   child.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
   const port = await waitForPort(dir, child, () => stderr)

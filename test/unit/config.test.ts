@@ -6,7 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ByteSize, ShortDuration } from "../../src/config/duration.ts"
-import { type ConfigLoadError, decodeConfig, formatConfigError, loadConfig } from "../../src/config/load.ts"
+import { formatProblem } from "../../src/config/errors.ts"
+import { type ConfigLoadError, decodeConfig, formatConfigError, loadConfig, scalerCredentialProblems } from "../../src/config/load.ts"
 import type { BackoffPolicy } from "../../src/config/model.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "jetscale-config-"))
@@ -149,6 +150,42 @@ describe("loadConfig: valid files", () => {
   it.effect("JETSCALE_DOCKER_NETWORK overrides runtime.docker.network", () =>
     Effect.map(decodeConfig({ runtime: { docker: { network: "host" } } }, { JETSCALE_DOCKER_NETWORK: "jetscale" }),
       (c) => assert.strictEqual(c.runtime.docker.network, "jetscale")))
+
+  it.effect.each([
+    ["from the file, passwords from the environment", { user: "scaler", workerUser: "worker" }, { NATS_PASSWORD: "s", JETSCALE_WORKER_PASSWORD: "w" },
+      { credentials: { user: "scaler", password: "s" }, workerCredentials: { user: "worker", password: "w" } }],
+    ["users from the environment win", { user: "a", workerUser: "b" }, { NATS_USER: "scaler", NATS_PASSWORD: "s", JETSCALE_WORKER_USER: "worker", JETSCALE_WORKER_PASSWORD: "w" },
+      { credentials: { user: "scaler", password: "s" }, workerCredentials: { user: "worker", password: "w" } }],
+    ["none: anonymous", {}, {}, {}],
+    ["a CLI user needs no worker password", { user: "scaler", workerUser: "worker" }, { NATS_PASSWORD: "s" },
+      { credentials: { user: "scaler", password: "s" }, workerCredentials: { user: "worker", password: "" } }]
+  ] as const)("NATS credentials %s", ([, nats, env, expected]) =>
+    Effect.map(decodeConfig({ nats }, env), (c) => {
+      const { url: _, ...credentials } = c.nats
+      assert.deepStrictEqual(credentials, expected)
+    }))
+
+  it.effect("a user without NATS_PASSWORD is refused with its path", () =>
+    Effect.map(problemsOf({ nats: { user: "scaler" } }), (problems) =>
+      expect(problems).toEqual([`nats.user: user "scaler" needs its password in the environment variable NATS_PASSWORD (never in this file)`])))
+
+  it.effect("a password in the file is refused, pointing to the environment", () =>
+    Effect.map(problemsOf({ nats: { user: "scaler", password: "secret" } }), (problems) =>
+      expect(problems).toEqual(["nats.password: unknown key: passwords are read only from the environment (NATS_PASSWORD)"])))
+
+  it.effect.each([
+    ["no worker user", { credentials: { user: "scaler", password: "s" } }, `nats.workerUser: required when the scaler connects as user "scaler"`],
+    ["the scaler's own user", { credentials: { user: "scaler", password: "s" }, workerCredentials: { user: "scaler", password: "s" } }, `nats.workerUser: must differ from the scaler's user ("scaler")`],
+    ["no worker password", { workerCredentials: { user: "worker", password: "" } }, `nats.workerUser: user "worker" needs its password in the environment variable JETSCALE_WORKER_PASSWORD`]
+  ] as const)("the scaler refuses %s", ([, nats, text]) =>
+    Effect.sync(() => {
+      const problems = scalerCredentialProblems({ url: "nats://x:4222", ...nats }).map(formatProblem)
+      expect(problems).toHaveLength(1)
+      expect(problems[0]).toContain(text)
+    }))
+
+  it.effect("the scaler accepts its own user plus a worker user with a password", () =>
+    Effect.sync(() => expect(scalerCredentialProblems({ url: "nats://x:4222", credentials: { user: "scaler", password: "s" }, workerCredentials: { user: "worker", password: "w" } })).toEqual([])))
 
   it.live("loadConfig applies NATS_URL too", () =>
     Effect.map(

@@ -1,0 +1,160 @@
+// The repository's nats.conf on a real nats-server 2.9: each role (publisher, worker, scaler, the
+// system account) can do its job and is refused the rest. The whole system running under those
+// users end to end is in test/e2e/least-privilege.test.ts.
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { connectOptions } from "../../src/nats/credentials.ts"
+import { startNatsServer, startStackNatsServer, type StackNatsServer } from "../support/nats-server.ts"
+import { uniqueName } from "../support/queue.ts"
+
+let server: StackNatsServer
+const connections: Array<NatsConnection> = []
+
+type Role = "scaler" | "worker" | "publisher" | "sys"
+const passwordOf = (role: Role) =>
+  server.passwords[`JETSCALE_${role.toUpperCase()}_PASSWORD` as keyof StackNatsServer["passwords"]]
+
+const as = async (role: Role) => {
+  const nc = await connect({ ...connectOptions({ url: server.url, credentials: { user: role, password: passwordOf(role) } }), name: `test ${role}` })
+  connections.push(nc)
+  return nc
+}
+
+/** Permission errors the server reports on a connection (for core publishes and subscriptions). */
+const permissionErrors = (nc: NatsConnection) => {
+  const seen: Array<string> = []
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "error" && s.error.name === "PermissionViolationError") seen.push(s.error.message)
+    }
+  })()
+  return seen
+}
+
+const denied = (subject: string) => new RegExp(`Permissions Violation for Publish to "${subject.replaceAll("$", "\\$").replaceAll(".", "\\.")}"`)
+
+let scalerJsm: JetStreamManager
+const stream = `JETSCALE_${uniqueName("perm").toUpperCase().replaceAll("-", "_")}`
+const subject = `jobs.${stream.toLowerCase()}`
+
+beforeAll(async () => {
+  server = await startStackNatsServer()
+  scalerJsm = await jetstreamManager(await as("scaler"))
+  await scalerJsm.streams.add({ name: stream, subjects: [subject], retention: "workqueue" as never })
+  await scalerJsm.consumers.add(stream, { durable_name: "workers", ack_policy: AckPolicy.Explicit })
+  await scalerJsm.streams.add({ name: "JETSCALE_DLQ", subjects: ["jetscale.dlq.>"] })
+  await scalerJsm.consumers.add("JETSCALE_DLQ", { durable_name: "workers-peek", ack_policy: AckPolicy.Explicit })
+  await new Kvm(scalerJsm.jetstream()).create("jetscale_errors")
+})
+
+afterAll(async () => {
+  for (const nc of connections) await nc.close().catch(() => undefined)
+  await server?.stop()
+})
+
+describe("nats.conf: least privilege", () => {
+  it("refuses to start while a password variable is unset, naming it", async () => {
+    const saved = { ...process.env }
+    for (const k of Object.keys(process.env)) if (k.startsWith("JETSCALE_") && k.endsWith("_PASSWORD")) delete process.env[k]
+    try {
+      await expect(startNatsServer({ repoConfig: true, env: { JETSCALE_SCALER_PASSWORD: "x" } })).rejects.toThrow(/variable reference for 'JETSCALE_\w+_PASSWORD'/)
+    } finally {
+      process.env = saved
+    }
+  })
+
+  it("a wrong password is refused", async () => {
+    await expect(connect({ servers: server.url, user: "worker", pass: "wrong" })).rejects.toThrow(/Authorization Violation/i)
+    await expect(connect({ servers: server.url })).rejects.toThrow(/Authorization Violation/i)
+  })
+
+  it("publisher: publishes jobs (and gets the JetStream ack), and nothing else", async () => {
+    const nc = await as("publisher")
+    const errors = permissionErrors(nc)
+    const js = jetstream(nc)
+    const ack = await js.publish(subject, JSON.stringify({ sleepMs: 1 }))
+    expect(ack.stream).toBe(stream)
+
+    const jsm = await jetstreamManager(nc, { checkAPI: false })
+    await expect(jsm.streams.purge(stream)).rejects.toThrow(denied(`$JS.API.STREAM.PURGE.${stream}`))
+    await expect(jsm.streams.delete(stream)).rejects.toThrow(denied(`$JS.API.STREAM.DELETE.${stream}`))
+    await expect(jsm.streams.info(stream)).rejects.toThrow(denied(`$JS.API.STREAM.INFO.${stream}`))
+    await expect(js.consumers.get(stream, "workers")).rejects.toThrow(denied(`$JS.API.CONSUMER.INFO.${stream}.workers`))
+    await expect(nc.request(`$JS.API.CONSUMER.MSG.NEXT.${stream}.workers`, JSON.stringify({ batch: 1 }), { timeout: 2000 }))
+      .rejects.toThrow(denied(`$JS.API.CONSUMER.MSG.NEXT.${stream}.workers`))
+    await expect(js.publish("jetscale.dlq.forged", "x")).rejects.toThrow(denied("jetscale.dlq.forged"))
+
+    // Core subscriptions are refused too: a publisher cannot watch jobs or anyone's replies.
+    const jobsSeen: Array<string> = []
+    const sub = nc.subscribe(subject, { callback: (err, m) => { if (!err) jobsSeen.push(m.subject) } })
+    nc.subscribe("_INBOX_worker.>")
+    await nc.flush()
+    await jetstream(await as("publisher")).publish(subject, "{}")
+    await expect.poll(() => errors.join("\n")).toMatch(/Subscription to "_INBOX_worker\.>"/)
+    expect(errors.join("\n")).toMatch(new RegExp(`Subscription to "${subject}"`))
+    expect(sub.isClosed()).toBe(true)
+    expect(jobsSeen).toEqual([])
+    expect((await scalerJsm.streams.info(stream)).state.messages).toBe(2) // both jobs are still there
+  })
+
+  it("worker: pulls, heartbeats and acks from a `workers` consumer; keeps error records; dead-letters", async () => {
+    const nc = await as("worker")
+    const js = jetstream(nc)
+    const consumer = await js.consumers.get(stream, "workers")
+    expect((await consumer.info(true)).config.durable_name).toBe("workers")
+    for (let i = 0; i < 2; i++) {
+      const m = await consumer.next({ expires: 2000 })
+      expect(m?.subject).toBe(subject)
+      m!.working()
+      expect(await m!.ackAck()).toBe(true)
+    }
+    const kv = await new Kvm(js).open("jetscale_errors")
+    await kv.put(`${stream}.1`, JSON.stringify({ message: "boom" }))
+    await kv.delete(`${stream}.1`)
+    expect((await js.publish("jetscale.dlq.perm", "job", { msgID: `${stream}:1:1` })).stream).toBe("JETSCALE_DLQ")
+    nc.publish("jetscale.metrics.jobs.perm", JSON.stringify({ outcome: "succeeded", seconds: 0.1 }))
+    nc.publish("jetscale.logs.perm.x", "a log line")
+    await nc.flush()
+  })
+
+  it("worker: cannot delete, purge or reconfigure streams, read other consumers, or publish jobs", async () => {
+    const nc = await as("worker")
+    const errors = permissionErrors(nc)
+    const js = jetstream(nc)
+    const jsm = await jetstreamManager(nc, { checkAPI: false })
+    await expect(jsm.streams.delete(stream)).rejects.toThrow(denied(`$JS.API.STREAM.DELETE.${stream}`))
+    await expect(jsm.streams.purge(stream)).rejects.toThrow(denied(`$JS.API.STREAM.PURGE.${stream}`))
+    await expect(jsm.streams.delete("JETSCALE_DLQ")).rejects.toThrow(denied("$JS.API.STREAM.DELETE.JETSCALE_DLQ"))
+    await expect(jsm.consumers.add(stream, { durable_name: "mine", ack_policy: AckPolicy.Explicit }))
+      .rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.(DURABLE\.)?CREATE/)
+    await expect(jsm.consumers.delete(stream, "workers")).rejects.toThrow(denied(`$JS.API.CONSUMER.DELETE.${stream}.workers`))
+    await expect(js.consumers.get("JETSCALE_DLQ", "workers-peek")).rejects.toThrow(denied("$JS.API.CONSUMER.INFO.JETSCALE_DLQ.workers-peek"))
+    await expect(jsm.streams.getMessage("JETSCALE_DLQ", { seq: 1 })).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.(STREAM\.MSG|DIRECT)\.GET/)
+    await expect(js.publish(subject, "{}")).rejects.toThrow(denied(subject))
+    nc.subscribe("_INBOX_scaler.>")
+    nc.subscribe("jetscale.>")
+    await nc.flush()
+    await expect.poll(() => errors.join("\n")).toMatch(/Subscription to "_INBOX_scaler\.>"/)
+    await expect.poll(() => errors.join("\n")).toMatch(/Subscription to "jetscale\.>"/)
+  })
+
+  it("accounts are isolated: the system account's traffic never reaches a worker, and JetStream is not there", async () => {
+    const worker = await as("worker")
+    const got: Array<string> = []
+    worker.subscribe("_INBOX_worker.>", { callback: (err, m) => { if (!err) got.push(m.string()) } })
+    await worker.flush()
+    const sys = await as("sys")
+    sys.publish("_INBOX_worker.probe", "from SYS")
+    await sys.flush()
+    // The worker's own inbox does receive: the reply to its next request lands there as well.
+    await (await jetstream(worker).consumers.get(stream, "workers")).info(true)
+    await expect.poll(() => got.length).toBeGreaterThan(0)
+    expect(got.join("\n")).toContain(`"durable_name":"workers"`)
+    expect(got.join("\n")).not.toContain("from SYS")
+    await expect(jetstreamManager(sys)).rejects.toThrow(/JetStream not enabled/)
+    // and the SYS account's server requests are out of a worker's reach
+    await expect(worker.request("$SYS.REQ.SERVER.PING", "", { timeout: 1000 })).rejects.toThrow(/Permissions Violation|no responders/i)
+  })
+})
