@@ -7,6 +7,7 @@
 # or can be pulled. Where no registry answers (our machines), it makes an offline base instead,
 # jetscale/node-base:24: the local Node.js 24 binary, the libraries `ldd` lists and the loader,
 # brought in with `docker import`, and rebuilt only when the local Node version changes.
+# `--print-base` only chooses (or makes) the base and prints its name (./stack uses it).
 # Environment (all optional):
 #   JETSCALE_NODE_IMAGE=IMAGE   use IMAGE as the base, no detection
 #   JETSCALE_SKIP_BUILD=1       do not run `npm run build` (the bundles must exist)
@@ -22,7 +23,7 @@ OFFLINE_RECIPE=1
 # and the Docker CLI on our machines has no buildx plugin.
 export DOCKER_BUILDKIT=0
 
-log() { printf 'images: %s\n' "$*"; }
+log() { printf 'images: %s\n' "$*" >&2; }
 die() { printf 'images: error: %s\n' "$*" >&2; exit 1; }
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 image_label() { docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true; }
@@ -137,6 +138,12 @@ build_image() {
 
 command -v docker >/dev/null || die "docker is not installed"
 timeout 20 docker info >/dev/null 2>&1 || die "no Docker engine answers (start dockerd; see .ci/run)"
+
+if [[ ${1:-} == --print-base ]]; then
+  choose_base
+  printf '%s\n' "$BASE"
+  exit 0
+fi
 
 if [[ ${JETSCALE_SKIP_BUILD:-} != 1 ]]; then
   log "npm run build"

@@ -34,16 +34,18 @@ const normalize = (raw: unknown): unknown => {
 
 /**
  * Applies environment overrides: a non-empty `NATS_URL` replaces `nats.url`, and a non-empty
- * `JETSCALE_DOCKER_NETWORK` replaces `runtime.docker.network` (the compose stack sets both), and a
- * non-empty `JETSCALE_ADMIN_TOKEN` replaces `admin.token`.
+ * `JETSCALE_DOCKER_NETWORK` replaces `runtime.docker.network`, `JETSCALE_ADMIN_LISTEN` replaces
+ * `admin.listen` (the compose stack sets those three), and a non-empty `JETSCALE_ADMIN_TOKEN`
+ * replaces `admin.token`.
  */
 export const applyEnv = (config: JetscaleConfig, env: Env): JetscaleConfig => {
   const url = env["NATS_URL"]?.trim()
   const network = env["JETSCALE_DOCKER_NETWORK"]?.trim()
   const token = env["JETSCALE_ADMIN_TOKEN"]?.trim()
+  const listen = env["JETSCALE_ADMIN_LISTEN"]?.trim()
   return {
     ...config,
-    admin: token ? { ...config.admin, token } : config.admin,
+    admin: { ...config.admin, ...(token ? { token } : {}), ...(listen ? { listen } : {}) },
     nats: url ? { ...config.nats, url } : config.nats,
     runtime: network ? { ...config.runtime, docker: { ...config.runtime.docker, network } } : config.runtime
   }

@@ -63,6 +63,11 @@ describe("least privilege end to end (process driver)", () => {
     expect(env).toContain(`NATS_PASSWORD=${server.passwords.JETSCALE_WORKER_PASSWORD}`)
     expect(env.join("\n")).not.toContain(server.passwords.JETSCALE_SCALER_PASSWORD)
 
+    // `jetscale status` asks the running scaler on its own inbox (allow_responses in nats.conf)
+    const status = await runCli(["status", "--json", "--config", path], { NATS_PASSWORD: server.passwords.JETSCALE_SCALER_PASSWORD })
+    expect(status.stderr).toBe("")
+    expect(JSON.parse(status.stdout).queues[0].desired).not.toBeNull()
+
     const jsm = await jetstreamManager(admin)
     const stream = `JETSCALE_${queue.toUpperCase().replaceAll("-", "_")}`
     await waitFor("the queue emptied and two jobs dead-lettered", async () =>

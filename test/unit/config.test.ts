@@ -147,6 +147,10 @@ describe("loadConfig: valid files", () => {
     Effect.map(decodeConfig({ runtime: { docker: { allowPrivileged: true } }, queues: { demo: { image: "x", privileged: true } } }, {}),
       (c) => assert.strictEqual(c.queues[0]!.privileged, true)))
 
+  it.effect("JETSCALE_ADMIN_LISTEN overrides admin.listen", () =>
+    Effect.map(decodeConfig({ admin: { listen: "127.0.0.1:9464" } }, { JETSCALE_ADMIN_LISTEN: "0.0.0.0:9464" }),
+      (c) => assert.strictEqual(c.admin.listen, "0.0.0.0:9464")))
+
   it.effect("JETSCALE_DOCKER_NETWORK overrides runtime.docker.network", () =>
     Effect.map(decodeConfig({ runtime: { docker: { network: "host" } } }, { JETSCALE_DOCKER_NETWORK: "jetscale" }),
       (c) => assert.strictEqual(c.runtime.docker.network, "jetscale")))
