@@ -3,13 +3,12 @@
 // through the nats-box service, a worker container started by the containerised scaler through the
 // mounted Docker socket on the compose network, the job done, the DLQ read with `./stack jetscale`,
 // the worker gone after the idle timeout, and `./stack down -v` leaving nothing behind.
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { build } from "esbuild"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -19,15 +18,6 @@ import { waitFor } from "../support/wait.ts"
 
 const run = promisify(execFile)
 const project = `jetscale-smoke-${process.pid}`
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = createServer()
-  s.once("error", reject)
-  s.listen(0, "127.0.0.1", () => {
-    const port = (s.address() as { port: number }).port
-    s.close(() => resolve(port))
-  })
-})
-
 let env: Record<string, string> = {}
 let secrets: Record<string, string> = {}
 let natsUrl = ""
@@ -35,6 +25,22 @@ const clients: Array<NatsConnection> = []
 
 const stack = (...args: Array<string>) =>
   run("./stack", args, { env: { ...process.env, ...env }, timeout: 240_000, maxBuffer: 16 << 20 })
+/** Runs a README command as written, with bash, in the repository. */
+const readme = (command: string, timeoutMs = 120_000) =>
+  run("bash", ["-c", command], { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 16 << 20 })
+/** Runs a README command that goes on until stopped (a watch, a follow) until its output matches. */
+const readmeUntil = (command: string, pattern: RegExp, timeoutMs = 60_000) => new Promise<string>((resolve, reject) => {
+  const child = spawn("bash", ["-c", command], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true })
+  let out = ""
+  const stop = () => { try { process.kill(-child.pid!, "SIGKILL") } catch { /* gone */ } }
+  const timer = setTimeout(() => { stop(); reject(new Error(`${command}: no match for ${pattern} within ${timeoutMs}ms:\n${out}`)) }, timeoutMs)
+  const onData = (d: Buffer) => {
+    out += d.toString()
+    if (pattern.test(out)) { clearTimeout(timer); stop(); resolve(out) }
+  }
+  child.stdout.on("data", onData)
+  child.stderr.on("data", onData)
+})
 const compose = (...args: Array<string>) =>
   run("docker-compose", ["-p", project, ...args], { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 << 20 })
 
@@ -66,15 +72,13 @@ const managedIds = async () =>
     .filter((c) => c.Names.some((n) => n.startsWith("/jetscale-demo-"))).map((c) => c.Id)
 
 beforeAll(async () => {
-  const [nats, monitor, admin] = [await freePort(), await freePort(), await freePort()]
-  natsUrl = `nats://127.0.0.1:${nats}`
+  natsUrl = "nats://127.0.0.1:4222" // the README's ports
   env = {
+    // README commands run as written: `docker compose` finds this project through COMPOSE_PROJECT_NAME
+    COMPOSE_PROJECT_NAME: project,
     JETSCALE_STACK_PROJECT: project,
     JETSCALE_NETWORK: project,
     JETSCALE_STACK_PROFILES: "", // Jaeger and Prometheus: no registry to pull them from
-    JETSCALE_NATS_PORT: String(nats),
-    JETSCALE_NATS_MONITOR_PORT: String(monitor),
-    JETSCALE_ADMIN_PORT: String(admin),
     OTEL_SDK_DISABLED: "true"
   }
   env.JETSCALE_NATS_BOX_IMAGE = await buildNatsBoxStandIn((await run("bash", ["scripts/build-images.sh", "--print-base"])).stdout.trim())
@@ -101,8 +105,8 @@ describe("compose stack (docker-compose, offline images)", () => {
     }
   })
 
-  it("./stack up, a job from nats-box runs in a worker the scaler starts on the compose network, then ./stack down", async () => {
-    await stack("up")
+  it("the README's stack commands, as written: up, publish, watch, metrics, overrides, logs, DLQ, down", async () => {
+    await readme("./stack up", 300_000)
     for (const line of (await readFile(".env", "utf8")).split("\n")) {
       const m = /^(\w+)=(.*)$/.exec(line)
       if (m) secrets[m[1]!] = m[2]!
@@ -117,10 +121,8 @@ describe("compose stack (docker-compose, offline images)", () => {
     expect(scaler.HostConfig.SecurityOpt).toContain("no-new-privileges:true")
     expect(scaler.Mounts.map((m) => m.Destination).sort()).toEqual(["/etc/jetscale/jetscale.yaml", "/var/run/docker.sock"])
 
-    // the README's command, unchanged: the publish-only user on the compose network
-    const pub = await compose("run", "--rm", "-T", "nats-box", "nats", "pub", "jobs.demo", `{"sleepMs":200}`)
-    expect(pub.stdout).toContain(`Published 15 bytes to "jobs.demo"`)
-
+    // a job from nats-box (the publish-only user) wakes the queue: a worker on the compose network
+    expect((await readme(`docker compose run --rm nats-box nats pub jobs.demo '{"sleepMs":200}'`)).stdout).toContain(`Published 15 bytes to "jobs.demo"`)
     const [id] = await waitFor("a demo worker container", async () => { const ids = await managedIds(); return ids.length > 0 ? ids : undefined }, 60_000, 250)
     const worker = await docker.getContainer(id!).inspect()
     expect(Object.keys(worker.NetworkSettings.Networks)).toEqual([project])
@@ -129,6 +131,7 @@ describe("compose stack (docker-compose, offline images)", () => {
     expect(worker.Config.Env).toContain("NATS_URL=nats://nats:4222")
     expect(worker.Config.Env).toContain("NATS_USER=worker")
     expect(worker.Config.Env.join("\n")).not.toContain(secrets.JETSCALE_SCALER_PASSWORD)
+    expect((await readme("docker ps --filter label=io.jetscale.managed=true")).stdout).toContain(worker.Name.slice(1))
 
     const jsm = await jetstreamManager(await connectAs("scaler"))
     await waitFor("the job acked", async () => {
@@ -136,23 +139,33 @@ describe("compose stack (docker-compose, offline images)", () => {
       return c.ack_floor.stream_seq >= 1 && c.num_pending === 0 && c.num_ack_pending === 0
     }, 60_000, 250)
 
-    // a job that can never succeed ends in the DLQ, read through the scaler's CLI
-    await jetstream(await connectAs("publisher")).publish("jobs.demo", JSON.stringify({ fail: "permanent" }))
-    const dlq = await waitFor("a dead letter", async () => {
-      const r = await stack("jetscale", "dlq", "list", "--json")
-      const entries = (JSON.parse(r.stdout) as { deadLetters: Array<{ reason: string; queue: string }> }).deadLetters
-      return entries.length > 0 ? entries : undefined
-    }, 60_000, 1000)
-    expect(dlq).toMatchObject([{ queue: "demo", reason: "rejected" }])
-    const status = JSON.parse((await stack("jetscale", "status", "--json")).stdout) as { queues: Array<{ name: string; desired: number | null }> }
-    expect(status.queues[0]).toMatchObject({ name: "demo" })
-    expect(status.queues[0]!.desired).not.toBeNull()
+    // watching it
+    expect(await readmeUntil("./stack jetscale status --watch", /demo\s+0\s+0\s+1\/1/)).toContain("RUNNING/DESIRED")
+    expect((await readme("./stack jetscale logs demo --since 10m")).stdout).toMatch(/demo\/\w+ stdout\| .*started: queue demo/)
+    expect((await readme("./stack compose logs scaler")).stdout).toContain("scale demo 0 -> 1")
+    expect((await readme(`./stack jetscale enqueue demo '{"sleepMs":200}' --count 100`)).stdout).toContain("enqueued 100 job(s) on jobs.demo")
+    expect((await readme("curl -s 127.0.0.1:9464/metrics | grep jetscale_")).stdout).toContain(`jetscale_scale_events_total{queue="demo",direction="up"}`)
+    expect((await readme("./stack jetscale scale demo 3 --for 10m")).stdout).toContain("queue demo: pinned to 3 replica(s)")
+    expect((await readme("./stack jetscale scale demo auto")).stdout).toContain("queue demo: override ended")
+    expect(await readmeUntil("./stack jetscale logs demo -f", /demo\/\w+ stdout\|/)).toBeTruthy()
+    await waitFor("the burst done", async () => (await jsm.streams.info("JETSCALE_DEMO")).state.messages === 0, 90_000, 500)
 
-    // idleTimeout 30s + the scale-down delay: the worker is drained and removed
-    await waitFor("the worker gone after the idle timeout", async () => (await managedIds()).length === 0, 90_000, 1000)
+    // the dead-letter queue
+    await readme(`docker compose run --rm nats-box nats pub jobs.demo '{"fail":"permanent"}'`)
+    await waitFor("a dead letter", async () => (await jsm.streams.info("JETSCALE_DLQ")).state.messages === 1, 60_000, 250)
+    expect((await readme("./stack jetscale dlq list")).stdout).toMatch(/1\s+demo\s+rejected\s+1/)
+    expect((await readme("./stack jetscale dlq show 1")).stdout).toContain("Jetscale-Reason: rejected")
+    expect((await readme("./stack jetscale dlq replay demo --seq 1")).stdout).toContain("replayed")
+    await waitFor("the replayed job rejected again", async () => (await jsm.streams.info("JETSCALE_DLQ")).state.messages === 1 &&
+      (await jsm.streams.info("JETSCALE_DLQ")).state.first_seq === 2, 60_000, 250)
+    expect((await readme("./stack jetscale dlq purge demo --all")).stdout).toContain("purged")
+    expect((await jsm.streams.info("JETSCALE_DLQ")).state.messages).toBe(0)
+
+    // idleTimeout 30s + the scale-down steps: every worker drained and removed
+    await waitFor("the workers gone after the idle timeout", async () => (await managedIds()).length === 0, 120_000, 1000)
 
     await stack("down", "-v")
     expect((await compose("ps", "-q")).stdout.trim()).toBe("")
     expect((await docker.listNetworks({ filters: { name: [project] } })).filter((n) => n.Name === project)).toEqual([])
-  }, 420_000)
+  }, 600_000)
 })

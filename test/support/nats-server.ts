@@ -50,7 +50,8 @@ const repoConfig = async (dir: string, storeDir: string) => {
 
 /** nats-server with the repository's nats.conf and fresh random passwords for its users. */
 export const startStackNatsServer = async (): Promise<StackNatsServer> => {
-  const password = () => randomBytes(12).toString("base64url")
+  // nats-server parses a variable's value as a config value: it must read as a string (a letter first).
+  const password = () => `p${randomBytes(16).toString("hex")}`
   const passwords: StackPasswords = {
     JETSCALE_SCALER_PASSWORD: password(),
     JETSCALE_WORKER_PASSWORD: password(),
