@@ -12,6 +12,13 @@ export interface WorkerLimits {
   readonly pids?: number
 }
 
+/** A host path bind-mounted into worker containers (docker driver only). */
+export interface WorkerMount {
+  readonly source: string
+  readonly target: string
+  readonly readOnly: boolean
+}
+
 /**
  * Retry delays: a list (attempt 1, 2, 3...; the last repeats) or exponential with jitter
  * (`initial * factor^(attempt-1)`, capped at `max`, each delay times a random 1 ± jitter).
@@ -52,6 +59,8 @@ export interface QueueConfig {
   readonly limits: WorkerLimits
   /** Privileged worker containers; refused unless `runtime.docker.allowPrivileged`. */
   readonly privileged: boolean
+  /** Host mounts of worker containers; none unless configured. */
+  readonly mounts: ReadonlyArray<WorkerMount>
 }
 
 /**

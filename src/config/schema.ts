@@ -3,7 +3,7 @@
 import { Duration, Effect, Option, Schema, SchemaTransformation } from "effect"
 import { ByteSize, formatShortDuration, isDurationAtLeast, isDurationPositive, ShortDuration } from "./duration.ts"
 import { type ConfigProblem, isPlainObject, type ProblemPath } from "./errors.ts"
-import type { BackoffPolicy, JetscaleConfig, QueueConfig } from "./model.ts"
+import type { BackoffPolicy, JetscaleConfig, QueueConfig, WorkerMount } from "./model.ts"
 import { advisoriesStream, consumerName, dlqStream, streamName } from "../jetstream/names.ts"
 
 /** Every default of the file format, in one place (the cross-field checks reuse them). */
@@ -103,6 +103,23 @@ const EnvValue = Schema.Union([Schema.String, Schema.Number, Schema.Boolean])
 
 const Duration1s = Duration.seconds(1)
 
+const MOUNT_PATTERN = /^(\/[^:]*):(\/[^:]*?)(?::(ro|rw))?$/
+const DOCKER_SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"]
+
+/** `/host/path:/container/path[:ro|:rw]`, absolute paths, read-only unless `:rw`; never the Docker socket. */
+const MountSpec = Schema.String.annotate({ expected: "a mount" }).pipe(Schema.check(Schema.makeFilter<string>((s) => {
+  const m = MOUNT_PATTERN.exec(s)
+  if (!m) return `expected "/host/path:/container/path" with absolute paths, optionally ":ro" or ":rw", got ${JSON.stringify(s)}`
+  if (DOCKER_SOCKETS.includes(m[1]!)) return "the Docker socket would give a worker the whole host: refused"
+  return true
+})))
+
+/** A mount of the model from its checked text. */
+export const toMount = (spec: string): WorkerMount => {
+  const m = MOUNT_PATTERN.exec(spec)!
+  return { source: m[1]!, target: m[2]!, readOnly: m[3] !== "rw" }
+}
+
 /** A finite number checked by `ok`; `expected` is the whole "expected ..." phrase. */
 const NumberWhere = (expected: string, ok: (n: number) => boolean) =>
   Schema.Number.annotate({ expected }).pipe(Schema.check(Schema.makeFilter<number>((n) =>
@@ -154,7 +171,9 @@ export const QueueFile = Schema.Struct({
     pids: Schema.optionalKey(IntAtLeast(1))
   }).pipe(withDefault({})),
   // Refused unless runtime.docker.allowPrivileged: see crossFieldProblems
-  privileged: Schema.Boolean.pipe(withDefault(false))
+  privileged: Schema.Boolean.pipe(withDefault(false)),
+  // Host paths bind-mounted into worker containers (docker driver); none by default
+  mounts: Schema.Array(MountSpec).pipe(withDefault([]))
 })
 export type QueueFile = typeof QueueFile.Type
 
@@ -162,7 +181,7 @@ export type QueueFile = typeof QueueFile.Type
 export const ConfigFile = Schema.Struct({
   nats: Schema.Struct({
     url: NonEmptyString.pipe(withDefault(DEFAULTS.natsUrl)),
-    // Passwords are never read from this file: see credentialProblems in ./load.ts
+    // Passwords are never read from this file: see resolveCredentials in ./load.ts
     user: Schema.optionalKey(NonEmptyString),
     workerUser: Schema.optionalKey(NonEmptyString)
   }).pipe(withDefault({})),
@@ -224,7 +243,8 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
     ...(q.limits.cpus === undefined ? {} : { cpus: q.limits.cpus }),
     ...(q.limits.pids === undefined ? {} : { pids: q.limits.pids })
   },
-  privileged: q.privileged
+  privileged: q.privileged,
+  mounts: q.mounts.map(toMount)
 })
 
 /**
@@ -340,6 +360,9 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
     }
     if (q["privileged"] === true && !allowPrivileged) {
       out.push({ path: [...at, "privileged"], message: "privileged containers are refused unless runtime.docker.allowPrivileged is true" })
+    }
+    if (driver === "process" && Array.isArray(q["mounts"]) && q["mounts"].length > 0) {
+      out.push({ path: [...at, "mounts"], message: "only the docker driver mounts host paths (a process worker sees the host's files already)" })
     }
     if (driver === "process" && !Object.hasOwn(q, "command")) {
       out.push({ path: [...at, "command"], message: "required when runtime.driver is process" })

@@ -45,7 +45,7 @@ const toInfo = (c: Docker.ContainerInfo): WorkerInfo | undefined => {
 
 /**
  * Least privilege for workers: read-only root filesystem with a small tmpfs on /tmp, no new
- * privileges, every capability dropped, no host mounts. A queue may ask for `privileged` only when
+ * privileges, every capability dropped, no host mounts but the queue's `mounts`. A queue may ask for `privileged` only when
  * the config allows it (runtime.docker.allowPrivileged); then docker's privileged mode replaces this.
  */
 const hardening = (privileged: boolean) => privileged
@@ -156,6 +156,7 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
           // docker-init as PID 1: forwards SIGTERM to the worker and reaps zombies.
           Init: true,
           ...hardening(q.privileged),
+          ...(q.mounts.length > 0 ? { Mounts: q.mounts.map((m) => ({ Type: "bind" as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })) } : {}),
           ...(q.limits.memoryBytes ? { Memory: q.limits.memoryBytes } : {}),
           ...(q.limits.cpus ? { NanoCpus: Math.round(q.limits.cpus * 1e9) } : {}),
           ...(q.limits.pids ? { PidsLimit: q.limits.pids } : {})

@@ -1,5 +1,6 @@
 // Cold-start measurement: from the first message seen at zero replicas to the first job acked on
-// that queue (a `+ACK` on `$JS.ACK.<stream>.workers.>`, which nats.conf lets the scaler read), into the `jetscale_cold_start_seconds` histogram.
+// that queue (a `+ACK` on `$JS.ACK.<stream>.workers.>`, which nats.conf lets the scaler read), into
+// the `jetscale_cold_start_seconds` histogram.
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"

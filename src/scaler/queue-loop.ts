@@ -1,10 +1,10 @@
 // One queue's reconcile loop: on every tick of `scaler.interval` (a Schedule) and on every activator
 // wake, read the backlog, ask the policy, and make the runtime match: start missing workers (with a
 // crash-loop backoff), replace dead ones, and drain surplus ones gracefully in the background.
-import type { NatsEndpoint } from "../nats/credentials.ts"
 import { Clock, Duration, Effect, Fiber, Queue, Ref, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
 import type { QueueConfig } from "../config/model.ts"
+import type { NatsEndpoint } from "../nats/credentials.ts"
 import { readBacklog } from "../jetstream/backlog.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import * as Tracing from "../telemetry/tracing.ts"
@@ -57,7 +57,6 @@ export const initialStatus = (q: QueueConfig): QueueStatus => ({
 export interface QueueLoopDeps {
   readonly nats: Nats["Service"]
   readonly runtime: RuntimeDriver
-  /** NATS URL handed to workers. */
   /** Where workers connect, as the worker user (never the scaler's credentials). */
   readonly workerNats: NatsEndpoint
   readonly interval: Duration.Duration

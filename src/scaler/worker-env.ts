@@ -15,7 +15,7 @@ const backoffEnv = (b: BackoffPolicy): Record<string, string> =>
     ? { JETSCALE_BACKOFF_MS: b.delays.map((d) => Duration.toMillis(d)).join(",") }
     : { JETSCALE_BACKOFF: JSON.stringify({ initialMs: Duration.toMillis(b.initial), maxMs: Duration.toMillis(b.max), factor: b.factor, jitter: b.jitter }) }
 
-/** Queue `env` cannot override what jetscale sets: the NATS endpoint and credentials, the queue's names. */
+/** A queue's `env` cannot override what jetscale sets: the NATS endpoint, the worker credentials, the queue's names. */
 export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint | string, scalerEnv = process.env): Record<string, string> => ({
   ...passThrough(scalerEnv),
   ...q.env,

@@ -1,6 +1,9 @@
 // One conformance suite, run against every runtime driver: start, list, logs, stop with drain,
 // a worker that dies by itself; for docker also adoption by a new driver and label safety.
 import { jetstream } from "@nats-io/jetstream"
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Duration, Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { QueueConfig } from "../../src/config/model.ts"
@@ -82,6 +85,25 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
       expect((await docker.getContainer(w.id).inspect()).Config.User).toBe("65534:65534")
       await waitFor("the worker to exit", async () => (await run(driver.list(rootImage.name))).find((x) => x.instance === "r1")?.state === "exited")
       await run(driver.remove(w))
+    })
+
+    it("mounts only what the queue configures: read-only unless :rw", async () => {
+      const dir = await mkdtemp(join(tmpdir(), "jetscale-mount-"))
+      await writeFile(join(dir, "in.txt"), "hello from the host")
+      await chmod(dir, 0o755)
+      const reader = testQueue("rt-mount", {
+        image: "jetscale/node-base:24",
+        command: ["node", "-e", "const fs = require('fs'); console.log('read=' + fs.readFileSync('/data/in.txt', 'utf8')); try { fs.writeFileSync('/data/out.txt', 'x'); console.log('write=ok') } catch (e) { console.log('write=' + e.code) }"],
+        mounts: [{ source: dir, target: "/data", readOnly: true }]
+      })
+      const w = await run(driver.start({ queue: reader, instance: "m1", env: {} }))
+      await waitFor("the write attempt", () => lines.some((l) => l.instance === "m1" && l.line.startsWith("write=")))
+      expect(lines.filter((l) => l.instance === "m1").map((l) => l.line)).toEqual(["read=hello from the host", "write=EROFS"])
+      const c = await docker.getContainer(w.id).inspect()
+      expect(c.Mounts).toMatchObject([{ Type: "bind", Source: dir, Destination: "/data", RW: false }])
+      await waitFor("the worker to exit", async () => (await run(driver.list(reader.name))).find((x) => x.instance === "m1")?.state === "exited")
+      await run(driver.remove(w))
+      await rm(dir, { recursive: true, force: true })
     })
   }
 

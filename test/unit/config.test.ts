@@ -75,6 +75,7 @@ describe("loadConfig: valid files", () => {
         name: "thumbnails",
         stream: "JETSCALE_THUMBNAILS",
         privileged: false,
+        mounts: [],
         consumer: "workers",
         subjects: ["jobs.thumbnails", "jobs.images.*"],
         image: "jetscale/worker-thumbnails:1.2",
@@ -109,7 +110,7 @@ describe("loadConfig: valid files", () => {
       assert.deepStrictEqual(
         { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: backoffMs(q.backoff) },
         {
-          name: "demo", privileged: false, stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
+          name: "demo", privileged: false, mounts: [], stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
           concurrency: 4, ackWait: 30_000, maxDeliver: 5, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
           stopTimeout: 30_000, limits: {}
@@ -190,6 +191,24 @@ describe("loadConfig: valid files", () => {
 
   it.effect("the scaler accepts its own user plus a worker user with a password", () =>
     Effect.sync(() => expect(scalerCredentialProblems({ url: "nats://x:4222", credentials: { user: "scaler", password: "s" }, workerCredentials: { user: "worker", password: "w" } })).toEqual([])))
+
+  it.effect("mounts: read-only unless :rw, absolute paths, never the Docker socket, docker driver only", () =>
+    Effect.gen(function*() {
+      const c = yield* decodeConfig(q({ mounts: ["/srv/models:/models", "/srv/out:/out:rw"] }), {})
+      assert.deepStrictEqual(c.queues[0]!.mounts, [
+        { source: "/srv/models", target: "/models", readOnly: true },
+        { source: "/srv/out", target: "/out", readOnly: false }
+      ])
+      assert.deepStrictEqual((yield* decodeConfig(q({}), {})).queues[0]!.mounts, [])
+      const problems = yield* problemsOf(q({ mounts: ["data:/data", "/var/run/docker.sock:/var/run/docker.sock", "/a:/b:rx"] }))
+      expect(problems).toEqual([
+        `queues.demo.mounts[0]: expected "/host/path:/container/path" with absolute paths, optionally ":ro" or ":rw", got "data:/data"`,
+        "queues.demo.mounts[1]: the Docker socket would give a worker the whole host: refused",
+        `queues.demo.mounts[2]: expected "/host/path:/container/path" with absolute paths, optionally ":ro" or ":rw", got "/a:/b:rx"`
+      ])
+      expect(yield* problemsOf({ runtime: { driver: "process" }, queues: { demo: { command: ["x"], mounts: ["/a:/b"] } } }))
+        .toEqual(["queues.demo.mounts: only the docker driver mounts host paths (a process worker sees the host's files already)"])
+    }))
 
   it.live("loadConfig applies NATS_URL too", () =>
     Effect.map(
