@@ -3,7 +3,7 @@
 // through the nats-box service, a worker container started by the containerised scaler through the
 // mounted Docker socket on the compose network, the job done, the DLQ read with `./stack jetscale`,
 // the worker gone after the idle timeout, and `./stack down -v` leaving nothing behind.
-import { execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,6 +14,7 @@ import { build } from "esbuild"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { connectOptions } from "../../src/nats/credentials.ts"
 import { docker } from "../support/docker.ts"
+import { runShell, startShell } from "../support/shell.ts"
 import { waitFor } from "../support/wait.ts"
 
 const run = promisify(execFile)
@@ -26,21 +27,16 @@ const clients: Array<NatsConnection> = []
 const stack = (...args: Array<string>) =>
   run("./stack", args, { env: { ...process.env, ...env }, timeout: 240_000, maxBuffer: 16 << 20 })
 /** Runs a README command as written, with bash, in the repository. */
-const readme = (command: string, timeoutMs = 120_000) =>
-  run("bash", ["-c", command], { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 16 << 20 })
+const readme = (command: string, timeoutMs = 120_000) => runShell(command, env, timeoutMs)
 /** Runs a README command that goes on until stopped (a watch, a follow) until its output matches. */
-const readmeUntil = (command: string, pattern: RegExp, timeoutMs = 60_000) => new Promise<string>((resolve, reject) => {
-  const child = spawn("bash", ["-c", command], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true })
-  let out = ""
-  const stop = () => { try { process.kill(-child.pid!, "SIGKILL") } catch { /* gone */ } }
-  const timer = setTimeout(() => { stop(); reject(new Error(`${command}: no match for ${pattern} within ${timeoutMs}ms:\n${out}`)) }, timeoutMs)
-  const onData = (d: Buffer) => {
-    out += d.toString()
-    if (pattern.test(out)) { clearTimeout(timer); stop(); resolve(out) }
+const readmeUntil = async (command: string, pattern: RegExp) => {
+  const shell = startShell(command, env)
+  try {
+    return await shell.waitForOutput(pattern)
+  } finally {
+    await shell.stop(0)
   }
-  child.stdout.on("data", onData)
-  child.stderr.on("data", onData)
-})
+}
 const compose = (...args: Array<string>) =>
   run("docker-compose", ["-p", project, ...args], { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 << 20 })
 
