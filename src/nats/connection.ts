@@ -30,13 +30,12 @@ export const connectNats = (endpoint: NatsEndpoint, name: string) =>
  * The connection as a layer. `checkJetStream: false` skips the account-info request that proves
  * JetStream is on: a publish-only user (nats.conf's `publisher`) may not send it.
  */
-export const layer = (endpoint: NatsEndpoint | string, name = "jetscale", options: { readonly checkJetStream?: boolean } = {}) =>
+export const layer = (endpoint: NatsEndpoint, name = "jetscale", options: { readonly checkJetStream?: boolean } = {}) =>
   Layer.effect(Nats, Effect.gen(function*() {
-    const target = typeof endpoint === "string" ? { url: endpoint } : endpoint
-    const nc = yield* connectNats(target, name)
+    const nc = yield* connectNats(endpoint, name)
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc, { checkAPI: options.checkJetStream ?? true }),
-      catch: (cause) => new NatsError({ message: `NATS at ${endpointText(target)} has no JetStream: ${describe(cause)}`, cause })
+      catch: (cause) => new NatsError({ message: `NATS at ${endpointText(endpoint)} has no JetStream: ${describe(cause)}`, cause })
     })
     return Nats.of({ nc, js: jetstream(nc), jsm })
   }))

@@ -16,11 +16,11 @@ const backoffEnv = (b: BackoffPolicy): Record<string, string> =>
     : { JETSCALE_BACKOFF: JSON.stringify({ initialMs: Duration.toMillis(b.initial), maxMs: Duration.toMillis(b.max), factor: b.factor, jitter: b.jitter }) }
 
 /** A queue's `env` cannot override what jetscale sets: the NATS endpoint, the worker credentials, the queue's names. */
-export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint | string, scalerEnv = process.env): Record<string, string> => ({
+export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint, scalerEnv = process.env): Record<string, string> => ({
   ...passThrough(scalerEnv),
   ...q.env,
-  NATS_URL: typeof nats === "string" ? nats : nats.url,
-  ...credentialEnv(typeof nats === "string" ? undefined : nats.credentials),
+  NATS_URL: nats.url,
+  ...credentialEnv(nats.credentials),
   JETSCALE_QUEUE: q.name,
   JETSCALE_STREAM: q.stream,
   JETSCALE_CONSUMER: q.consumer,

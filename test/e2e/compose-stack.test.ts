@@ -9,11 +9,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { jetstreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { build } from "esbuild"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { connectOptions } from "../../src/nats/credentials.ts"
 import { docker } from "../support/docker.ts"
+import { connectAs } from "../support/nats-server.ts"
 import { runShell, startShell } from "../support/shell.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -24,8 +24,6 @@ let secrets: Record<string, string> = {}
 let natsUrl = ""
 const clients: Array<NatsConnection> = []
 
-const stack = (...args: Array<string>) =>
-  run("./stack", args, { env: { ...process.env, ...env }, timeout: 240_000, maxBuffer: 16 << 20 })
 /** Runs a README command as written, with bash, in the repository. */
 const readme = (command: string, timeoutMs = 120_000) => runShell(command, env, timeoutMs)
 /** Runs a README command that goes on until stopped (a watch, a follow) until its output matches. */
@@ -57,8 +55,8 @@ const buildNatsBoxStandIn = async (nodeImage: string) => {
   return "jetscale/nats-box-standin:ci"
 }
 
-const connectAs = async (user: "scaler" | "publisher") => {
-  const nc = await connect(connectOptions({ url: natsUrl, credentials: { user, password: secrets[`JETSCALE_${user.toUpperCase()}_PASSWORD`]! } }))
+const connectAsScaler = async () => {
+  const nc = await connectAs(natsUrl, "scaler", secrets)
   clients.push(nc)
   return nc
 }
@@ -82,7 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const nc of clients) await nc.close().catch(() => undefined)
-  await stack("down", "-v").catch((e: unknown) => console.error(`./stack down -v failed: ${String(e)}`))
+  await readme("./stack down -v", 240_000).catch((e: unknown) => console.error(`./stack down -v failed: ${String(e)}`))
 }, 180_000)
 
 describe("compose stack (docker-compose, offline images)", () => {
@@ -129,7 +127,7 @@ describe("compose stack (docker-compose, offline images)", () => {
     expect(worker.Config.Env.join("\n")).not.toContain(secrets.JETSCALE_SCALER_PASSWORD)
     expect((await readme("docker ps --filter label=io.jetscale.managed=true")).stdout).toContain(worker.Name.slice(1))
 
-    const jsm = await jetstreamManager(await connectAs("scaler"))
+    const jsm = await jetstreamManager(await connectAsScaler())
     await waitFor("the job acked", async () => {
       const c = await jsm.consumers.info("JETSCALE_DEMO", "workers")
       return c.ack_floor.stream_seq >= 1 && c.num_pending === 0 && c.num_ack_pending === 0
@@ -160,7 +158,7 @@ describe("compose stack (docker-compose, offline images)", () => {
     // idleTimeout 30s + the scale-down steps: every worker drained and removed
     await waitFor("the workers gone after the idle timeout", async () => (await managedIds()).length === 0, 120_000, 1000)
 
-    await stack("down", "-v")
+    await readme("./stack down -v", 240_000)
     expect((await compose("ps", "-q")).stdout.trim()).toBe("")
     expect((await docker.listNetworks({ filters: { name: [project] } })).filter((n) => n.Name === project)).toEqual([])
   }, 600_000)

@@ -2,11 +2,10 @@
 // workers that connect as the worker user (never with the scaler's password), jobs come from the
 // publisher user, and the retry, dead-letter and metrics paths all work within those grants.
 import { readFile } from "node:fs/promises"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { connectOptions } from "../../src/nats/credentials.ts"
-import { startStackNatsServer, type StackNatsServer } from "../support/nats-server.ts"
+import { connectAs, startStackNatsServer, type StackNatsServer } from "../support/nats-server.ts"
 import { workerPids } from "../support/processes.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
@@ -19,7 +18,7 @@ const scalers = useScalers()
 
 beforeAll(async () => {
   server = await startStackNatsServer()
-  admin = await connect(connectOptions({ url: server.url, credentials: { user: "scaler", password: server.passwords.JETSCALE_SCALER_PASSWORD } }))
+  admin = await connectAs(server.url, "scaler", { ...server.passwords })
 })
 afterAll(async () => {
   await admin?.close()

@@ -5,19 +5,14 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@
 import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { connectOptions } from "../../src/nats/credentials.ts"
-import { startNatsServer, startStackNatsServer, type StackNatsServer } from "../support/nats-server.ts"
+import { connectAs, startNatsServer, startStackNatsServer, type StackNatsServer, type StackRole } from "../support/nats-server.ts"
 import { uniqueName } from "../support/queue.ts"
 
 let server: StackNatsServer
 const connections: Array<NatsConnection> = []
 
-type Role = "scaler" | "worker" | "publisher" | "sys"
-const passwordOf = (role: Role) =>
-  server.passwords[`JETSCALE_${role.toUpperCase()}_PASSWORD` as keyof StackNatsServer["passwords"]]
-
-const as = async (role: Role) => {
-  const nc = await connect({ ...connectOptions({ url: server.url, credentials: { user: role, password: passwordOf(role) } }), name: `test ${role}` })
+const as = async (role: StackRole) => {
+  const nc = await connectAs(server.url, role, { ...server.passwords })
   connections.push(nc)
   return nc
 }

@@ -47,7 +47,7 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
   afterAll(async () => {
     if (name === "docker") await removeManaged(q.name)
   })
-  const start = (instance: string) => run(driver.start({ queue: q, instance, env: workerEnv(q, instance, nats.server.url) }))
+  const start = (instance: string) => run(driver.start({ queue: q, instance, env: workerEnv(q, instance, { url: nats.server.url }) }))
   const listed = async (instance: string) => (await run(driver.list(q.name))).find((w) => w.instance === instance)
 
   it("starts a labelled worker that lists as running and whose output reaches the log sink", async () => {

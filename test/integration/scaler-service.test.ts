@@ -23,7 +23,7 @@ beforeAll(async () => {
     queues: { [queue]: { command: ["node", "services/workers/demo/dist/main.js"], maxReplicas: 3, idleTimeout: "1s", scaleDownDelay: "500ms", stopTimeout: "3s" } }
   }, {}))
   runtime = ManagedRuntime.make(ScalerLayer.layer(config).pipe(
-    Layer.provide(Layer.merge(NatsLayer.layer(config.nats.url), ProcessDriver.layer({ graceMs: 3000 })))
+    Layer.provide(Layer.merge(NatsLayer.layer(config.nats), ProcessDriver.layer({ graceMs: 3000 })))
   ))
   await runtime.runPromise(Effect.void)
 })

@@ -1,10 +1,12 @@
 // Test harness: starts a real nats-server (JetStream on, temp store, free port) and stops it.
 // One server per test file; stream names in tests are unique per queue config, so files never collide.
+import { connect } from "@nats-io/transport-node"
 import { spawn, type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { connectOptions } from "../../src/nats/credentials.ts"
 import { setTimeout as sleep } from "node:timers/promises"
 
 export interface NatsServer {
@@ -47,6 +49,13 @@ const repoConfig = async (dir: string, storeDir: string) => {
   if (!rewritten.includes(storeDir) || !rewritten.includes("ports_file_dir")) throw new Error("nats.conf: expected `port:` and `store_dir:` lines to rewrite")
   return rewritten
 }
+
+/** The users of the repository's nats.conf. */
+export type StackRole = "scaler" | "worker" | "publisher" | "sys"
+
+/** Connects as one of nats.conf's users, the way jetscale's clients do (their own inbox prefix). */
+export const connectAs = (url: string, role: StackRole, passwords: Readonly<Record<string, string>>) =>
+  connect({ ...connectOptions({ url, credentials: { user: role, password: passwords[`JETSCALE_${role.toUpperCase()}_PASSWORD`] ?? "" } }), name: `test ${role}` })
 
 /** nats-server with the repository's nats.conf and fresh random passwords for its users. */
 export const startStackNatsServer = async (): Promise<StackNatsServer> => {
