@@ -133,6 +133,8 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     }
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => sub.unsubscribe()))
+  // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.
+  yield* Effect.promise(() => nats.nc.flush().catch(() => {}))
   yield* Effect.logInfo(`scaler up: ${config.queues.length} queue(s), runtime ${runtime.name}, every ${Duration.format(config.scaler.interval)}`)
   return Scaler.of({ status, setOverride, clearOverride, ready })
 }))
