@@ -6,8 +6,10 @@ const durationUnits = { ms: "millis", s: "seconds", m: "minutes", h: "hours", d:
 const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
 
 /** Formats a duration back into the short form (`1500ms` -> `1500ms`, 30 s -> `30s`). */
-export const formatShortDuration = (d: Duration.Duration): string => {
-  const ms = Duration.toMillis(d)
+export const formatShortDuration = (d: Duration.Duration): string => formatMillis(Duration.toMillis(d))
+
+/** Milliseconds in the short form: `30000` -> `30s`, `1500` -> `1500ms`. */
+export const formatMillis = (ms: number): string => {
   const units: ReadonlyArray<readonly [string, number]> = [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]]
   for (const [unit, size] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
   return `${ms}ms`

@@ -44,3 +44,11 @@ export const logStreamHeader = "Jetscale-Stream"
 
 /** Each worker reports each finished job here (`{"outcome","seconds"}`); the scaler's /metrics counts them. */
 export const jobReportSubject = (queue: string): string => `jetscale.metrics.jobs.${queue}`
+
+/**
+ * Each worker says what it is doing here (`{"instance","state","inFlight"}`, state `running` or
+ * `draining`) every second and on every change; the scaler drains idle replicas first and adopts
+ * draining ones as draining after a restart.
+ */
+export const workerStateSubject = (queue: string, instance: string): string => `jetscale.workers.${queue}.${logToken(instance)}`
+export const workerStatesFilter = "jetscale.workers.>"

@@ -2,6 +2,7 @@
 import type { JsMsg } from "@nats-io/jetstream"
 import { Result, Schema, type Schedule } from "effect"
 import { delayForAttempt } from "./backoff.ts"
+import { formatMillis } from "../config/duration.ts"
 import { formatProblem, issueProblems } from "../config/errors.ts"
 import { headersToRecord } from "../nats/headers.ts"
 import { isNonRetryable } from "./errors.ts"
@@ -14,7 +15,10 @@ export interface JobContext {
   readonly deliveries: number
   readonly headers: Readonly<Record<string, string>>
   readonly instance: string
-  /** Aborted when a graceful stop runs out of time; the job will be redelivered. */
+  /**
+   * Aborted when the job is interrupted: a shutdown ran out of time (the job is handed back) or
+   * `jobTimeout` passed (the job fails). The job's outcome is settled then; nothing waits for the handler.
+   */
   readonly signal: AbortSignal
   /** Extends the ack deadline by hand (heartbeats are already automatic). */
   readonly working: () => void
@@ -26,7 +30,7 @@ export type JobOutcome =
   | { readonly _tag: "acked" }
   | { readonly _tag: "dead-lettered"; readonly reason: "invalid_payload" | "rejected"; readonly error: string }
   | { readonly _tag: "naked"; readonly delayMs: number; readonly error: string }
-  /** Stop timeout hit, or the connection was gone for the ack/NAK: redelivered by JetStream. */
+  /** Shutdown timeout hit, or the connection was gone for the ack/NAK: redelivered by JetStream. */
   | { readonly _tag: "abandoned" }
 
 /** What the worker does with failures besides NAKing (see ../dlq). */
@@ -47,8 +51,13 @@ export interface JobOptions<A> {
   readonly backoff: Schedule.Schedule<unknown>
   readonly heartbeatMs: number
   readonly instance: string
-  readonly signal: AbortSignal
+  /** Aborted when a shutdown runs out of time: unfinished jobs are handed back. */
+  readonly shutdown: AbortSignal
+  /** Longest run of the job; none when undefined. */
+  readonly timeoutMs: number | undefined
   readonly failures: FailureHooks
+  /** Acks the job (confirmed in the background, see ./ack.ts); false when the connection is gone. */
+  readonly ack: (m: JsMsg) => boolean
 }
 
 /** Parses JSON and checks it against the schema; the error names the field that is wrong. */
@@ -88,43 +97,94 @@ export const send = (f: () => void): boolean => {
   }
 }
 
-/** Runs one delivery to its end: ack on success, NAK with the backoff delay on failure. */
+export class JobTimeoutError extends Error {
+  override readonly name = "JobTimeoutError"
+}
+
+/** How long an interrupted handler may still finish (and be acked) after its signal was aborted. */
+export const abortGraceMs = 1000
+
+/** What ended a job first: its handler, or an interruption. */
+type Ending =
+  | { readonly _tag: "done" }
+  | { readonly _tag: "failed"; readonly error: unknown }
+  /** The stop timeout of a shutdown: the job is handed back. */
+  | { readonly _tag: "shutdown" }
+  /** `jobTimeout`: the job fails like any failure. */
+  | { readonly _tag: "timeout"; readonly afterMs: number }
+
+/**
+ * Runs one delivery to its end: ack on success, NAK with the backoff delay on failure. An
+ * interruption (stop timeout, job timeout) aborts the handler's signal; a handler that still
+ * finishes within `abortGraceMs` is acked, else the job is handed back (stop) or fails (timeout)
+ * and the handler is not waited for.
+ */
 export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutcome> => {
+  const job = new AbortController()
   const heartbeat = setInterval(() => send(() => m.working()), opts.heartbeatMs)
-  const stopHeartbeat = () => clearInterval(heartbeat)
-  opts.signal.addEventListener("abort", stopHeartbeat, { once: true })
+  let interrupt: (e: Ending) => void = () => {}
+  const interrupted = new Promise<Ending>((resolve) => { interrupt = resolve })
+  const onShutdown = () => interrupt({ _tag: "shutdown" })
+  if (opts.shutdown.aborted) onShutdown()
+  else opts.shutdown.addEventListener("abort", onShutdown, { once: true })
+  const timeoutMs = opts.timeoutMs
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => interrupt({ _tag: "timeout", afterMs: timeoutMs }), timeoutMs)
   const deliveries = m.info.deliveryCount
   try {
-    const payload = decodePayload(m.data, opts.schema)
-    await opts.handler(payload, {
-      subject: m.subject,
-      streamSeq: m.seq,
-      deliveries,
-      headers: headersToRecord(m.headers),
-      instance: opts.instance,
-      signal: opts.signal,
-      working: () => void send(() => m.working())
-    })
-    if (opts.signal.aborted) return { _tag: "abandoned" }
-    if (!send(() => m.ack())) return { _tag: "abandoned" }
-    if (deliveries > 1) await opts.failures.clear(m).catch(() => {})
-    return { _tag: "acked" }
-  } catch (e) {
-    if (opts.signal.aborted) return { _tag: "abandoned" }
-    const error = errorText(e)
-    if (isNonRetryable(e)) {
-      const reason = e instanceof InvalidPayloadError ? "invalid_payload" : "rejected"
-      const copied = await opts.failures.deadLetter(m, reason, error).then(() => true, () => false)
-      // Not copied (the DLQ is unreachable): fall through and retry like any failure, losing nothing.
-      if (copied) return send(() => m.ack()) ? { _tag: "dead-lettered", reason, error } : { _tag: "abandoned" }
+    const run = (async () => {
+      const payload = decodePayload(m.data, opts.schema)
+      await opts.handler(payload, {
+        subject: m.subject,
+        streamSeq: m.seq,
+        deliveries,
+        headers: headersToRecord(m.headers),
+        instance: opts.instance,
+        signal: job.signal,
+        working: () => void send(() => m.working())
+      })
+    })()
+    const settled = run.then((): Ending => ({ _tag: "done" }), (error: unknown): Ending => ({ _tag: "failed", error }))
+    let ending = await Promise.race([settled, interrupted])
+    clearInterval(heartbeat)
+    if (ending._tag === "shutdown" || ending._tag === "timeout") {
+      job.abort(ending._tag === "timeout" ? "job timeout" : "stop timeout")
+      // A handler that finishes just as the interruption came is acked, not handed back or failed.
+      const late = await Promise.race([settled, new Promise<undefined>((r) => setTimeout(() => r(undefined), abortGraceMs))])
+      if (late?._tag === "done") ending = late
     }
-    await opts.failures.record(m, e, deliveries).catch(() => {})
-    const last = opts.failures.maxDeliver > 0 && deliveries >= opts.failures.maxDeliver
-    // No delay on the last attempt: the MAX_DELIVERIES advisory (and the DLQ entry) follows at once.
-    const delayMs = last ? 0 : delayForAttempt(opts.backoff, deliveries)
-    return send(() => m.nak(delayMs)) ? { _tag: "naked", delayMs, error } : { _tag: "abandoned" }
+    switch (ending._tag) {
+      case "done": {
+        if (!opts.ack(m)) return { _tag: "abandoned" }
+        if (deliveries > 1) await opts.failures.clear(m).catch(() => {})
+        return { _tag: "acked" }
+      }
+      case "shutdown":
+        return { _tag: "abandoned" }
+      case "timeout":
+        return failed(m, new JobTimeoutError(`job timed out after ${formatMillis(ending.afterMs)}`), opts)
+      case "failed":
+        return failed(m, ending.error, opts)
+    }
   } finally {
-    stopHeartbeat()
-    opts.signal.removeEventListener("abort", stopHeartbeat)
+    clearInterval(heartbeat)
+    clearTimeout(timer)
+    opts.shutdown.removeEventListener("abort", onShutdown)
   }
+}
+
+/** A failed attempt: dead-lettered at once when it can never succeed, else recorded and NAKed with the backoff. */
+const failed = async <A>(m: JsMsg, e: unknown, opts: JobOptions<A>): Promise<JobOutcome> => {
+  const error = errorText(e)
+  const deliveries = m.info.deliveryCount
+  if (isNonRetryable(e)) {
+    const reason = e instanceof InvalidPayloadError ? "invalid_payload" : "rejected"
+    const copied = await opts.failures.deadLetter(m, reason, error).then(() => true, () => false)
+    // Not copied (the DLQ is unreachable): fall through and retry like any failure, losing nothing.
+    if (copied) return opts.ack(m) ? { _tag: "dead-lettered", reason, error } : { _tag: "abandoned" }
+  }
+  await opts.failures.record(m, e, deliveries).catch(() => {})
+  const last = opts.failures.maxDeliver > 0 && deliveries >= opts.failures.maxDeliver
+  // No delay on the last attempt: the MAX_DELIVERIES advisory (and the DLQ entry) follows at once.
+  const delayMs = last ? 0 : delayForAttempt(opts.backoff, deliveries)
+  return send(() => m.nak(delayMs)) ? { _tag: "naked", delayMs, error } : { _tag: "abandoned" }
 }

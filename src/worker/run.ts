@@ -1,15 +1,20 @@
-// The worker loop: pulls only as many jobs as it has free slots, runs them, and drains on SIGTERM:
-// no new pulls; jobs already in flight, and any the last open pull request still delivers, run to
-// the end within stopTimeout (a NAK would burn one of their deliveries); then the connection closes.
+// The worker loop: pulls only as many jobs as it has free slots and runs them. Two ways to end:
+// - a scale-in drain (SIGUSR2, `drain()`): no new pulls; every job in flight, and any the last open
+//   pull request still delivers, runs to its end however long it takes (`jobTimeout` bounds a job);
+// - a shutdown (SIGTERM/SIGINT, `stop()`): the same, but within stopTimeout; jobs still running then
+//   are handed back with a NAK.
+// Then the acks are confirmed and the connection closes.
 import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
+import { makeAcker } from "./ack.ts"
 import { fromSpec } from "./backoff.ts"
 import { jobReportSubject } from "../jetstream/names.ts"
 import { makeFailureHooks } from "./failures.ts"
 import { recordStartup, startWorkerTracing, traceJob } from "./tracing.ts"
-import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
+import { abortGraceMs, errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
+import { startStateReports, type WorkerPhase } from "./state-report.ts"
 import { connectOptions, endpointText } from "../nats/credentials.ts"
 
 export interface WorkerOptions<A> {
@@ -25,11 +30,20 @@ export interface WorkerOptions<A> {
 
 export interface RunningWorker {
   readonly settings: WorkerSettings
-  /** Graceful stop; resolves when every job has been acked or handed back and NATS is closed. */
+  /** Shutdown: resolves when every job has been acked, or handed back after stopTimeout, and NATS is closed. */
   readonly stop: () => Promise<void>
+  /** Scale-in drain: stops pulling, lets every job in flight finish without a time limit, then closes. */
+  readonly drain: () => Promise<void>
   /** Resolves when the worker has stopped, for whatever reason. */
   readonly stopped: Promise<void>
-  readonly stats: () => { readonly acked: number; readonly naked: number; readonly deadLettered: number; readonly inFlight: number }
+  readonly stats: () => {
+    readonly acked: number
+    readonly naked: number
+    readonly deadLettered: number
+    readonly inFlight: number
+    /** Acks sent again because the server did not confirm them (a reconnect). */
+    readonly acksResent: number
+  }
 }
 
 const fetchExpiresMs = 2000
@@ -49,10 +63,12 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const tracing = await startWorkerTracing(settings)
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
   const backoff = fromSpec(settings.backoff)
-  const abort = new AbortController()
+  const acker = makeAcker(nc, { confirmTimeoutMs: Math.min(2000, ackWaitMs), giveUpAfterMs: ackWaitMs })
+  const shutdown = new AbortController()
   const inFlight = new Set<Promise<JobOutcome>>()
   const counts = { acked: 0, naked: 0, deadLettered: 0 }
-  let stopping = false
+  let phase: WorkerPhase = "running"
+  const reports = startStateReports(nc, settings.queue, settings.instance, () => ({ state: phase, inFlight: inFlight.size }))
 
   const report = (outcome: JobOutcome, startedAt: number) => {
     const name = outcome._tag === "acked" ? "succeeded" : outcome._tag === "naked" ? "failed" : outcome._tag === "dead-lettered" ? "dead_lettered" : undefined
@@ -63,7 +79,10 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const start = (m: JsMsg) => {
     const startedAt = performance.now()
     const job = traceJob(tracing.tracer, settings, m, () =>
-      runJob(m, { schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance, signal: abort.signal, failures }))
+      runJob(m, {
+        schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance,
+        shutdown: shutdown.signal, timeoutMs: settings.jobTimeoutMs, failures, ack: acker.ack
+      }))
       .then((outcome) => {
         if (outcome._tag === "acked") counts.acked++
         if (outcome._tag === "dead-lettered") {
@@ -83,12 +102,15 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         log(`job ${m.seq}: ${errorText(e)}`)
         return { _tag: "abandoned" }
       })
-      .finally(() => inFlight.delete(job))
+      .finally(() => {
+        inFlight.delete(job)
+        if (phase === "draining") reports.changed()
+      })
     inFlight.add(job)
   }
 
   const pullLoop = async () => {
-    while (!stopping) {
+    while (phase === "running") {
       const free = settings.concurrency - inFlight.size
       if (free <= 0) {
         await Promise.race(inFlight)
@@ -99,7 +121,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         // Even after the stop began: this pull was issued before, and the job is ours to run now.
         for await (const m of batch) start(m)
       } catch (e) {
-        if (stopping || nc.isClosed()) break
+        if (phase !== "running" || nc.isClosed()) break
         log(`pull failed, retrying in 1s: ${errorText(e)}`)
         await new Promise((r) => setTimeout(r, 1000))
       }
@@ -109,34 +131,55 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   recordStartup(tracing.tracer, settings, process.env.JETSCALE_TRACEPARENT)
   log(`started: queue ${settings.queue}, stream ${settings.stream}, consumer ${settings.consumer}, concurrency ${settings.concurrency}`)
   const loop = pullLoop()
-  let stopPromise: Promise<void> | undefined
+  const jobsDone = (async () => {
+    await loop
+    while (inFlight.size > 0) await Promise.all(inFlight)
+  })
 
-  const stop = () => stopPromise ??= (async () => {
-    stopping = true
-    log(`draining: ${inFlight.size} job(s) in flight, up to ${settings.stopTimeoutMs}ms`)
-    const drained = (async () => {
-      await loop
-      while (inFlight.size > 0) await Promise.all(inFlight)
-      return true
-    })()
-    const timedOut = new Promise<false>((r) => setTimeout(() => r(false), settings.stopTimeoutMs).unref())
-    if (!(await Promise.race([drained, timedOut]))) {
-      log(`stop timeout: handing back ${inFlight.size} unfinished job(s)`)
-      abort.abort()
-      await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, 1000))])
-    }
+  const beginDraining = (why: string) => {
+    log(`draining (${why}): ${inFlight.size} job(s) in flight`)
+    if (phase === "draining") return
+    phase = "draining"
+    reports.changed()
+  }
+
+  let closing: Promise<void> | undefined
+  const close = () => closing ??= (async () => {
+    reports.stop()
+    // A confirmation still outstanding after ack wait is moot: the job has been redelivered.
+    await Promise.race([acker.settled(), new Promise((r) => setTimeout(r, ackWaitMs).unref())])
     await nc.drain().catch(() => nc.close())
     await tracing.shutdown()
     log(`stopped: ${counts.acked} acked, ${counts.naked} retried`)
   })()
 
+  let draining: Promise<void> | undefined
+  const drain = () => draining ??= (async () => {
+    beginDraining(`scale-in, no time limit${settings.jobTimeoutMs === undefined ? "" : `; each job within jobTimeout ${settings.jobTimeoutMs}ms`}`)
+    await jobsDone()
+    await close()
+  })()
+
+  let stopping: Promise<void> | undefined
+  const stop = () => stopping ??= (async () => {
+    beginDraining(`shutdown, up to ${settings.stopTimeoutMs}ms`)
+    const timedOut = new Promise<false>((r) => setTimeout(() => r(false), settings.stopTimeoutMs).unref())
+    if (!(await Promise.race([jobsDone().then(() => true), timedOut]))) {
+      log(`stop timeout: handing back ${inFlight.size} unfinished job(s)`)
+      shutdown.abort()
+      await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, abortGraceMs + 500))])
+    }
+    await close()
+  })()
+
   const stopped = nc.closed().then(() => undefined)
-  return { settings, stop, stopped, stats: () => ({ ...counts, inFlight: inFlight.size }) }
+  return { settings, stop, drain, stopped, stats: () => ({ ...counts, inFlight: inFlight.size, acksResent: acker.stats().resent }) }
 }
 
 /**
- * Runs a worker as the whole program: reads settings from the environment, drains on SIGTERM/SIGINT
- * (and when the parent scaler process is gone), then exits 0.
+ * Runs a worker as the whole program: reads settings from the environment; shuts down on
+ * SIGTERM/SIGINT (and when the parent scaler process is gone), drains for a scale-in on SIGUSR2;
+ * then exits 0.
  */
 export const runWorker = async <A>(options: WorkerOptions<A>): Promise<void> => {
   let worker: RunningWorker
@@ -149,6 +192,7 @@ export const runWorker = async <A>(options: WorkerOptions<A>): Promise<void> => 
   const shutdown = () => void worker.stop().then(() => process.exit(0))
   process.once("SIGTERM", shutdown)
   process.once("SIGINT", shutdown)
+  process.once("SIGUSR2", () => void worker.drain().then(() => process.exit(0)))
   const parent = worker.settings.parentPid
   if (parent !== undefined) {
     setInterval(() => { if (process.ppid !== parent) shutdown() }, 1000).unref()

@@ -16,7 +16,10 @@ export interface WorkerSettings {
   readonly backoff: BackoffSpec
   /** Consumer ack wait; heartbeats go out at a third of it. Read from the consumer when unset. */
   readonly ackWaitMs: number | undefined
+  /** Grace of a shutdown (SIGTERM): past it, unfinished jobs are handed back. A scale-in drain has none. */
   readonly stopTimeoutMs: number
+  /** Longest run of one job (JETSCALE_JOB_TIMEOUT_MS); past it the job fails. None when unset. */
+  readonly jobTimeoutMs: number | undefined
   /** When set, the worker drains and exits once this process is gone (process driver). */
   readonly parentPid: number | undefined
 }
@@ -85,6 +88,7 @@ export const readWorkerSettings = (env: Env = process.env, overrides: Partial<Wo
     backoff: overrides.backoff ?? backoffFrom(env),
     ackWaitMs: overrides.ackWaitMs ?? optionalInt(env, "JETSCALE_ACK_WAIT_MS"),
     stopTimeoutMs: overrides.stopTimeoutMs ?? positiveInt(env, "JETSCALE_STOP_TIMEOUT_MS", 30000),
+    jobTimeoutMs: overrides.jobTimeoutMs ?? optionalInt(env, "JETSCALE_JOB_TIMEOUT_MS"),
     parentPid: overrides.parentPid ?? optionalInt(env, "JETSCALE_PARENT_PID")
   }
 }
