@@ -31,11 +31,13 @@ export const routes = (token: string | undefined) => HttpRouter.use(Effect.fn(fu
   yield* router.add("GET", "/healthz", HttpServerResponse.text("ok"))
 
   yield* router.add("GET", "/readyz", guarded(Effect.gen(function*() {
-    const { nats, runtime } = yield* scaler.ready
+    const { nats, runtime, failingQueues } = yield* scaler.ready
     const down = [nats ? [] : ["nats"], runtime ? [] : ["runtime"]].flat()
-    return down.length === 0
-      ? json({ ready: true, nats, runtime })
-      : json({ ready: false, nats, runtime, error: `not ready: ${down.join(" and ")} unreachable` }, 503)
+    const failing = Object.entries(failingQueues).map(([queue, error]) => `queue ${queue}: reconcile failing: ${error}`)
+    const problems = [...(down.length > 0 ? [`${down.join(" and ")} unreachable`] : []), ...failing]
+    return problems.length === 0
+      ? json({ ready: true, nats, runtime, failingQueues })
+      : json({ ready: false, nats, runtime, failingQueues, error: `not ready: ${problems.join("; ")}` }, 503)
   })))
 
   yield* router.add("GET", "/api/queues", guarded(Effect.map(scaler.status, (queues) => json({ queues }))))

@@ -1,7 +1,8 @@
 // The body of `POST /api/queues/<name>/scale`: `{"replicas": N, "ttl": "10m"}` (ttl optional).
 // Checked by hand so every error names its field and the value it got, in one line.
 import { Duration, Result, Schema } from "effect"
-import { ShortDuration, formatShortDuration } from "../config/duration.ts"
+import { ShortDuration } from "../config/duration.ts"
+import { overrideTtlProblem } from "../scaler/override.ts"
 
 export const defaultTtl: Duration.Duration = Duration.minutes(10)
 
@@ -42,6 +43,7 @@ export const parseScaleRequest = (text: string): Result.Result<ScaleRequest, str
   if (typeof rawTtl !== "string") return Result.fail(`ttl: expected a duration like 30s, 10m or 1h, got ${show(rawTtl)}`)
   const ttl = decodeDuration(rawTtl)
   if (Result.isFailure(ttl)) return Result.fail(`ttl: invalid duration ${JSON.stringify(rawTtl)} (use 30s, 10m, 1h)`)
-  if (Duration.toMillis(ttl.success) <= 0) return Result.fail(`ttl: expected a duration > 0, got ${formatShortDuration(ttl.success)}`)
+  const problem = overrideTtlProblem(ttl.success)
+  if (problem !== undefined) return Result.fail(`ttl: ${problem}, got ${JSON.stringify(rawTtl)}`)
   return Result.succeed({ replicas, ttl: ttl.success })
 }

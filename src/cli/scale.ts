@@ -1,10 +1,11 @@
 // `jetscale scale <queue> <N> [--for 10m]`: pins a queue's replica count through the admin API of
 // the running scaler (POST /api/queues/<queue>/scale); `jetscale scale <queue> auto` ends the
 // override early (DELETE) and hands the queue back to the policy.
-import { Console, Duration, Effect, Option, Result, Schema } from "effect"
+import { Console, Effect, Option, Result, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { clientUrl, parseListen } from "../admin/listen.ts"
 import { ShortDuration, formatShortDuration } from "../config/duration.ts"
+import { overrideTtlProblem } from "../scaler/override.ts"
 import { configFlag, load, reportFailure } from "./common.ts"
 
 export class ScaleError extends Schema.TaggedError<ScaleError>()("ScaleError", { message: Schema.String }) {}
@@ -95,9 +96,11 @@ export const requestScale = (req: ScaleRequest): Effect.Effect<string, ScaleErro
   let ttlText = "10m"
   if (req.ttl !== undefined) {
     const ttl = Schema.decodeUnknownResult(ShortDuration)(req.ttl)
-    if (Result.isFailure(ttl) || Duration.toMillis(ttl.success) <= 0) {
-      return yield* new ScaleError({ message: `--for: expected a duration > 0 like 30s, 10m or 1h, got ${JSON.stringify(req.ttl)}` })
+    if (Result.isFailure(ttl)) {
+      return yield* new ScaleError({ message: `--for: expected a duration like 30s, 10m or 1h, got ${JSON.stringify(req.ttl)}` })
     }
+    const problem = overrideTtlProblem(ttl.success)
+    if (problem !== undefined) return yield* new ScaleError({ message: `--for: ${problem}, got ${JSON.stringify(req.ttl)}` })
     ttlText = formatShortDuration(ttl.success)
   }
   const res = yield* send(req, "POST", { replicas: req.target, ...(req.ttl === undefined ? {} : { ttl: req.ttl }) })

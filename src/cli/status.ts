@@ -18,7 +18,10 @@ export interface StatusRow {
   readonly consumer: string
   readonly pending: number | null
   readonly ackPending: number | null
+  /** Replicas running (serving the desired count). */
   readonly replicas: number
+  /** Replicas drained by a scale-in, finishing their jobs; null when no scaler answers (docker: counted in replicas then). */
+  readonly draining: number | null
   readonly desired: number | null
   readonly error?: string
 }
@@ -45,7 +48,9 @@ export const collectStatus = (queues: ReadonlyArray<QueueConfig>) => Effect.gen(
       consumer: q.consumer,
       pending: backlog._tag === "Success" ? backlog.success.pending : null,
       ackPending: backlog._tag === "Success" ? backlog.success.ackPending : null,
-      replicas: runtime.name === "process" ? fromScaler?.running ?? 0 : workers.filter((w) => w.state === "running").length,
+      // The scaler knows which replicas drain; without it, docker's running containers are all counted.
+      replicas: fromScaler?.running ?? workers.filter((w) => w.state === "running").length,
+      draining: fromScaler?.draining ?? null,
       desired: fromScaler?.desired ?? null,
       ...(backlog._tag === "Failure" ? { error: backlog.failure.message } : {})
     }
@@ -54,8 +59,8 @@ export const collectStatus = (queues: ReadonlyArray<QueueConfig>) => Effect.gen(
 })
 
 const table = (rows: ReadonlyArray<StatusRow>) => {
-  const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DESIRED"]
-  const body = rows.map((r) => [r.name, r.stream, String(r.pending ?? "?"), String(r.ackPending ?? "?"), String(r.replicas), String(r.desired ?? "-")])
+  const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DRAINING", "DESIRED"]
+  const body = rows.map((r) => [r.name, r.stream, String(r.pending ?? "?"), String(r.ackPending ?? "?"), String(r.replicas), String(r.draining ?? "-"), String(r.desired ?? "-")])
   const errors = rows.filter((r) => r.error).map((r) => `${r.name}: ${r.error}`)
   return [renderTable(head, body), ...errors].join("\n")
 }
@@ -73,12 +78,12 @@ const watchFrame = (queues: ReadonlyArray<QueueConfig>, previous: { at: number; 
   const scaler = yield* askScaler
   const done = yield* doneCounts(queues)
   const at = Date.now()
-  const head = ["QUEUE", "BACKLOG", "IN FLIGHT", "RUNNING/DESIRED", "DONE/S", "LAST DECISION"]
+  const head = ["QUEUE", "BACKLOG", "IN FLIGHT", "RUNNING/DESIRED", "DRAINING", "DONE/S", "LAST DECISION"]
   const body = rows.map((r) => {
     const dt = previous ? (at - previous.at) / 1000 : 0
     const rate = previous && dt > 0 ? ((done.get(r.name) ?? 0) - (previous.done.get(r.name) ?? 0)) / dt : 0
     const last = scaler?.get(r.name)?.lastDecision
-    return [r.name, String((r.pending ?? 0) + (r.ackPending ?? 0)), String(r.ackPending ?? "?"), `${r.replicas}/${r.desired ?? "-"}`, rate.toFixed(1),
+    return [r.name, String((r.pending ?? 0) + (r.ackPending ?? 0)), String(r.ackPending ?? "?"), `${r.replicas}/${r.desired ?? "-"}`, String(r.draining ?? "-"), rate.toFixed(1),
       last ? `${last.at.slice(11, 19)} ${last.kind}: ${last.reason}`.slice(0, 90) : "-"]
   })
   const text = [`jetscale status  ${new Date(at).toISOString()}${scaler ? "" : "  (no scaler answers: desired unknown)"}`, "", renderTable(head, body)].join("\n")

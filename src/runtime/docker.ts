@@ -5,7 +5,7 @@ import { Duration, Effect, Layer } from "effect"
 import { PassThrough } from "node:stream"
 import { labels } from "../jetstream/names.ts"
 import { describe } from "../nats/connection.ts"
-import { lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
+import { drainSignal, lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
 
 export interface DockerDriverOptions {
   readonly network: string
@@ -181,11 +181,18 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
     })).pipe(Effect.andThen(removeContainer(w)))
   }
 
+  const drain: RuntimeDriver["drain"] = (w) =>
+    call(`drain ${w.name}`, () => docker.getContainer(w.id).kill({ signal: drainSignal }).catch((e) => {
+      // 404: gone; 409: not running. Either way there is nothing left to drain.
+      if (statusCode(e) !== 404 && statusCode(e) !== 409) throw e
+    })).pipe(Effect.asVoid)
+
   return {
     name: "docker",
     list,
     start,
     stop,
+    drain,
     remove: removeContainer,
     ping: call("ping", () => docker.ping()).pipe(Effect.asVoid)
   }

@@ -42,13 +42,24 @@ export interface RuntimeDriver {
   /** Managed workers of one queue (or of every queue), running and exited. */
   readonly list: (queue?: string) => Effect.Effect<ReadonlyArray<WorkerInfo>, RuntimeError>
   readonly start: (spec: WorkerSpec) => Effect.Effect<WorkerInfo, RuntimeError>
-  /** SIGTERM, up to `grace` for the worker to drain, then a kill; removed once its output has been read. */
+  /**
+   * Shutdown (`jetscale down`, a scaler without process workers' parent): SIGTERM, up to `grace` for
+   * the worker to finish its jobs, then a kill; removed once its output has been read.
+   */
   readonly stop: (worker: WorkerInfo, grace: Duration.Duration) => Effect.Effect<void, RuntimeError>
+  /**
+   * Scale-in: asks the worker to drain (SIGUSR2) and returns at once. It stops pulling, finishes its
+   * jobs however long they take, and exits by itself; `remove` then cleans it up. Never a kill.
+   */
+  readonly drain: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
   /** Removes a worker that has exited by itself, after its output has been read to the end. */
   readonly remove: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
   /** Checks the runtime answers (docker: the engine is reachable). */
   readonly ping: Effect.Effect<void, RuntimeError>
 }
+
+/** The signal that asks a worker to drain for a scale-in (the SDK's `runWorker` handles it). */
+export const drainSignal = "SIGUSR2"
 
 export class Runtime extends Context.Service<Runtime, RuntimeDriver>()("jetscale/Runtime") {}
 

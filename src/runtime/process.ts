@@ -4,7 +4,7 @@
 import { Duration, Effect, Layer } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 import { describe } from "../nats/connection.ts"
-import { lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
+import { drainSignal, lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
 
 export interface ProcessDriverOptions {
   readonly onLog?: (line: LogLine) => void
@@ -84,6 +84,10 @@ export const makeProcessDriver = (options: ProcessDriverOptions = {}) => {
       if (!c) return
       await stopChild(c, Duration.toMillis(grace))
       children.delete(w.id)
+    }),
+    drain: (w) => Effect.sync(() => {
+      const c = children.get(w.id)
+      if (c && c.exitCode === null) c.process.kill(drainSignal)
     }),
     remove: (w) => Effect.promise(async () => {
       const c = children.get(w.id)

@@ -1,7 +1,7 @@
 // The scaler service: provisions every queue, runs one reconcile fiber per queue (a slow queue does
 // not hold up the others) and the dead-letter processor, answers status requests on
 // `jetscale.api.status`, and takes manual overrides (the admin API).
-import { Cause, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "effect"
 import type { JetscaleConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatShortDuration } from "../config/duration.ts"
@@ -9,9 +9,12 @@ import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
 import { provisionQueue } from "../jetstream/provision.ts"
 import { Nats } from "../nats/connection.ts"
+import { onEachMessage } from "../nats/subscription.ts"
 import { Runtime } from "../runtime/driver.ts"
 import * as Metrics from "../telemetry/metrics.ts"
+import { overrideTtlProblem } from "./override.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
+import { trackWorkerStates } from "./worker-states.ts"
 
 /** Request-reply subject the CLI's `status` asks for the scaler's view (desired replicas, last decision). */
 export const statusSubject = "jetscale.api.status"
@@ -27,8 +30,8 @@ export class Scaler extends Context.Service<Scaler, {
   readonly setOverride: (queue: string, replicas: number, ttl: Duration.Duration) => Effect.Effect<Override, OverrideError>
   /** Ends an override early; false when there was none. */
   readonly clearOverride: (queue: string) => Effect.Effect<boolean, OverrideError>
-  /** Whether NATS and the runtime answer. */
-  readonly ready: Effect.Effect<{ readonly nats: boolean; readonly runtime: boolean }>
+  /** Whether NATS and the runtime answer, and the queues whose reconcile steps fail (name -> error). */
+  readonly ready: Effect.Effect<{ readonly nats: boolean; readonly runtime: boolean; readonly failingQueues: Readonly<Record<string, string>> }>
 }>()("jetscale/Scaler") {}
 
 /** Runs `loop` for the scaler's lifetime; if it ends, fails or dies, it is logged and started again. */
@@ -51,9 +54,15 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   yield* provisionDeadLettering(nats.jsm, config.queues)
   const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge)
   yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}`)
-  const statuses = yield* Ref.make(new Map<string, QueueStatus>(config.queues.map((q) => [q.name, initialStatus(q)])))
+  const statuses = yield* Ref.make<ReadonlyMap<string, QueueStatus>>(new Map(config.queues.map((q) => [q.name, initialStatus(q)])))
   const status = Ref.get(statuses).pipe(Effect.map((m) => [...m.values()]))
+  const updateStatus = (queue: string, f: (s: QueueStatus) => QueueStatus) =>
+    Ref.update(statuses, (m) => {
+      const s = m.get(queue)
+      return s === undefined ? m : new Map(m).set(queue, f(s))
+    })
   const controls = new Map<string, QueueControl>()
+  const workerStates = yield* trackWorkerStates(nats.nc, new Set(config.queues.map((q) => q.name)))
 
   for (const q of config.queues) {
     const control = yield* makeQueueControl
@@ -64,7 +73,9 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
       workerNats: { url: config.nats.url, ...(config.nats.workerCredentials ? { credentials: config.nats.workerCredentials } : {}) },
       interval: config.scaler.interval,
       control,
-      report: (s) => Ref.update(statuses, (m) => new Map(m).set(s.name, s))
+      workerStates,
+      report: (s) => updateStatus(q.name, (old) => ({ ...s, reconcileError: old.reconcileError })),
+      reportError: (error) => updateStatus(q.name, (s) => s.reconcileError === error ? s : { ...s, reconcileError: error })
     }).pipe(Effect.scoped))
   }
   yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, config.queues))
@@ -82,8 +93,9 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > max) {
       return yield* new OverrideError({ reason: "invalid", message: `replicas: expected an integer from 0 to ${max} (maxReplicas of queue ${queue}), got ${replicas}` })
     }
-    if (Duration.toMillis(ttl) <= 0) return yield* new OverrideError({ reason: "invalid", message: `ttl: expected a duration > 0, got ${Duration.format(ttl)}` })
-    const untilMs = Date.now() + Duration.toMillis(ttl)
+    const problem = overrideTtlProblem(ttl)
+    if (problem !== undefined) return yield* new OverrideError({ reason: "invalid", message: `ttl: ${problem}, got ${formatShortDuration(ttl)}` })
+    const untilMs = (yield* Clock.currentTimeMillis) + Duration.toMillis(ttl)
     yield* Ref.set(control.override, { replicas, untilMs })
     yield* Queue.offer(control.signal, "wake")
     yield* Effect.logInfo(`queue ${queue}: manual override to ${replicas} replica(s) for ${Duration.format(ttl)}`)
@@ -103,36 +115,21 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   const ready = Effect.all({
     nats: Effect.promise(() => nats.nc.isClosed() ? Promise.resolve(false) : nats.nc.flush().then(() => true, () => false)).pipe(
       Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some" && o.value)),
-    runtime: runtime.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false))
+    runtime: runtime.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false)),
+    failingQueues: status.pipe(Effect.map((qs) => Object.fromEntries(qs.flatMap((q) => q.reconcileError === null ? [] : [[q.name, q.reconcileError]]))))
   }, { concurrency: "unbounded" })
 
   // Workers report each finished job (and each job they dead-lettered themselves); the counts and
   // durations are served on /metrics. Only configured queues and known values become labels.
-  const context = yield* Effect.context<never>()
   const queueNames = new Set(config.queues.map((q) => q.name))
-  const jobsSub = nats.nc.subscribe("jetscale.metrics.jobs.>", {
-    callback: (err, m) => {
-      if (err) return
-      try {
-        const queue = m.subject.slice("jetscale.metrics.jobs.".length)
-        const r = m.json<{ outcome: Metrics.JobOutcome; seconds: number; reason?: string }>()
-        if (!queueNames.has(queue) || typeof r.seconds !== "number" || !["succeeded", "failed", "dead_lettered"].includes(r.outcome)) return
-        Effect.runForkWith(context)(Metrics.recordJob(queue, r.outcome, r.seconds))
-        if (r.outcome === "dead_lettered" && (r.reason === "invalid_payload" || r.reason === "rejected")) {
-          Effect.runForkWith(context)(Metrics.recordDeadLetter(queue, r.reason))
-        }
-      } catch { /* not a job report */ }
-    }
-  })
-  yield* Effect.addFinalizer(() => Effect.sync(() => jobsSub.unsubscribe()))
-
-  const sub = nats.nc.subscribe(statusSubject, {
-    callback: (err, msg) => {
-      if (err) return
-      void Effect.runPromise(status).then((queues) => msg.respond(JSON.stringify({ queues }))).catch(() => {})
-    }
-  })
-  yield* Effect.addFinalizer(() => Effect.sync(() => sub.unsubscribe()))
+  yield* onEachMessage(nats.nc, "jetscale.metrics.jobs.>", (m) => Effect.gen(function*() {
+    const queue = m.subject.slice("jetscale.metrics.jobs.".length)
+    const r = yield* Effect.try(() => m.json<{ outcome: Metrics.JobOutcome; seconds: number; reason?: string }>())
+    if (!queueNames.has(queue) || typeof r.seconds !== "number" || !Number.isFinite(r.seconds) || r.seconds < 0 || !["succeeded", "failed", "dead_lettered"].includes(r.outcome)) return
+    yield* Metrics.recordJob(queue, r.outcome, r.seconds)
+    if (r.outcome === "dead_lettered" && (r.reason === "invalid_payload" || r.reason === "rejected")) yield* Metrics.recordDeadLetter(queue, r.reason)
+  }))
+  yield* onEachMessage(nats.nc, statusSubject, (m) => status.pipe(Effect.map((queues) => m.respond(JSON.stringify({ queues })))))
   // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.
   yield* Effect.promise(() => nats.nc.flush().catch(() => {}))
   yield* Effect.logInfo(`scaler up: ${config.queues.length} queue(s), runtime ${runtime.name}, every ${Duration.format(config.scaler.interval)}`)

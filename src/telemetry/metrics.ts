@@ -19,7 +19,7 @@ export const queueAckPending = Metric.gauge("jetscale_queue_ack_pending", {
   description: "Messages delivered to a worker and not yet acknowledged (num_ack_pending)"
 })
 export const replicas = Metric.gauge("jetscale_replicas", {
-  description: "Worker replicas of the queue: state=desired (the decision) or state=running"
+  description: "Worker replicas of the queue: state=desired (the decision), running, or draining (scale-in, finishing their jobs)"
 })
 export const scaleEvents = Metric.counter("jetscale_scale_events_total", {
   description: "Scale decisions that changed the replica count, by direction (up, down)",
@@ -37,6 +37,10 @@ export const workerCrashes = Metric.counter("jetscale_worker_crashes_total", {
   description: "Workers that exited without being asked to, or failed to start",
   incremental: true
 })
+export const reconcileErrors = Metric.counter("jetscale_reconcile_errors_total", {
+  description: "Reconcile steps of the queue that failed or died (the next tick runs as usual)",
+  incremental: true
+})
 export const jobs = Metric.counter("jetscale_jobs_total", {
   description: "Jobs handled by workers, by outcome (succeeded, failed, dead_lettered)",
   incremental: true
@@ -44,6 +48,11 @@ export const jobs = Metric.counter("jetscale_jobs_total", {
 export const jobDurationSeconds = Metric.histogram("jetscale_job_duration_seconds", {
   description: "Run time of a job's handler, in seconds",
   boundaries: jobDurationBuckets
+})
+
+export const logLinesDropped = Metric.counter("jetscale_log_lines_dropped_total", {
+  description: "Worker log lines dropped instead of published, by reason (rate_limited: over logs.linesPerSecond; publish_failed: NATS would not take them)",
+  incremental: true
 })
 
 export type ScaleDirection = "up" | "down"
@@ -58,6 +67,8 @@ export interface QueueSample {
   readonly ackPending: number | null
   readonly desired: number
   readonly running: number
+  /** Replicas draining after a scale-in. */
+  readonly draining: number
 }
 
 /** The queue's gauges, after each reconcile. */
@@ -69,6 +80,7 @@ export const recordQueue = (queue: string, sample: QueueSample): Effect.Effect<v
     if (sample.ackPending !== null) yield* Metric.update(Metric.withAttributes(queueAckPending, { queue }), sample.ackPending)
     yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "desired" }), sample.desired)
     yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "running" }), sample.running)
+    yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "draining" }), sample.draining)
   })
 
 /** One decision that changed the replica count. */
@@ -81,6 +93,10 @@ export const recordColdStart = (queue: string, seconds: number): Effect.Effect<v
 
 export const recordDeadLetter = (queue: string, reason: DeadLetterReason | (string & {})): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(dlqMessages, { queue, reason }), 1)
+
+/** A reconcile step that failed or died. */
+export const recordReconcileError = (queue: string): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(reconcileErrors, { queue }), 1)
 
 export const recordWorkerCrash = (queue: string): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(workerCrashes, { queue }), 1)
@@ -101,4 +117,9 @@ export const registerQueue = (queue: string): Effect.Effect<void> =>
     yield* Metric.update(Metric.withAttributes(scaleEvents, { queue, direction: "up" }), 0)
     yield* Metric.update(Metric.withAttributes(scaleEvents, { queue, direction: "down" }), 0)
     yield* Metric.update(Metric.withAttributes(workerCrashes, { queue }), 0)
+    yield* Metric.update(Metric.withAttributes(reconcileErrors, { queue }), 0)
   })
+
+/** Worker log lines the scaler did not publish: `rate_limited` (over logs.linesPerSecond) or `publish_failed`. */
+export const recordLogLinesDropped = (queue: string, reason: string, count: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(logLinesDropped, { queue, reason }), count)

@@ -20,10 +20,10 @@ const TOKEN = "s3cret-token"
 /** A Scaler with two queues (maxReplicas 5) that keeps overrides in a Map. */
 const makeFakeScaler = () => {
   const overrides = new Map<string, Override>()
-  const readiness = { nats: true, runtime: true }
+  const readiness: { nats: boolean; runtime: boolean; failingQueues: Record<string, string> } = { nats: true, runtime: true, failingQueues: {} }
   const calls: Array<{ queue: string; replicas: number; ttlMs: number }> = []
   const base = (name: string): Omit<QueueStatus, "override"> => ({
-    name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, desired: 2,
+    name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, draining: 0, desired: 2, reconcileError: null,
     lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }
   })
   const known = ["demo", "orders"]
@@ -39,7 +39,7 @@ const makeFakeScaler = () => {
       return Effect.succeed(o)
     }),
     clearOverride: (queue) => Effect.suspend(() => known.includes(queue) ? Effect.succeed(overrides.delete(queue)) : Effect.fail(unknown(queue))),
-    ready: Effect.sync(() => ({ ...readiness }))
+    ready: Effect.sync(() => ({ ...readiness, failingQueues: { ...readiness.failingQueues } }))
   })
   return { service, overrides, readiness, calls }
 }
@@ -89,16 +89,24 @@ describe("admin API without a token", () => {
       expect(await call(`${admin.url}/readyz`)).toMatchObject({ status: 503, json: { ready: false, nats: false, runtime: true, error: "not ready: nats unreachable" } })
       fake.readiness.runtime = false
       expect((await call(`${admin.url}/readyz`)).json.error).toBe("not ready: nats and runtime unreachable")
+      fake.readiness.nats = true
+      fake.readiness.runtime = true
+      fake.readiness.failingQueues = { demo: "RangeError: Invalid time value" }
+      expect(await call(`${admin.url}/readyz`)).toMatchObject({
+        status: 503,
+        json: { ready: false, failingQueues: { demo: "RangeError: Invalid time value" }, error: "not ready: queue demo: reconcile failing: RangeError: Invalid time value" }
+      })
     } finally {
       fake.readiness.nats = true
       fake.readiness.runtime = true
+      fake.readiness.failingQueues = {}
     }
   })
 
   it("/metrics serves the recorded metrics as Prometheus text", async () => {
     await Effect.runPromise(Effect.all([
       Metrics.registerQueue("adm"),
-      Metrics.recordQueue("adm", { pending: 12, ackPending: 3, desired: 2, running: 1 }),
+      Metrics.recordQueue("adm", { pending: 12, ackPending: 3, desired: 2, running: 1, draining: 0 }),
       Metrics.recordScaleEvent("adm", "up"),
       Metrics.recordColdStart("adm", 0.8),
       Metrics.recordDeadLetter("adm", "max_deliveries"),
@@ -134,8 +142,8 @@ describe("admin API without a token", () => {
     expect(res.type).toContain("application/json")
     expect(res.json.queues).toHaveLength(2)
     expect(res.json.queues[0]).toEqual({
-      name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, desired: 2,
-      lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }, override: null
+      name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, draining: 0, desired: 2,
+      lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }, override: null, reconcileError: null
     })
   })
 
@@ -150,7 +158,9 @@ describe("admin API without a token", () => {
       [`{"ttl": "5m"}`, "replicas: required (an integer >= 0)"],
       [`{"replicas": 2, "ttl": "soon"}`, "ttl: invalid duration \"soon\" (use 30s, 10m, 1h)"],
       [`{"replicas": 2, "ttl": 600}`, "ttl: expected a duration like 30s, 10m or 1h, got 600"],
-      [`{"replicas": 2, "ttl": "0s"}`, "ttl: expected a duration > 0, got 0ms"],
+      [`{"replicas": 2, "ttl": "0s"}`, `ttl: expected a duration from 1ms to 30d, got "0s"`],
+      [`{"replicas": 2, "ttl": "99999999d"}`, `ttl: expected a duration from 1ms to 30d, got "99999999d"`],
+      [`{"replicas": 2, "ttl": "31d"}`, `ttl: expected a duration from 1ms to 30d, got "31d"`],
       [`{"replica": 2}`, "body: unknown field \"replica\" (expected replicas and optionally ttl)"],
       [`{"replicas": 9}`, "replicas: expected an integer from 0 to 5 (maxReplicas of queue demo), got 9"]
     ]
@@ -238,7 +248,8 @@ describe("admin API with a token", () => {
     expect(await failure({ ...req, token: undefined, target: 1 })).toBe(`the scaler at ${admin.url} wants an admin token: set admin.token in the config or JETSCALE_ADMIN_TOKEN`)
     expect(await failure({ ...req, queue: "nope", target: 1 })).toBe(`queue "nope" is not in the config (queues: demo, orders)`)
     expect(await failure({ ...req, target: 9 })).toBe("replicas: expected an integer from 0 to 5 (maxReplicas of queue orders), got 9")
-    expect(await failure({ ...req, target: 1, ttl: "soon" })).toBe(`--for: expected a duration > 0 like 30s, 10m or 1h, got "soon"`)
+    expect(await failure({ ...req, target: 1, ttl: "soon" })).toBe(`--for: expected a duration like 30s, 10m or 1h, got "soon"`)
+    expect(await failure({ ...req, target: 3, ttl: "99999999d" })).toBe(`--for: expected a duration from 1ms to 30d, got "99999999d"`)
     expect(await failure({ ...req, target: "auto", ttl: "5m" })).toBe("--for: applies to a replica count, not to auto")
   })
 })

@@ -11,10 +11,10 @@ const render = (program: Effect.Effect<unknown>) =>
 describe("metrics", () => {
   it("queue gauges and replica states", async () => {
     const text = await render(Effect.gen(function*() {
-      yield* Metrics.recordQueue("demo", { pending: 10, ackPending: 4, desired: 3, running: 2 })
-      yield* Metrics.recordQueue("demo", { pending: 6, ackPending: 4, desired: 3, running: 3 })
+      yield* Metrics.recordQueue("demo", { pending: 10, ackPending: 4, desired: 3, running: 2, draining: 0 })
+      yield* Metrics.recordQueue("demo", { pending: 6, ackPending: 4, desired: 3, running: 3, draining: 0 })
       // An unreadable backlog leaves the backlog gauges alone.
-      yield* Metrics.recordQueue("demo", { pending: null, ackPending: null, desired: 2, running: 3 })
+      yield* Metrics.recordQueue("demo", { pending: null, ackPending: null, desired: 2, running: 3, draining: 1 })
     }))
     expect(text).toBe([
       "# HELP jetscale_queue_backlog Messages waiting or in flight in the queue's consumer (num_pending + num_ack_pending)",
@@ -23,10 +23,11 @@ describe("metrics", () => {
       "# HELP jetscale_queue_ack_pending Messages delivered to a worker and not yet acknowledged (num_ack_pending)",
       "# TYPE jetscale_queue_ack_pending gauge",
       `jetscale_queue_ack_pending{queue="demo"} 4`,
-      "# HELP jetscale_replicas Worker replicas of the queue: state=desired (the decision) or state=running",
+      "# HELP jetscale_replicas Worker replicas of the queue: state=desired (the decision), running, or draining (scale-in, finishing their jobs)",
       "# TYPE jetscale_replicas gauge",
       `jetscale_replicas{queue="demo",state="desired"} 2`,
       `jetscale_replicas{queue="demo",state="running"} 3`,
+      `jetscale_replicas{queue="demo",state="draining"} 1`,
       ""
     ].join("\n"))
   })
@@ -41,6 +42,7 @@ describe("metrics", () => {
       yield* Metrics.recordDeadLetter("demo", "invalid_payload")
       yield* Metrics.recordDeadLetter("demo", "max_deliveries")
       yield* Metrics.recordWorkerCrash("other")
+      yield* Metrics.recordReconcileError("demo")
     }))
     expect(text.split("\n").filter((l) => !l.startsWith("# HELP"))).toEqual([
       "# TYPE jetscale_scale_events_total counter",
@@ -49,6 +51,8 @@ describe("metrics", () => {
       "# TYPE jetscale_worker_crashes_total counter",
       `jetscale_worker_crashes_total{queue="demo"} 0`,
       `jetscale_worker_crashes_total{queue="other"} 1`,
+      "# TYPE jetscale_reconcile_errors_total counter",
+      `jetscale_reconcile_errors_total{queue="demo"} 1`,
       "# TYPE jetscale_dlq_messages_total counter",
       `jetscale_dlq_messages_total{queue="demo",reason="max_deliveries"} 2`,
       `jetscale_dlq_messages_total{queue="demo",reason="invalid_payload"} 1`,

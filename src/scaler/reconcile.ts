@@ -1,0 +1,239 @@
+// One reconcile step of a queue, over one Ref of loop state: read the backlog, the runtime's workers
+// and their reports; adopt what runs (once); reap workers that exited; ask the policy (or the
+// override); start missing workers, drain surplus ones (idle first, never interrupting a job).
+// Everything it touches comes in as a dependency, so tests drive it with a stand-in runtime and
+// Effect's TestClock.
+import { Clock, Effect, Ref } from "effect"
+import type { QueueConfig } from "../config/model.ts"
+import type { Backlog, BacklogError } from "../jetstream/backlog.ts"
+import type { RuntimeDriver, WorkerInfo } from "../runtime/driver.ts"
+import * as Metrics from "../telemetry/metrics.ts"
+import * as Tracing from "../telemetry/tracing.ts"
+import type { Activator } from "./activator.ts"
+import { canStart, noCrashes, recordCrash, recordHealthy, type CrashState } from "./crash-backoff.ts"
+import type { ScaleEvent } from "./events.ts"
+import { overrideDecision, type OverrideState } from "./override.ts"
+import { decide, fromQueueConfig, initialState, type Decision, type PolicyState } from "./policy.ts"
+import { classify, isDraining, pickForScaleIn } from "./replicas.ts"
+import type { WorkerStates } from "./worker-states.ts"
+
+/** A manual override as the API shows it. */
+export interface Override {
+  readonly replicas: number
+  /** RFC 3339. */
+  readonly until: string
+}
+
+/** One queue as the scaler sees it (`status`, the admin API). */
+export interface QueueStatus {
+  readonly name: string
+  readonly stream: string
+  readonly consumer: string
+  readonly pending: number | null
+  readonly ackPending: number | null
+  readonly desired: number
+  /** Replicas serving the desired count. */
+  readonly running: number
+  /** Same as `running`, under the name `status --json` uses. */
+  readonly replicas: number
+  /** Replicas drained by a scale-in, finishing their jobs before they exit. */
+  readonly draining: number
+  readonly lastDecision: { readonly kind: string; readonly reason: string; readonly at: string } | null
+  readonly override: Override | null
+  /** The last reconcile step's error while steps fail; null when the last one succeeded. */
+  readonly reconcileError: string | null
+}
+
+export const initialStatus = (q: QueueConfig): QueueStatus => ({
+  name: q.name, stream: q.stream, consumer: q.consumer, pending: null, ackPending: null, desired: 0, running: 0, replicas: 0, draining: 0,
+  lastDecision: null, override: null, reconcileError: null
+})
+
+/** Everything a queue loop remembers between steps. */
+export interface LoopState {
+  /** Undefined until the running workers have been adopted. */
+  readonly policy: PolicyState | undefined
+  readonly crashes: CrashState
+  /** Workers asked to drain for a scale-in (runtime ids): not counted as running; their exit is no crash. */
+  readonly draining: ReadonlySet<string>
+  /** Workers that died unasked and were counted as crashes, until they are removed. */
+  readonly counted: ReadonlySet<string>
+  readonly lastDecision: QueueStatus["lastDecision"]
+}
+
+export const initialLoopState: LoopState = { policy: undefined, crashes: noCrashes, draining: new Set(), counted: new Set(), lastDecision: null }
+
+/** After a restart, how long adoption waits for every running worker's first report (they report every second). */
+export const adoptionWaitMs = 2000
+
+export interface ReconcileDeps {
+  readonly q: QueueConfig
+  readonly runtime: RuntimeDriver
+  readonly backlog: Effect.Effect<Backlog, BacklogError>
+  readonly workerStates: WorkerStates
+  readonly activator: Pick<Activator, "takeSeen" | "set">
+  readonly override: Ref.Ref<OverrideState | null>
+  /** The environment of a new worker (see worker-env.ts). */
+  readonly workerEnv: (instance: string) => Record<string, string>
+  readonly newInstanceId: () => string
+  readonly publishEvent: (event: ScaleEvent) => Effect.Effect<void>
+  /** Called on a wake from zero, with the time the waking message was seen. */
+  readonly onWake: (seenAtMs: number) => Effect.Effect<void>
+  readonly report: (status: QueueStatus) => Effect.Effect<void>
+}
+
+const remove = <A>(set: ReadonlySet<A>, a: A): ReadonlySet<A> => {
+  const next = new Set(set)
+  next.delete(a)
+  return next
+}
+
+/** Builds the step and the Ref it keeps its state in. */
+export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
+  const { q, runtime } = deps
+  const policy = fromQueueConfig(q)
+  const state = yield* Ref.make(initialLoopState)
+  const log = (line: string) => Effect.logInfo(`queue ${q.name}: ${line}`)
+
+  /** The override in force; one whose time is up is dropped here, and the policy resumes. */
+  const currentOverride = (now: number) => Effect.gen(function*() {
+    const o = yield* Ref.get(deps.override)
+    if (o === null || now < o.untilMs) return o
+    yield* Ref.set(deps.override, null)
+    yield* log(`manual override of ${o.replicas} replica(s) ended; the policy resumes`)
+    return null
+  })
+
+  const crashed = (now: number, what: string) => Effect.gen(function*() {
+    yield* Metrics.recordWorkerCrash(q.name)
+    const s = yield* Ref.updateAndGet(state, (s) => ({ ...s, crashes: recordCrash(s.crashes, now) }))
+    yield* Effect.logWarning(`queue ${q.name}: ${what}; ${s.crashes.consecutive} in a row, next start in ${s.crashes.nextStartAt - now}ms or later`)
+  })
+
+  /**
+   * Adopts the workers found running: those that say they drain stay draining. Until every running
+   * worker has reported (or `adoptionWaitMs` has passed) it waits: false.
+   */
+  const adopt = (workers: ReadonlyArray<WorkerInfo>, now: number) => Effect.gen(function*() {
+    const reports = yield* deps.workerStates.of(q.name)
+    const alive = workers.filter((w) => w.state === "running")
+    if (alive.some((w) => !reports.has(w.instance)) && now - deps.workerStates.since < adoptionWaitMs) return false
+    const draining = alive.filter((w) => isDraining(w, new Set(), reports))
+    const running = alive.length - draining.length
+    if (alive.length > 0) yield* log(`adopted ${running} running worker(s)${draining.length > 0 ? ` and ${draining.length} draining` : ""}`)
+    yield* Ref.update(state, (s) => ({
+      ...s,
+      draining: new Set([...s.draining, ...draining.map((w) => w.id)]),
+      policy: running > 0 ? { ...initialState(running), lastChangeAt: now } : initialState(0)
+    }))
+    return true
+  })
+
+  /** Removes workers that exited; one that exited unasked feeds the crash-loop backoff once. */
+  const reap = (exited: ReadonlyArray<WorkerInfo>, now: number) => Effect.forEach(exited, (w) => Effect.gen(function*() {
+    const s = yield* Ref.get(state)
+    if (isDraining(w, s.draining, yield* deps.workerStates.of(q.name))) {
+      yield* log(`worker ${w.name} drained and exited`)
+    } else if (!s.counted.has(w.id)) {
+      yield* Ref.update(state, (s) => ({ ...s, counted: new Set(s.counted).add(w.id) }))
+      yield* crashed(now, `worker ${w.name} ${w.exitCode === 0 ? "exited by itself" : `died (exit ${w.exitCode ?? "?"})`}: unexpected exit`)
+    }
+    yield* runtime.remove(w).pipe(
+      Effect.andThen(Ref.update(state, (s) => ({ ...s, counted: remove(s.counted, w.id), draining: remove(s.draining, w.id) }))),
+      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`))
+    )
+  }), { discard: true })
+
+  /** Starts one worker; false when it could not be started. Its startup joins the current trace. */
+  const startWorker = Effect.gen(function*() {
+    const instance = deps.newInstanceId()
+    const traceparent = yield* Tracing.currentTraceparent
+    const env = { ...deps.workerEnv(instance), ...(traceparent ? { JETSCALE_TRACEPARENT: traceparent } : {}) }
+    return yield* runtime.start({ queue: q, instance, env }).pipe(
+      Effect.tap((w) => log(`started worker ${w.name}`)),
+      Effect.as(true),
+      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
+    )
+  }).pipe(Effect.withSpan("worker start", { attributes: { "jetscale.queue": q.name, "jetscale.runtime": runtime.name, ...(q.image ? { "container.image.name": q.image } : {}) } }))
+
+  /** Asks a worker to drain; it finishes its jobs and exits by itself. */
+  const drainWorker = (w: WorkerInfo, inFlight: number | undefined) =>
+    runtime.drain(w).pipe(
+      Effect.andThen(Ref.update(state, (s) => ({ ...s, draining: new Set(s.draining).add(w.id) }))),
+      Effect.andThen(log(`draining worker ${w.name} (${inFlight === undefined ? "jobs in flight unknown" : `${inFlight} job(s) in flight`}); it exits when they are done`)),
+      Effect.as(true),
+      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
+    )
+
+  /** Starts or drains workers towards the decision; returns how many run, and drain, afterwards. */
+  const converge = (decision: Decision, running: ReadonlyArray<WorkerInfo>, now: number) => Effect.gen(function*() {
+    const missing = decision.replicas - running.length
+    if (missing > 0) {
+      if (!canStart((yield* Ref.get(state)).crashes, now)) return { running: running.length, drained: 0 }
+      const started = (yield* Effect.forEach(Array.from({ length: missing }), () => startWorker, { concurrency: "unbounded" })).filter(Boolean).length
+      if (started < missing) yield* crashed(now, `${missing - started} of ${missing} worker start(s) failed`)
+      return { running: running.length + started, drained: 0 }
+    }
+    if (missing < 0) {
+      const reports = yield* deps.workerStates.of(q.name)
+      const victims = pickForScaleIn(running, reports, -missing)
+      const drained = (yield* Effect.forEach(victims, (w) => drainWorker(w, reports.get(w.instance)?.inFlight))).filter(Boolean).length
+      return { running: running.length - drained, drained }
+    }
+    return { running: running.length, drained: 0 }
+  })
+
+  const step = Effect.gen(function*() {
+    const backlog = yield* deps.backlog
+    const workers = yield* runtime.list(q.name)
+    const now = yield* Clock.currentTimeMillis
+    if ((yield* Ref.get(state)).policy === undefined && !(yield* adopt(workers, now))) return
+    const seen = yield* deps.activator.takeSeen
+    const reports = yield* deps.workerStates.of(q.name)
+    const { running, draining, exited } = classify(workers, (yield* Ref.get(state)).draining, reports)
+    yield* reap(exited, now)
+    yield* deps.workerStates.retain(q.name, new Set(running.concat(draining).map((w) => w.instance)))
+    const s = yield* Ref.updateAndGet(state, (s) => ({ ...s, crashes: recordHealthy(s.crashes, running.map((w) => w.startedAt), now) }))
+    const current = s.policy!
+    // At zero, a message the activator saw may not be in the consumer's counts yet.
+    const effective = current.replicas === 0 ? Math.max(backlog.total, seen.count) : backlog.total
+    const override = yield* currentOverride(now)
+    const decision = overrideDecision(override, current, now) ?? decide(effective, current, policy, now)
+    const changed = decision.replicas !== current.replicas
+    const direction = decision.replicas > current.replicas ? "up" : "down"
+    const lastDecision = changed ? { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() } : s.lastDecision
+    yield* Ref.update(state, (s) => ({ ...s, policy: decision.state, lastDecision }))
+    if (changed) {
+      yield* Metrics.recordScaleEvent(q.name, direction)
+      if (decision.kind === "wake") yield* deps.onWake(seen.firstAt ?? now)
+    }
+    const act = Effect.gen(function*() {
+      if (changed) {
+        yield* deps.publishEvent({
+          queue: q.name, from: current.replicas, to: decision.replicas, direction, kind: decision.kind,
+          reason: `pending ${backlog.pending} + ackPending ${backlog.ackPending}${seen.count > 0 ? ` (activator saw ${seen.count} new)` : ""}: ${decision.reason}`,
+          backlog: effective, pending: backlog.pending, ackPending: backlog.ackPending, at: new Date(now).toISOString()
+        })
+      }
+      return yield* converge(decision, running, now)
+    })
+    // A scale decision is a span; a wake-up from zero joins (and links to) the trace of the job that woke it.
+    const woke = decision.kind === "wake" ? Tracing.externalSpanFrom(seen.first) : undefined
+    const after = yield* (changed
+      ? act.pipe(Effect.withSpan(`scale ${q.name}`, {
+        attributes: { "jetscale.queue": q.name, "jetscale.backlog": effective, "jetscale.from": current.replicas, "jetscale.to": decision.replicas, "jetscale.kind": decision.kind, "jetscale.reason": decision.reason },
+        ...(woke ? { parent: woke, links: [{ span: woke, attributes: { "jetscale.link": "the job that woke the queue" } }] } : { root: true })
+      }))
+      : act)
+    yield* deps.activator.set(decision.replicas === 0)
+    const drainingNow = draining.length + after.drained
+    yield* Metrics.recordQueue(q.name, { pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: after.running, draining: drainingNow })
+    yield* deps.report({
+      ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas,
+      running: after.running, replicas: after.running, draining: drainingNow, lastDecision,
+      override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null
+    })
+  })
+
+  return { step, state }
+})

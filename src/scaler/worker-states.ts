@@ -1,0 +1,72 @@
+// What the workers say they are doing, from `jetscale.workers.<queue>.<instance>`: running or
+// draining, and how many jobs they have in flight. The queue loops read it: a scale-in drains idle
+// replicas first, and a restarted scaler adopts draining replicas as draining. Every report is
+// checked before use (configured queue, known state, bounded numbers); anything else is dropped.
+import type { Msg, NatsConnection } from "@nats-io/transport-node"
+import { Clock, Effect, Ref } from "effect"
+import { workerStatesFilter } from "../jetstream/names.ts"
+import { onEachMessage } from "../nats/subscription.ts"
+import type { WorkerPhase } from "../worker/state-report.ts"
+
+export interface ReportedState {
+  readonly state: WorkerPhase
+  readonly inFlight: number
+  /** ms epoch when it was heard. */
+  readonly at: number
+}
+
+export type QueueWorkerStates = ReadonlyMap<string, ReportedState>
+
+export interface WorkerStates {
+  /** The latest report of each of the queue's workers, by instance. */
+  readonly of: (queue: string) => Effect.Effect<QueueWorkerStates>
+  /** Forgets the queue's instances that are not in `keep` (workers that are gone). */
+  readonly retain: (queue: string, keep: ReadonlySet<string>) => Effect.Effect<void>
+  /** ms epoch when listening began: a running worker reports within a second of it. */
+  readonly since: number
+}
+
+const maxReportBytes = 4096
+const maxInFlight = 1_000_000
+const prefix = "jetscale.workers."
+
+/** The queue, instance and state a message reports, or undefined when it is not a valid report. */
+export const parseWorkerState = (subject: string, data: Uint8Array, queues: ReadonlySet<string>) => {
+  if (!subject.startsWith(prefix) || data.length > maxReportBytes) return undefined
+  const [queue, instance, ...rest] = subject.slice(prefix.length).split(".")
+  if (queue === undefined || instance === undefined || rest.length > 0 || !queues.has(queue)) return undefined
+  let body: unknown
+  try {
+    body = JSON.parse(new TextDecoder().decode(data))
+  } catch {
+    return undefined
+  }
+  const r = body as { readonly state?: unknown; readonly inFlight?: unknown } | null
+  if (typeof r !== "object" || r === null) return undefined
+  if (r.state !== "running" && r.state !== "draining") return undefined
+  if (typeof r.inFlight !== "number" || !Number.isSafeInteger(r.inFlight) || r.inFlight < 0 || r.inFlight > maxInFlight) return undefined
+  return { queue, instance, state: r.state, inFlight: r.inFlight } as const
+}
+
+/** Listens for the reports of the given queues' workers for the life of the scope. */
+export const trackWorkerStates = (nc: NatsConnection, queues: ReadonlySet<string>) => Effect.gen(function*() {
+  const states = yield* Ref.make<ReadonlyMap<string, QueueWorkerStates>>(new Map())
+  const since = yield* Clock.currentTimeMillis
+  const heard = (m: Msg) => Effect.gen(function*() {
+    const report = parseWorkerState(m.subject, m.data, queues)
+    if (report === undefined) return
+    const at = yield* Clock.currentTimeMillis
+    yield* Ref.update(states, (all) =>
+      new Map(all).set(report.queue, new Map(all.get(report.queue)).set(report.instance, { state: report.state, inFlight: report.inFlight, at })))
+  })
+  yield* onEachMessage(nc, workerStatesFilter, heard)
+  return {
+    of: (queue) => Ref.get(states).pipe(Effect.map((all) => all.get(queue) ?? new Map())),
+    retain: (queue, keep) => Ref.update(states, (all) => {
+      const mine = all.get(queue)
+      if (mine === undefined || [...mine.keys()].every((i) => keep.has(i))) return all
+      return new Map(all).set(queue, new Map([...mine].filter(([i]) => keep.has(i))))
+    }),
+    since
+  } satisfies WorkerStates
+})

@@ -1,0 +1,183 @@
+// The reconcile step under Effect's TestClock, with a stand-in runtime (an in-memory list of
+// workers): job-aware scale-in (idle replicas first, busy ones drained, never stopped), draining
+// replicas in the status, adoption of draining replicas after a restart, and the step guard.
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Duration, Effect, Ref } from "effect"
+import { TestClock } from "effect/testing"
+import type { Backlog } from "../../src/jetstream/backlog.ts"
+import type { RuntimeDriver, WorkerInfo } from "../../src/runtime/driver.ts"
+import type { OverrideState } from "../../src/scaler/override.ts"
+import { guardStep } from "../../src/scaler/queue-loop.ts"
+import { adoptionWaitMs, makeReconcile, type QueueStatus } from "../../src/scaler/reconcile.ts"
+import type { ReportedState, WorkerStates } from "../../src/scaler/worker-states.ts"
+import { testQueue } from "../support/queue.ts"
+
+const q = testQueue("rec", { maxReplicas: 4, targetPending: 4, scaleDownDelay: Duration.seconds(1), idleTimeout: Duration.seconds(30) })
+
+/** A runtime that keeps workers in a Map; the test says when they exit. */
+const makeStandIn = Effect.gen(function*() {
+  const workers = yield* Ref.make(new Map<string, WorkerInfo>())
+  const log = yield* Ref.make<Array<string>>([])
+  const note = (line: string) => Ref.update(log, (l) => [...l, line])
+  const driver: RuntimeDriver = {
+    name: "process",
+    list: () => Ref.get(workers).pipe(Effect.map((m) => [...m.values()])),
+    start: (spec) => Effect.gen(function*() {
+      const w: WorkerInfo = { id: spec.instance, instance: spec.instance, queue: q.name, name: spec.instance, state: "running", exitCode: null, startedAt: yield* Clock.currentTimeMillis }
+      yield* Ref.update(workers, (m) => new Map(m).set(w.id, w))
+      yield* note(`start ${w.id}`)
+      return w
+    }),
+    stop: (w) => note(`stop ${w.id}`),
+    drain: (w) => note(`drain ${w.id}`),
+    remove: (w) => Ref.update(workers, (m) => { const n = new Map(m); n.delete(w.id); return n }).pipe(Effect.andThen(note(`remove ${w.id}`))),
+    ping: Effect.void
+  }
+  const add = (id: string, startedAt: number) =>
+    Ref.update(workers, (m) => new Map(m).set(id, { id, instance: id, queue: q.name, name: id, state: "running", exitCode: null, startedAt }))
+  const exit = (id: string, code: number) =>
+    Ref.update(workers, (m) => { const w = m.get(id); return w ? new Map(m).set(id, { ...w, state: "exited", exitCode: code }) : m })
+  return { driver, add, exit, log: Ref.get(log) }
+})
+
+const setup = (options: { readonly since?: number } = {}) => Effect.gen(function*() {
+  const runtime = yield* makeStandIn
+  const backlog = yield* Ref.make<Backlog>({ pending: 0, ackPending: 0, total: 0 })
+  const reports = yield* Ref.make(new Map<string, ReportedState>())
+  const statuses = yield* Ref.make<Array<QueueStatus>>([])
+  const override = yield* Ref.make<OverrideState | null>(null)
+  let n = 0
+  const workerStates: WorkerStates = { of: () => Ref.get(reports), retain: () => Effect.void, since: options.since ?? 0 }
+  const { step, state } = yield* makeReconcile({
+    q,
+    runtime: runtime.driver,
+    backlog: Ref.get(backlog),
+    workerStates,
+    activator: { takeSeen: Effect.succeed({ count: 0, first: undefined, firstAt: undefined }), set: () => Effect.void },
+    override,
+    workerEnv: () => ({}),
+    newInstanceId: () => `new${n++}`,
+    publishEvent: () => Effect.void,
+    onWake: () => Effect.void,
+    report: (s) => Ref.update(statuses, (l) => [...l, s])
+  })
+  const setBacklog = (pending: number, ackPending: number) => Ref.set(backlog, { pending, ackPending, total: pending + ackPending })
+  const report = (instance: string, state: ReportedState["state"], inFlight: number) =>
+    Ref.update(reports, (m) => new Map(m).set(instance, { state, inFlight, at: 0 }))
+  const lastStatus = Ref.get(statuses).pipe(Effect.map((l) => l.at(-1)))
+  return { runtime, step, state, setBacklog, report, lastStatus, statuses }
+})
+
+describe("reconcile step", () => {
+  it.effect("scale-in drains idle replicas first, then busy ones, one step per scaleDownDelay; it never stops one", () =>
+    Effect.gen(function*() {
+      const t = yield* setup()
+      for (const [id, startedAt] of [["a", 1], ["b", 2], ["c", 3], ["d", 4]] as const) yield* t.runtime.add(id, startedAt)
+      yield* t.report("a", "running", 1)
+      yield* t.report("b", "running", 0)
+      yield* t.report("c", "running", 1)
+      yield* t.report("d", "running", 0)
+      // The 4 long jobs are all the backlog: desired = ceil(4 / 4) = 1.
+      yield* t.setBacklog(0, 4)
+      yield* t.step // adopts 4
+      assert.deepStrictEqual(yield* t.runtime.log, [])
+      for (let i = 0; i < 3; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* t.step
+        yield* TestClock.adjust("1 second")
+        yield* t.step
+      }
+      assert.deepStrictEqual(yield* t.runtime.log, ["drain d", "drain b", "drain c"])
+      assert.deepInclude(yield* t.lastStatus, { desired: 1, running: 1, replicas: 1, draining: 3 })
+    }))
+
+  it.effect("a drained replica that exits is removed, is no crash, and is not replaced", () =>
+    Effect.gen(function*() {
+      const t = yield* setup()
+      yield* t.runtime.add("a", 1)
+      yield* t.runtime.add("b", 2)
+      yield* t.report("a", "running", 1)
+      yield* t.report("b", "running", 1)
+      yield* t.setBacklog(0, 2)
+      yield* t.step
+      yield* TestClock.adjust("1 second")
+      yield* t.step
+      yield* TestClock.adjust("1 second")
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["drain b"])
+      assert.deepInclude(yield* t.lastStatus, { running: 1, draining: 1, desired: 1 })
+      yield* t.runtime.exit("b", 0)
+      yield* t.setBacklog(0, 1)
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["drain b", "remove b"])
+      assert.deepInclude(yield* t.lastStatus, { running: 1, draining: 0, desired: 1 })
+      const s = yield* Ref.get(t.state)
+      assert.strictEqual(s.crashes.consecutive, 0)
+      assert.strictEqual(s.draining.size, 0)
+    }))
+
+  it.effect("a worker that dies unasked is a crash and is replaced after the backoff", () =>
+    Effect.gen(function*() {
+      const t = yield* setup()
+      yield* t.runtime.add("a", 1)
+      yield* t.report("a", "running", 1)
+      yield* t.setBacklog(0, 1)
+      yield* t.step
+      yield* t.runtime.exit("a", 137)
+      yield* t.step
+      assert.strictEqual((yield* Ref.get(t.state)).crashes.consecutive, 1)
+      assert.deepStrictEqual(yield* t.runtime.log, ["remove a"])
+      yield* TestClock.adjust("1 second")
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["remove a", "start new0"])
+    }))
+
+  it.effect("after a restart, replicas that say they drain are adopted as draining: not counted, not restarted, their exit no crash", () =>
+    Effect.gen(function*() {
+      const t = yield* setup()
+      yield* t.runtime.add("a", 1)
+      yield* t.runtime.add("b", 2)
+      yield* t.runtime.add("c", 3)
+      yield* t.report("a", "running", 1)
+      yield* t.report("b", "draining", 1)
+      yield* t.report("c", "running", 0)
+      yield* t.setBacklog(0, 8)
+      yield* t.step
+      assert.deepInclude(yield* t.lastStatus, { running: 2, draining: 1, desired: 2 })
+      yield* t.runtime.exit("b", 0)
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["remove b"])
+      assert.strictEqual((yield* Ref.get(t.state)).crashes.consecutive, 0)
+      assert.deepInclude(yield* t.lastStatus, { running: 2, draining: 0, desired: 2 })
+    }))
+
+  it.effect(`adoption waits up to ${adoptionWaitMs}ms for every running worker's first report`, () =>
+    Effect.gen(function*() {
+      const t = yield* setup({ since: 0 })
+      yield* t.runtime.add("a", 1)
+      yield* t.setBacklog(0, 1)
+      yield* t.step
+      assert.strictEqual((yield* Ref.get(t.state)).policy, undefined)
+      assert.strictEqual(yield* t.lastStatus, undefined)
+      yield* TestClock.adjust(Duration.millis(adoptionWaitMs))
+      yield* t.step
+      assert.strictEqual((yield* Ref.get(t.state)).policy?.replicas, 1)
+      assert.deepInclude(yield* t.lastStatus, { running: 1, draining: 0 })
+    }))
+})
+
+describe("guardStep", () => {
+  it.effect("a step that throws is logged, reported as the queue's error, and the next step runs normally", () =>
+    Effect.gen(function*() {
+      const errors: Array<string | null> = []
+      const reportError = (e: string | null) => Effect.sync(() => void errors.push(e))
+      let calls = 0
+      const step = Effect.sync(() => {
+        if (calls++ === 0) throw new RangeError("Invalid time value")
+      })
+      yield* guardStep("demo", step, reportError)
+      yield* guardStep("demo", step, reportError)
+      assert.deepStrictEqual(errors, ["RangeError: Invalid time value", null])
+      assert.strictEqual(calls, 2)
+    }))
+})
