@@ -1,0 +1,100 @@
+// Job-aware scale-in end to end, for both drivers: long jobs are never interrupted when the queue
+// scales in (each starts exactly once), surplus replicas show as draining until their jobs are
+// done, and a scaler restarted while replicas drain adopts them as draining (docker).
+import { jetstream } from "@nats-io/jetstream"
+import { describe, expect, it } from "vitest"
+import { streamName } from "../../src/jetstream/names.ts"
+import type { QueueStatus } from "../../src/scaler/queue-loop.ts"
+import { statusSubject } from "../../src/scaler/scaler.ts"
+import { managedContainers } from "../support/docker.ts"
+import { useNatsServer } from "../support/nats-fixture.ts"
+import { uniqueName } from "../support/queue.ts"
+import { useScalers } from "../support/scaler-fixture.ts"
+import { writeConfig } from "../support/scaler-process.ts"
+import { waitFor } from "../support/wait.ts"
+
+const longJobMs = 8000
+
+describe.each(["process", "docker"] as const)("scale-in with the %s driver", (driver) => {
+  const nats = useNatsServer()
+  const scalers = useScalers()
+
+  /** The issue's queue: one job per replica, 4 replicas at most, a short stopTimeout and scale-down delay. */
+  const setup = async () => {
+    const queue = uniqueName("scalein")
+    if (driver === "docker") scalers.cleanUpQueue(queue)
+    const path = await writeConfig(`
+nats: { url: "${nats.server.url}" }
+runtime: { driver: ${driver}, docker: { network: host } }
+scaler: { interval: 500ms }
+queues:
+  ${queue}:
+    image: jetscale/worker-demo:dev
+    command: [node, services/workers/demo/dist/main.js]
+    concurrency: 1
+    maxReplicas: 4
+    targetPending: 4
+    stopTimeout: 2s
+    scaleDownDelay: 1s
+    idleTimeout: 3s
+`)
+    return { queue, stream: streamName(queue), path }
+  }
+
+  const scalerStatus = async (queue: string): Promise<QueueStatus | undefined> => {
+    const reply = await nats.nc.request(statusSubject, "", { timeout: 1000 })
+    return reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
+  }
+
+  /** 12 jobs of 150 ms, then 4 of `longJobMs`: once the short ones are done the backlog is 4 and the policy wants 1 replica. */
+  const publishMix = async (queue: string) => {
+    const js = jetstream(nats.nc)
+    for (let i = 0; i < 12; i++) await js.publish(`jobs.${queue}`, JSON.stringify({ id: `short-${i}`, sleepMs: 150 }))
+    for (let i = 0; i < 4; i++) await js.publish(`jobs.${queue}`, JSON.stringify({ id: `long-${i}`, sleepMs: longJobMs }))
+  }
+
+  const allDone = async (stream: string) => {
+    const c = await nats.jsm.consumers.info(stream, "workers")
+    return c.num_pending === 0 && c.num_ack_pending === 0 && c.ack_floor.stream_seq === 16 && (await nats.jsm.streams.info(stream)).state.messages === 0
+  }
+
+  it("4 long jobs start exactly 4 times across a scale-in; surplus replicas drain instead of being stopped", async () => {
+    const { queue, stream, path } = await setup()
+    const scaler = scalers.up(path)
+    await scaler.waitForOutput("scaler up")
+    let maxDraining = 0
+    const sampler = setInterval(() => void scalerStatus(queue).then((s) => (maxDraining = Math.max(maxDraining, s?.draining ?? 0)), () => {}), 200)
+    await publishMix(queue)
+    await waitFor("all 16 jobs acked", () => allDone(stream), 60_000)
+    clearInterval(sampler)
+    const consumer = await nats.jsm.consumers.info(stream, "workers")
+    expect(consumer.num_redelivered).toBe(0)
+    expect(consumer.delivered.stream_seq).toBe(16)
+    expect(maxDraining).toBeGreaterThanOrEqual(1)
+    expect(scaler.output()).toMatch(/draining worker .+ \(1 job\(s\) in flight\)/)
+    expect(scaler.output()).not.toMatch(/unexpected exit|died|stop timeout|handing back/)
+    await waitFor("back to 0 replicas", async () => {
+      const s = await scalerStatus(queue)
+      return s?.running === 0 && s.draining === 0 && (driver === "process" || (await managedContainers(queue)).length === 0)
+    }, 30_000)
+  })
+
+  if (driver === "docker") {
+    it("a scaler restarted while replicas drain adopts them as draining: no crash, no restart, no job run twice", async () => {
+      const { queue, stream, path } = await setup()
+      const first = scalers.up(path)
+      await first.waitForOutput("scaler up")
+      await publishMix(queue)
+      await waitFor("2 replicas draining", async () => ((await scalerStatus(queue))?.draining ?? 0) >= 2, 30_000)
+      await first.stop("SIGKILL")
+      const second = scalers.up(path)
+      await second.waitForOutput(/adopted \d+ running worker\(s\) and \d+ draining/)
+      await waitFor("the new scaler to show draining replicas", async () => ((await scalerStatus(queue))?.draining ?? 0) >= 1, 10_000)
+      await waitFor("all 16 jobs acked", () => allDone(stream), 60_000)
+      expect((await nats.jsm.consumers.info(stream, "workers")).num_redelivered).toBe(0)
+      await waitFor("back to 0 containers", async () => (await managedContainers(queue)).length === 0, 30_000)
+      expect(second.output()).toMatch(/drained and exited/)
+      expect(second.output()).not.toMatch(/unexpected exit|died/)
+    })
+  }
+})
