@@ -1,5 +1,5 @@
 // One conformance suite, run against every runtime driver: start, list, logs, stop with drain,
-// a worker that dies by itself; for docker also adoption by a new driver and label safety.
+// a scale-in drain, a worker that dies by itself; for docker also adoption by a new driver and label safety.
 import { jetstream } from "@nats-io/jetstream"
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -114,6 +114,27 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
     expect(await listed("a1")).toBeUndefined()
     expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(0)
     expect(lines.some((l) => l.instance === "a1" && l.line.includes("stopped: 1 acked"))).toBe(true)
+  })
+
+  it("drain (scale-in): a job longer than stopTimeout finishes and is acked; the worker exits 0 by itself and lists as exited until removed", async () => {
+    const short = { ...q, stopTimeout: Duration.millis(200) }
+    const w = await run(driver.start({ queue: short, instance: "s1", env: workerEnv(short, "s1", { url: nats.server.url }) }))
+    await waitFor("the worker's start line", () => lines.some((l) => l.instance === "s1" && l.line.includes("started: queue")))
+    await jetstream(nats.nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 1500, id: "drained" }))
+    await waitFor("the job in flight", async () => (await run(readBacklog(nats.jsm, q))).ackPending === 1)
+    await run(driver.drain(w))
+    expect((await listed("s1"))?.state).toBe("running")
+    const exited = await waitFor("the worker to exit by itself", async () => {
+      const x = await listed("s1")
+      return x?.state === "exited" ? x : undefined
+    }, 15_000)
+    expect(exited.exitCode).toBe(0)
+    expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(0)
+    expect((await nats.jsm.consumers.info(q.stream, q.consumer)).num_redelivered).toBe(0)
+    await waitFor("its last line", () => lines.some((l) => l.instance === "s1" && l.line.includes("stopped: 1 acked")))
+    expect(lines.some((l) => l.instance === "s1" && l.line.includes("handing back"))).toBe(false)
+    await run(driver.remove(exited))
+    expect(await listed("s1")).toBeUndefined()
   })
 
   it("reports a worker that died mid-job as exited with its code, and removes it", async () => {
