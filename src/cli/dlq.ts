@@ -1,8 +1,10 @@
 // `jetscale dlq list | show | replay | purge`: the dead-letter queue from the command line.
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
-import { purge, replayHeaders, replayOne, select, type Selection } from "../dlq/replay.ts"
+import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
+import { QUEUE_NAME_PATTERN } from "../config/schema.ts"
+import { getDeadLetter, listDeadLetters, openDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
+import { purge, replayHeaders, replayOne, replayRefusal, ReplayRefused, selectSeqs, type Selection } from "../dlq/replay.ts"
 import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
 import { recordToHeaders } from "../nats/headers.ts"
 import * as Tracing from "../telemetry/tracing.ts"
@@ -10,6 +12,7 @@ import { configFlag, jsonFlag, load, reportFailure } from "./common.ts"
 import { renderTable } from "./table.ts"
 
 class DlqError extends Schema.TaggedError<DlqError>()("DlqError", { message: Schema.String }) {}
+class Refused extends Schema.TaggedError<Refused>()("Refused", { message: Schema.String }) {}
 
 /** Runs `f` with a NATS connection from the config; its failures become one-line errors. */
 const withNats = <A>(path: string, f: (nats: Nats["Service"]) => Promise<A>) =>
@@ -20,6 +23,17 @@ const withNats = <A>(path: string, f: (nats: Nats["Service"]) => Promise<A>) =>
       return yield* Effect.tryPromise({ try: () => f(nats), catch: (e) => new DlqError({ message: describe(e) }) })
     }).pipe(Effect.provide(natsLayer(config.nats, "jetscale-dlq")))
   })
+
+/** `dlq list` shows at most this many. */
+const listLimit = 10_000
+/** `dlq replay --all` gives up after this long (what it replayed by then stays replayed). */
+const replayAllTimeoutMs = 10 * 60_000
+
+const checkQueueName = (queue: string) => QUEUE_NAME_PATTERN.test(queue)
+  ? Effect.void
+  : Effect.fail(new DlqError({ message: `queue: expected a queue name ([a-z0-9][a-z0-9-]*), got ${JSON.stringify(queue)}` }))
+
+const tryDlq = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new DlqError({ message: describe(e) }) })
 
 const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
 
@@ -37,7 +51,8 @@ const list = Command.make("list", {
   json: jsonFlag,
   queue: Argument.String("queue").pipe(Argument.withDescription("only this queue's dead letters"), Argument.optional)
 }, ({ config, json, queue }) =>
-  withNats(config, (n) => listDeadLetters(n.jsm, Option.getOrUndefined(queue))).pipe(
+  Effect.forEach(Option.toArray(queue), checkQueueName).pipe(
+    Effect.andThen(withNats(config, (n) => listDeadLetters(n.jsm, Option.getOrUndefined(queue), listLimit, { headersOnly: true }))),
     Effect.flatMap((entries) => Console.log(json
       ? JSON.stringify({ deadLetters: entries.map(summary) })
       : entries.length === 0 ? "no dead letters" : table(entries))),
@@ -69,18 +84,22 @@ const selectionFlags = {
 }
 
 const parseSelection = (queue: string, seq: ReadonlyArray<string>, all: boolean) => Effect.gen(function*() {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(queue)) return yield* new DlqError({ message: `queue: expected a queue name ([a-z0-9][a-z0-9-]*), got "${queue}"` })
+  yield* checkQueueName(queue)
   const parts = seq.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)
   const bad = parts.find((p) => !/^\d+$/.test(p))
   if (bad !== undefined) return yield* new DlqError({ message: `--seq: expected a DLQ sequence number, got "${bad}"` })
+  if (!all && parts.length === 0) return yield* new DlqError({ message: "say which dead letters: --seq N (repeatable) or --all" })
   return { queue, seqs: parts.map(Number), all } satisfies Selection
 })
 
 /** One replay: a producer span of its own, linked to the trace the job had before it was dead-lettered. */
-const replayEntry = (e: DeadLetterEntry) => Effect.gen(function*() {
+const replayEntry = (q: QueueConfig, e: DeadLetterEntry) => Effect.gen(function*() {
   const { js, jsm } = yield* Nats
   const headers = yield* Tracing.traceHeaders(replayHeaders(e))
-  const r = yield* Effect.tryPromise({ try: () => replayOne(js, jsm, e, headers), catch: (err) => new DlqError({ message: `replay of dead letter ${e.dlqSeq}: ${describe(err)}` }) })
+  const r = yield* Effect.tryPromise({
+    try: () => replayOne(js, jsm, q, e, headers),
+    catch: (err) => err instanceof ReplayRefused ? new Refused({ message: err.message }) : new DlqError({ message: `replay of dead letter ${e.dlqSeq}: ${describe(err)}` })
+  })
   yield* Console.log(`replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`)
 }).pipe((self) => {
   const original = Tracing.externalSpanFrom(recordToHeaders(e.headers))
@@ -92,24 +111,79 @@ const replayEntry = (e: DeadLetterEntry) => Effect.gen(function*() {
   })
 })
 
+interface ReplayCounts {
+  replayed: number
+  refused: number
+}
+
+const refuse = (counts: ReplayCounts, reason: string) =>
+  Effect.sync(() => counts.refused++).pipe(Effect.andThen(Console.error(`jetscale: refused: ${reason}`)))
+
+/** Replays `e` unless it is refused; a refusal is printed and counted, the dead letter stays. */
+const replayOrRefuse = (q: QueueConfig, counts: ReplayCounts) => (e: DeadLetterEntry) => {
+  const why = replayRefusal(q, e)
+  return why === undefined
+    ? replayEntry(q, e).pipe(
+      Effect.tap(() => Effect.sync(() => counts.replayed++)),
+      Effect.catchTag("Refused", (r) => refuse(counts, `${r.message}; it stays in the DLQ`))
+    )
+    : refuse(counts, `${why}; it stays in the DLQ`)
+}
+
+/** Calls `f` on every dead letter of the queue, a batch at a time. */
+const forEachDeadLetter = <R>(queue: string, f: (e: DeadLetterEntry) => Effect.Effect<unknown, DlqError, R>) => Effect.gen(function*() {
+  const { js } = yield* Nats
+  yield* Effect.acquireUseRelease(
+    tryDlq(() => openDeadLetters(js, { queue, limit: Number.POSITIVE_INFINITY, timeoutMs: replayAllTimeoutMs })),
+    (reader) => Effect.gen(function*() {
+      for (let batch = yield* tryDlq(reader.next); batch.length > 0; batch = yield* tryDlq(reader.next)) {
+        yield* Effect.forEach(batch, f, { discard: true })
+      }
+    }),
+    (reader) => Effect.promise(reader.close)
+  )
+})
+
+const replaySelection = (q: QueueConfig, s: Selection) => Effect.gen(function*() {
+  const counts: ReplayCounts = { replayed: 0, refused: 0 }
+  if (s.all) {
+    yield* forEachDeadLetter(q.name, replayOrRefuse(q, counts))
+  } else {
+    const { jsm } = yield* Nats
+    const selected = yield* tryDlq(() => selectSeqs(jsm, s))
+    yield* Effect.forEach(selected.refused, (r) => refuse(counts, r.reason), { discard: true })
+    yield* Effect.forEach(selected.entries, replayOrRefuse(q, counts), { discard: true })
+  }
+  return counts
+})
+
+const configuredQueue = (config: JetscaleConfig, name: string, path: string) => {
+  const q = config.queues.find((x) => x.name === name)
+  return q ? Effect.succeed(q) : Effect.fail(new DlqError({ message: `queue ${name} is not in ${path}: a replay publishes only to a configured queue's subjects` }))
+}
+
 const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, seq, all }) =>
   Effect.gen(function*() {
     const s = yield* parseSelection(queue, seq, all)
     const loaded = yield* load(config)
+    const q = yield* configuredQueue(loaded, s.queue, config)
     // Each line is printed as it happens, so a failure part-way still shows what was replayed.
-    const done = yield* Effect.gen(function*() {
-      const { jsm } = yield* Nats
-      const entries = yield* Effect.tryPromise({ try: () => select(jsm, s), catch: (e) => new DlqError({ message: describe(e) }) })
-      yield* Effect.forEach(entries, replayEntry, { discard: true })
-      return entries.length
-    }).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats, "jetscale-dlq"), Tracing.layer("jetscale-cli"))))
-    yield* Console.log(`${done} dead letter(s) replayed`)
+    const counts = yield* replaySelection(q, s).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats, "jetscale-dlq"), Tracing.layer("jetscale-cli"))))
+    yield* Console.log(`${counts.replayed} dead letter(s) replayed`)
+    if (counts.refused > 0) return yield* new DlqError({ message: `${counts.refused} dead letter(s) refused (see above), not replayed` })
   }).pipe(reportFailure)
-).pipe(Command.withDescription("republish dead letters to their original subject, then remove them from the DLQ"))
+).pipe(Command.withDescription("republish dead letters to their original subject (one the queue's config captures), then remove them from the DLQ"))
+
+/** The selected dead letters; any sequence not of the queue fails the whole purge before it deletes anything. */
+const selectAllOrNothing = async (jsm: Nats["Service"]["jsm"], s: Selection) => {
+  const { entries, refused } = await selectSeqs(jsm, s)
+  if (refused.length > 0) throw new Error(refused.map((r) => r.reason).join("; "))
+  return entries
+}
 
 const purgeCommand = Command.make("purge", selectionFlags, ({ config, queue, seq, all }) =>
   parseSelection(queue, seq, all).pipe(
-    Effect.flatMap((s) => withNats(config, async (n) => purge(n.jsm, s, s.all ? [] : await select(n.jsm, s)))),
+    Effect.flatMap((s) => withNats(config, async (n) => purge(n.jsm, s, s.all ? [] : await selectAllOrNothing(n.jsm, s)))),
     Effect.flatMap((count) => Console.log(`purged ${count} dead letter(s) of queue ${queue}`)),
     reportFailure
   )).pipe(Command.withDescription("delete dead letters"))

@@ -55,7 +55,10 @@ export interface QueueConfig {
   readonly maxDeliver: number
   /** NAK delay per attempt. A list is never empty. */
   readonly backoff: BackoffPolicy
+  /** Grace for a worker that jetscale shuts down (`down`, a queue removed); never applied on scale-in. */
   readonly stopTimeout: Duration.Duration
+  /** Longest run of one job; past it the job fails with `job timed out after <jobTimeout>`. None when absent. */
+  readonly jobTimeout?: Duration.Duration
   readonly limits: WorkerLimits
   /** Privileged worker containers; refused unless `runtime.docker.allowPrivileged`. */
   readonly privileged: boolean
@@ -80,7 +83,12 @@ export interface JetscaleConfig {
   readonly scaler: { readonly interval: Duration.Duration }
   /** `token`: when set (or JETSCALE_ADMIN_TOKEN), the admin API wants `Authorization: Bearer <token>`. */
   readonly admin: { readonly listen: string; readonly token?: string }
-  /** Worker output kept in the stream JETSCALE_LOGS for `maxAge`. */
-  readonly logs: { readonly maxAge: Duration.Duration }
+  /**
+   * Worker output kept in the stream JETSCALE_LOGS for `maxAge` and up to `maxBytes` (oldest lines
+   * go first); at most `linesPerSecond` lines per worker instance, the rest dropped and counted.
+   */
+  readonly logs: { readonly maxAge: Duration.Duration; readonly maxBytes: number; readonly linesPerSecond: number }
+  /** JETSCALE_DLQ holds up to `maxBytes`; a full DLQ refuses new dead letters (their jobs stay queued). */
+  readonly dlq: { readonly maxBytes: number }
   readonly queues: ReadonlyArray<QueueConfig>
 }

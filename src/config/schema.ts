@@ -1,7 +1,7 @@
 // The Effect Schema of `jetscale.yaml` (field names, types, defaults, per-field rules), the
 // cross-field rules checked on the raw file, and the mapping of a decoded file onto ./model.ts.
 import { Duration, Effect, Option, Schema, SchemaTransformation } from "effect"
-import { ByteSize, formatShortDuration, isDurationAtLeast, isDurationPositive, ShortDuration } from "./duration.ts"
+import { ByteSize, formatByteSize, formatShortDuration, isDurationAtLeast, isDurationPositive, parseByteSize, ShortDuration } from "./duration.ts"
 import { type ConfigProblem, isPlainObject, type ProblemPath } from "./errors.ts"
 import type { BackoffPolicy, JetscaleConfig, QueueConfig, WorkerMount } from "./model.ts"
 import { advisoriesStream, consumerName, dlqStream, streamName } from "../jetstream/names.ts"
@@ -14,6 +14,9 @@ export const DEFAULTS = {
   interval: "1s",
   adminListen: "127.0.0.1:9464",
   logsMaxAge: "24h",
+  logsMaxBytes: "1g",
+  logsLinesPerSecond: 100,
+  dlqMaxBytes: "1g",
   minReplicas: 0,
   maxReplicas: 5,
   targetPending: 10,
@@ -103,6 +106,14 @@ const EnvValue = Schema.Union([Schema.String, Schema.Number, Schema.Boolean])
 
 const Duration1s = Duration.seconds(1)
 
+/** The smallest stream limit: one message of NATS's default max_payload (1 MiB) must fit. */
+const minStreamBytes = parseByteSize("1m")!
+
+/** A stream's `max_bytes`: a size of at least 1m. */
+const StreamBytes = ByteSize.pipe(Schema.check(Schema.makeFilter<number>((n) =>
+  n >= minStreamBytes || `expected a size >= ${formatByteSize(minStreamBytes)}, got ${formatByteSize(n)}`
+)))
+
 const MOUNT_PATTERN = /^(\/[^:]*):(\/[^:]*?)(?::(ro|rw))?$/
 const DOCKER_SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"]
 
@@ -163,6 +174,8 @@ export const QueueFile = Schema.Struct({
   maxDeliver: IntAtLeast(1).pipe(withDefault(DEFAULTS.maxDeliver)),
   backoff: BackoffFile.pipe(withDefault(DEFAULTS.backoff)),
   stopTimeout: ShortDuration.pipe(withDefault(DEFAULTS.stopTimeout)),
+  // No limit unless set: a job that runs longer fails like any other failure
+  jobTimeout: Schema.optionalKey(ShortDuration.pipe(Schema.check(isDurationPositive))),
   limits: Schema.Struct({
     memory: Schema.optionalKey(ByteSize.pipe(Schema.check(Schema.makeFilter<number>((n) => n > 0 || "expected a size > 0")))),
     cpus: Schema.optionalKey(Schema.Number.pipe(Schema.check(Schema.makeFilter<number>((n) =>
@@ -201,7 +214,12 @@ export const ConfigFile = Schema.Struct({
     token: Schema.optionalKey(NonEmptyString)
   }).pipe(withDefault({})),
   logs: Schema.Struct({
-    maxAge: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.logsMaxAge))
+    maxAge: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.logsMaxAge)),
+    maxBytes: StreamBytes.pipe(withDefault(DEFAULTS.logsMaxBytes)),
+    linesPerSecond: IntAtLeast(1).pipe(withDefault(DEFAULTS.logsLinesPerSecond))
+  }).pipe(withDefault({})),
+  dlq: Schema.Struct({
+    maxBytes: StreamBytes.pipe(withDefault(DEFAULTS.dlqMaxBytes))
   }).pipe(withDefault({})),
   queues: Schema.Record(Schema.String, QueueFile).pipe(withDefault({}))
 })
@@ -238,6 +256,7 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
   maxDeliver: q.maxDeliver,
   backoff: toBackoffPolicy(q.backoff),
   stopTimeout: q.stopTimeout,
+  ...(q.jobTimeout === undefined ? {} : { jobTimeout: q.jobTimeout }),
   limits: {
     ...(q.limits.memory === undefined ? {} : { memoryBytes: q.limits.memory }),
     ...(q.limits.cpus === undefined ? {} : { cpus: q.limits.cpus }),
@@ -265,7 +284,8 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
     },
     scaler: { interval: file.scaler.interval },
     admin: { listen: file.admin.listen, ...(file.admin.token === undefined ? {} : { token: file.admin.token }) },
-    logs: { maxAge: file.logs.maxAge },
+    logs: { maxAge: file.logs.maxAge, maxBytes: file.logs.maxBytes, linesPerSecond: file.logs.linesPerSecond },
+    dlq: { maxBytes: file.dlq.maxBytes },
     queues: names.map((name) => toQueueConfig(name, file.queues[name]!))
   }
 }
@@ -322,6 +342,10 @@ export const subjectsOverlap = (a: string, b: string): boolean => {
     if (s !== "*" && t !== "*" && s !== t) return false
   }
 }
+
+/** Whether `pattern` (a configured subject, wildcards allowed) captures `subject`, a literal subject. */
+export const subjectCaptures = (pattern: string, subject: string): boolean =>
+  subjectProblem(subject) === undefined && !subject.split(".").some((t) => t === "*" || t === ">") && subjectsOverlap(pattern, subject)
 
 /**
  * Problems that involve more than one field or queue: names (pattern, reserved streams), replica

@@ -1,10 +1,14 @@
 // Provisions what dead-lettering needs: the DLQ stream, the advisories stream (capturing the
 // MAX_DELIVERIES advisories of every managed stream) with its consumer, and the errors KV bucket.
-import { AckPolicy, RetentionPolicy, StorageType, type JetStreamManager } from "@nats-io/jetstream"
+// The DLQ is bounded by `dlq.maxBytes` with discard "new": a full DLQ refuses a dead letter (its job
+// stays in its work queue and is tried again) instead of deleting the oldest ones.
+import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { nanos } from "@nats-io/transport-node"
 import { Effect } from "effect"
+import { formatByteSize, parseByteSize } from "../config/duration.ts"
 import type { QueueConfig } from "../config/model.ts"
+import { DEFAULTS } from "../config/schema.ts"
 import { isNotFound } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStream, dlqStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import { ProvisionError } from "../jetstream/provision.ts"
@@ -15,6 +19,14 @@ export const errorTtlMs = 7 * 24 * 3600 * 1000
 /** A DLQ publish repeated within this window (an advisory handled twice) is dropped by JetStream. */
 const dlqDuplicateWindowMs = 24 * 3600 * 1000
 
+/** `dlq.maxBytes` when the caller passes none. */
+export const defaultDlqMaxBytes = parseByteSize(DEFAULTS.dlqMaxBytes)!
+
+export interface DeadLetteringOptions {
+  /** `max_bytes` of JETSCALE_DLQ. */
+  readonly maxBytes: number
+}
+
 const attempt = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => new ProvisionError({ message: `${what}: ${describe(cause)}`, cause }) })
 
@@ -24,14 +36,41 @@ const infoOrNull = <A>(f: () => Promise<A>) =>
     Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(new ProvisionError({ message: describe(e), cause: e })))
   )
 
-export const provisionDeadLettering = (jsm: JetStreamManager, queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*() {
+/**
+ * Creates JETSCALE_DLQ, or brings its byte limit and discard policy to what is asked. A limit below
+ * what the DLQ holds now is refused: the server would delete the oldest dead letters to fit.
+ */
+const provisionDlq = (jsm: JetStreamManager, maxBytes: number) => Effect.gen(function*() {
   const dlq = yield* infoOrNull(() => jsm.streams.info(dlqStream))
   if (dlq === null) {
     yield* attempt(`stream ${dlqStream}: create failed`, () => jsm.streams.add({
       name: dlqStream, subjects: ["jetscale.dlq.>"], retention: RetentionPolicy.Limits, storage: StorageType.File,
+      max_bytes: maxBytes, discard: DiscardPolicy.New,
       duplicate_window: nanos(dlqDuplicateWindowMs), description: "jetscale dead letters"
     }))
+    return
   }
+  if (dlq.config.max_bytes === maxBytes && dlq.config.discard === DiscardPolicy.New) return
+  yield* refuseShrinkBelowContent(dlq, maxBytes)
+  yield* attempt(`stream ${dlqStream}: update to max_bytes ${formatByteSize(maxBytes)}, discard new failed`, () =>
+    jsm.streams.update(dlqStream, { ...dlq.config, max_bytes: maxBytes, discard: DiscardPolicy.New }))
+})
+
+/** `1m (1048576 bytes)`, or `1000 bytes`. */
+const bytes = (n: number) => formatByteSize(n) === String(n) ? `${n} bytes` : `${formatByteSize(n)} (${n} bytes)`
+
+const refuseShrinkBelowContent = (dlq: StreamInfo, maxBytes: number) =>
+  dlq.state.bytes <= maxBytes ? Effect.void : Effect.fail(new ProvisionError({
+    message: `stream ${dlqStream}: holds ${dlq.state.bytes} bytes of dead letters, more than dlq.maxBytes ${bytes(maxBytes)}; ` +
+      "lowering the limit would delete the oldest ones: replay or purge some (jetscale dlq list, jetscale dlq purge <queue>) or raise dlq.maxBytes"
+  }))
+
+export const provisionDeadLettering = (
+  jsm: JetStreamManager,
+  queues: ReadonlyArray<QueueConfig>,
+  options: DeadLetteringOptions = { maxBytes: defaultDlqMaxBytes }
+) => Effect.gen(function*() {
+  yield* provisionDlq(jsm, options.maxBytes)
 
   const wanted = queues.map((q) => maxDeliveriesSubject(q.stream, q.consumer))
   const adv = yield* infoOrNull(() => jsm.streams.info(advisoriesStream))

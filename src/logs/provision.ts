@@ -1,9 +1,11 @@
-// Provisions JETSCALE_LOGS, the stream that keeps worker output (`jetscale.logs.>`) for `maxAge`:
-// created when missing, max_age (and subjects) updated in place, a recreate-only change refused.
+// Provisions JETSCALE_LOGS, the stream that keeps worker output (`jetscale.logs.>`) for `maxAge` and
+// up to `maxBytes`, oldest lines dropped first: created when missing, max_age, max_bytes (and
+// subjects) updated in place, a recreate-only change refused.
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
 import { Duration, Effect } from "effect"
-import { formatShortDuration } from "../config/duration.ts"
+import { formatByteSize, formatShortDuration, parseByteSize } from "../config/duration.ts"
+import { DEFAULTS } from "../config/schema.ts"
 import { isNotFound } from "../jetstream/errors.ts"
 import { logsStream, logsSubjects } from "../jetstream/names.ts"
 import { ProvisionError } from "../jetstream/provision.ts"
@@ -11,45 +13,58 @@ import { describe } from "../nats/connection.ts"
 
 export type LogsProvisioned = "created" | "updated" | "unchanged"
 
+/** `logs.maxBytes` when the caller passes none. */
+export const defaultLogsMaxBytes = parseByteSize(DEFAULTS.logsMaxBytes)!
+
 const fail = (message: string, cause?: unknown) => new ProvisionError({ message: `stream ${logsStream}: ${message}`, cause })
 
 const call = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => fail(`${what}: ${describe(cause)}`, cause) })
 
-/** Makes JETSCALE_LOGS exist with `max_age = maxAge`; idempotent. */
-export const provisionLogs = (jsm: JetStreamManager, maxAge: Duration.Duration): Effect.Effect<LogsProvisioned, ProvisionError> =>
+const infoOrNull = (jsm: JetStreamManager) =>
+  Effect.tryPromise({ try: () => jsm.streams.info(logsStream), catch: (e) => e }).pipe(
+    Effect.map((info): StreamInfo | null => info),
+    Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(describe(e), e)))
+  )
+
+const recreateProblems = (c: StreamConfig): ReadonlyArray<string> => [
+  ...(c.retention !== RetentionPolicy.Limits ? [`retention is ${c.retention}, jetscale needs limits`] : []),
+  ...(c.storage !== StorageType.File ? [`storage is ${c.storage}, jetscale needs file`] : [])
+]
+
+/** Makes JETSCALE_LOGS exist with `max_age = maxAge` and `max_bytes = maxBytes`; idempotent. */
+export const provisionLogs = (
+  jsm: JetStreamManager,
+  maxAge: Duration.Duration,
+  maxBytes: number = defaultLogsMaxBytes
+): Effect.Effect<LogsProvisioned, ProvisionError> =>
   Effect.gen(function*() {
     if (Duration.isZero(maxAge)) return yield* fail("logs.maxAge must be > 0 (0 would keep logs forever)")
+    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) return yield* fail(`logs.maxBytes must be a size > 0, got ${maxBytes}`)
     const maxAgeNanos = nanos(Duration.toMillis(maxAge))
-    const have = yield* Effect.tryPromise({ try: () => jsm.streams.info(logsStream), catch: (e) => e }).pipe(
-      Effect.map((info): StreamInfo | null => info),
-      Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(describe(e), e)))
-    )
+    const have = yield* infoOrNull(jsm)
     if (have === null) {
-      const want: Partial<StreamConfig> & { name: string } = {
+      yield* call("create failed", () => jsm.streams.add({
         name: logsStream,
         subjects: [logsSubjects],
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
         discard: DiscardPolicy.Old,
         max_age: maxAgeNanos,
+        max_bytes: maxBytes,
         description: "jetscale worker output, one message per line"
-      }
-      yield* call("create failed", () => jsm.streams.add(want))
+      }))
       return "created" as const
     }
     const c = have.config
-    const conflicts = [
-      ...(c.retention !== RetentionPolicy.Limits ? [`retention is ${c.retention}, jetscale needs limits`] : []),
-      ...(c.storage !== StorageType.File ? [`storage is ${c.storage}, jetscale needs file`] : [])
-    ]
+    const conflicts = recreateProblems(c)
     if (conflicts.length > 0) {
       return yield* fail(`${conflicts.join("; ")} (this needs the stream to be recreated: ` +
         `\`nats stream rm ${logsStream}\` (its stored lines are lost) and run jetscale again)`)
     }
     const subjects = (c.subjects ?? []).includes(logsSubjects) ? c.subjects : [...c.subjects ?? [], logsSubjects]
-    if (c.max_age === maxAgeNanos && c.discard === DiscardPolicy.Old && subjects === c.subjects) return "unchanged" as const
-    yield* call(`update to max_age ${formatShortDuration(maxAge)} failed`, () =>
-      jsm.streams.update(logsStream, { ...c, subjects, max_age: maxAgeNanos, discard: DiscardPolicy.Old }))
+    if (c.max_age === maxAgeNanos && c.max_bytes === maxBytes && c.discard === DiscardPolicy.Old && subjects === c.subjects) return "unchanged" as const
+    yield* call(`update to max_age ${formatShortDuration(maxAge)}, max_bytes ${formatByteSize(maxBytes)} failed`, () =>
+      jsm.streams.update(logsStream, { ...c, subjects, max_age: maxAgeNanos, max_bytes: maxBytes, discard: DiscardPolicy.Old }))
     return "updated" as const
   })

@@ -4,12 +4,13 @@
 import { Cause, Clock, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "effect"
 import type { JetscaleConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
-import { formatShortDuration } from "../config/duration.ts"
+import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
 import { provisionQueue } from "../jetstream/provision.ts"
 import { Nats } from "../nats/connection.ts"
 import { onEachMessage } from "../nats/subscription.ts"
+import { queueWorkerCredentials } from "../nats/worker-credentials.ts"
 import { Runtime } from "../runtime/driver.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { overrideTtlProblem } from "./override.ts"
@@ -51,9 +52,9 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     const result = yield* provisionQueue(nats.jsm, q)
     yield* Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`)
   }
-  yield* provisionDeadLettering(nats.jsm, config.queues)
-  const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge)
-  yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}`)
+  yield* provisionDeadLettering(nats.jsm, config.queues, { maxBytes: config.dlq.maxBytes })
+  const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge, config.logs.maxBytes)
+  yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}, max ${formatByteSize(config.logs.maxBytes)}`)
   const statuses = yield* Ref.make<ReadonlyMap<string, QueueStatus>>(new Map(config.queues.map((q) => [q.name, initialStatus(q)])))
   const status = Ref.get(statuses).pipe(Effect.map((m) => [...m.values()]))
   const updateStatus = (queue: string, f: (s: QueueStatus) => QueueStatus) =>
@@ -70,7 +71,7 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     yield* supervised(`queue ${q.name}: reconcile loop`, runQueueLoop(q, {
       nats,
       runtime,
-      workerNats: { url: config.nats.url, ...(config.nats.workerCredentials ? { credentials: config.nats.workerCredentials } : {}) },
+      workerNats: { url: config.nats.url, ...(config.nats.workerCredentials ? { credentials: queueWorkerCredentials(config.nats.workerCredentials, q.name) } : {}) },
       interval: config.scaler.interval,
       control,
       workerStates,

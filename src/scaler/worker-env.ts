@@ -28,5 +28,6 @@ export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint, 
   JETSCALE_INSTANCE: instance,
   JETSCALE_ACK_WAIT_MS: String(Duration.toMillis(q.ackWait)),
   ...backoffEnv(q.backoff),
-  JETSCALE_STOP_TIMEOUT_MS: String(Duration.toMillis(q.stopTimeout))
+  JETSCALE_STOP_TIMEOUT_MS: String(Duration.toMillis(q.stopTimeout)),
+  ...(q.jobTimeout ? { JETSCALE_JOB_TIMEOUT_MS: String(Duration.toMillis(q.jobTimeout)) } : {})
 })

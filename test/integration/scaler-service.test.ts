@@ -36,7 +36,7 @@ const statusOf = async () => (await run((s) => s.status)).find((q) => q.name ===
 
 describe("Scaler service", () => {
   it("reports readiness and each queue's status", async () => {
-    expect(await run((s) => s.ready)).toEqual({ nats: true, runtime: true })
+    expect(await run((s) => s.ready)).toEqual({ nats: true, runtime: true, failingQueues: {} })
     const s = await waitFor("a first reconcile", async () => {
       const st = await statusOf()
       return st.pending !== null && st

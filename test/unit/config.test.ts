@@ -369,6 +369,48 @@ describe("decodeConfig: backoff", () => {
     }))
 })
 
+describe("decodeConfig: bounded storage (logs, dlq)", () => {
+  const mib = 1024 ** 2
+  it.effect("defaults: logs.maxBytes 1g, logs.linesPerSecond 100, dlq.maxBytes 1g", () =>
+    Effect.map(decodeConfig({}, {}), (c) => {
+      assert.deepStrictEqual({ ...c.logs, maxAge: ms(c.logs.maxAge) }, { maxAge: 86_400_000, maxBytes: 1024 * mib, linesPerSecond: 100 })
+      assert.deepStrictEqual(c.dlq, { maxBytes: 1024 * mib })
+    }))
+
+  it.live("loads sizes and a rate from YAML", () =>
+    Effect.gen(function*() {
+      const path = writeConfig("bounded.yaml", "logs: { maxAge: 1h, maxBytes: 256m, linesPerSecond: 20 }\ndlq:\n  maxBytes: 2G\nqueues: {}\n")
+      const c = yield* loadConfig(path, {})
+      assert.deepStrictEqual({ maxBytes: c.logs.maxBytes, linesPerSecond: c.logs.linesPerSecond }, { maxBytes: 256 * mib, linesPerSecond: 20 })
+      assert.strictEqual(c.dlq.maxBytes, 2048 * mib)
+      assert.strictEqual((yield* decodeConfig({ dlq: { maxBytes: mib } }, {})).dlq.maxBytes, mib)
+    }))
+
+  it.effect.each<readonly [string, unknown, string]>([
+    ["logs.maxBytes not a size", { logs: { maxBytes: "lots" } }, `logs.maxBytes: invalid size "lots" (use 512k, 256m, 1g)`],
+    ["logs.maxBytes under 1m", { logs: { maxBytes: "512k" } }, "logs.maxBytes: expected a size >= 1m, got 512k"],
+    ["logs.maxBytes 0", { logs: { maxBytes: 0 } }, "logs.maxBytes: expected a size >= 1m, got 0"],
+    ["logs.maxBytes a list", { logs: { maxBytes: ["1g"] } }, "logs.maxBytes: expected a size like 256m, 1g or 512k, got a list"],
+    ["logs.linesPerSecond 0", { logs: { linesPerSecond: 0 } }, "logs.linesPerSecond: expected an integer >= 1, got 0"],
+    ["logs.linesPerSecond fractional", { logs: { linesPerSecond: 2.5 } }, "logs.linesPerSecond: expected an integer >= 1, got 2.5"],
+    ["logs.linesPerSecond a string", { logs: { linesPerSecond: "fast" } }, `logs.linesPerSecond: expected an integer >= 1, got "fast"`],
+    ["typo in logs", { logs: { linesPerSec: 10 } }, "logs.linesPerSec: unknown key (did you mean linesPerSecond?)"],
+    ["dlq.maxBytes negative", { dlq: { maxBytes: -1 } }, "dlq.maxBytes: invalid size -1 (use 512k, 256m, 1g)"],
+    ["dlq.maxBytes under 1m", { dlq: { maxBytes: "1000" } }, "dlq.maxBytes: expected a size >= 1m, got 1000"],
+    ["typo in dlq", { dlq: { maxbytes: "1g" } }, "dlq.maxbytes: unknown key (did you mean maxBytes?)"],
+    ["dlq not a mapping", { dlq: "1g" }, `dlq: expected a mapping, got "1g"`]
+  ])("%s", ([, value, line]) =>
+    Effect.map(problemsOf(value), (problems) => assert.deepStrictEqual(problems, [line])))
+
+  it.effect("every bad value at once, one line each", () =>
+    Effect.map(problemsOf({ logs: { maxBytes: "1k", linesPerSecond: -3 }, dlq: { maxBytes: "huge" } }), (problems) =>
+      assert.deepStrictEqual(problems, [
+        "logs.maxBytes: expected a size >= 1m, got 1k",
+        "logs.linesPerSecond: expected an integer >= 1, got -3",
+        `dlq.maxBytes: invalid size "huge" (use 512k, 256m, 1g)`
+      ])))
+})
+
 describe("decodeConfig: queue names", () => {
   it.effect("names that merely contain a reserved word are fine", () =>
     Effect.map(
