@@ -7,13 +7,14 @@ import { down } from "./down.ts"
 import { enqueue } from "./enqueue.ts"
 import { events } from "./events.ts"
 import { logs } from "./logs.ts"
+import { natsAccounts } from "./nats-accounts.ts"
 import { scale } from "./scale.ts"
 import { status } from "./status.ts"
 import { up } from "./up.ts"
 
 const jetscale = Command.make("jetscale").pipe(
   Command.withDescription("event-driven autoscaler for job workers on NATS JetStream"),
-  Command.withSubcommands([up, down, status, enqueue, dlq, events, scale, logs])
+  Command.withSubcommands([up, down, status, enqueue, dlq, events, scale, logs, natsAccounts])
 )
 
 jetscale.pipe(

@@ -1,5 +1,5 @@
 // The whole system under the repository's nats.conf: `jetscale up` as the scaler user starts
-// workers that connect as the worker user (never with the scaler's password), jobs come from the
+// workers that connect as their queue's worker user (never with the scaler's password), jobs come from the
 // publisher user, and the retry, dead-letter and metrics paths all work within those grants.
 import { readFile } from "node:fs/promises"
 import type { NatsConnection } from "@nats-io/transport-node"
@@ -7,7 +7,8 @@ import { jetstreamManager } from "@nats-io/jetstream"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { connectAs, startStackNatsServer, type StackNatsServer } from "../support/nats-server.ts"
 import { workerPids } from "../support/processes.ts"
-import { uniqueName } from "../support/queue.ts"
+import { queueWorkerCredentials } from "../../src/nats/worker-credentials.ts"
+import { testQueue, uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
 import { runCli, writeConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
@@ -15,9 +16,11 @@ import { waitFor } from "../support/wait.ts"
 let server: StackNatsServer
 let admin: NatsConnection
 const scalers = useScalers()
+// The server's accounts are generated for the queue beforehand, as `jetscale nats-accounts` does.
+const lpQueue = testQueue("lp")
 
 beforeAll(async () => {
-  server = await startStackNatsServer()
+  server = await startStackNatsServer([lpQueue])
   admin = await connectAs(server.url, "scaler", { ...server.passwords })
 })
 afterAll(async () => {
@@ -44,8 +47,8 @@ const scalerEnv = () => ({ NATS_PASSWORD: server.passwords.JETSCALE_SCALER_PASSW
 const publisherEnv = () => ({ NATS_USER: "publisher", NATS_PASSWORD: server.passwords.JETSCALE_PUBLISHER_PASSWORD })
 
 describe("least privilege end to end (process driver)", () => {
-  it("jobs published as `publisher` run in workers connected as `worker`; failures retry and dead-letter", async () => {
-    const queue = uniqueName("lp")
+  it("jobs published as `publisher` run in workers connected as their queue's worker user; failures retry and dead-letter", async () => {
+    const queue = lpQueue.name
     const path = await config(queue)
     const scaler = scalers.up(path, scalerEnv())
     await scaler.waitForOutput(`queue ${queue}`)
@@ -58,9 +61,12 @@ describe("least privilege end to end (process driver)", () => {
 
     const pids = await waitFor("a worker", async () => { const p = await workerPids(queue); return p.length > 0 ? p : undefined }, 20_000)
     const env = (await readFile(`/proc/${pids[0]}/environ`, "utf8")).split("\0")
-    expect(env).toContain("NATS_USER=worker")
-    expect(env).toContain(`NATS_PASSWORD=${server.passwords.JETSCALE_WORKER_PASSWORD}`)
+    const own = queueWorkerCredentials({ user: "worker", password: server.passwords.JETSCALE_WORKER_PASSWORD }, queue)
+    expect(env).toContain(`NATS_USER=worker-${queue}`)
+    expect(env).toContain(`NATS_PASSWORD=${own.password}`)
+    // Neither the scaler's password nor the secret the queues' passwords come from reach a worker.
     expect(env.join("\n")).not.toContain(server.passwords.JETSCALE_SCALER_PASSWORD)
+    expect(env.join("\n")).not.toContain(server.passwords.JETSCALE_WORKER_PASSWORD)
 
     // `jetscale status` asks the running scaler on its own inbox (allow_responses in nats.conf)
     const status = await runCli(["status", "--json", "--config", path], { NATS_PASSWORD: server.passwords.JETSCALE_SCALER_PASSWORD })

@@ -6,7 +6,10 @@ import { randomBytes } from "node:crypto"
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import type { QueueConfig } from "../../src/config/model.ts"
+import { renderAccounts } from "../../src/nats/accounts-conf.ts"
 import { connectOptions } from "../../src/nats/credentials.ts"
+import { queueWorkerCredentials } from "../../src/nats/worker-credentials.ts"
 import { setTimeout as sleep } from "node:timers/promises"
 
 export interface NatsServer {
@@ -50,15 +53,22 @@ const repoConfig = async (dir: string, storeDir: string) => {
   return rewritten
 }
 
-/** The users of the repository's nats.conf. */
-export type StackRole = "scaler" | "worker" | "publisher" | "sys"
+/** The fixed users of the repository's nats.conf (each queue's worker user: see connectAsWorkerOf). */
+export type StackRole = "scaler" | "publisher" | "sys"
 
 /** Connects as one of nats.conf's users, the way jetscale's clients do (their own inbox prefix). */
 export const connectAs = (url: string, role: StackRole, passwords: Readonly<Record<string, string>>) =>
   connect({ ...connectOptions({ url, credentials: { user: role, password: passwords[`JETSCALE_${role.toUpperCase()}_PASSWORD`] ?? "" } }), name: `test ${role}` })
 
-/** nats-server with the repository's nats.conf and fresh random passwords for its users. */
-export const startStackNatsServer = async (): Promise<StackNatsServer> => {
+/** The accounts `jetscale nats-accounts` writes for these queues (scaler `scaler`, workers `worker-<queue>`). */
+export const stackAccounts = (queues: ReadonlyArray<QueueConfig>, workerSecret: string) =>
+  renderAccounts({ config: { queues, nats: { credentials: { user: "scaler" }, workerCredentials: { user: "worker" } } }, workerSecret })
+
+/**
+ * nats-server with the repository's nats.conf, its accounts generated for `queues` as
+ * `jetscale nats-accounts` does, and fresh random passwords for its users.
+ */
+export const startStackNatsServer = async (queues: ReadonlyArray<QueueConfig> = []): Promise<StackNatsServer> => {
   // nats-server parses a variable's value as a config value: it must read as a string (a letter first).
   const password = () => `p${randomBytes(16).toString("hex")}`
   const passwords: StackPasswords = {
@@ -67,31 +77,99 @@ export const startStackNatsServer = async (): Promise<StackNatsServer> => {
     JETSCALE_PUBLISHER_PASSWORD: password(),
     JETSCALE_SYS_PASSWORD: password()
   }
-  return { ...await startNatsServer({ repoConfig: true, env: { ...passwords } }), passwords }
+  return { ...await startNatsServer({ repoConfig: true, accounts: stackAccounts(queues, passwords.JETSCALE_WORKER_PASSWORD), env: { ...passwords } }), passwords }
 }
 
+/** Connects as the worker user of `queue`, with the password the scaler would hand its workers. */
+export const connectAsWorkerOf = (url: string, queue: string, passwords: Pick<StackPasswords, "JETSCALE_WORKER_PASSWORD">) =>
+  connect({ ...connectOptions({ url, credentials: queueWorkerCredentials({ user: "worker", password: passwords.JETSCALE_WORKER_PASSWORD }, queue) }), name: `test worker of ${queue}` })
+
 /** Starts nats-server on 127.0.0.1 with a random port; resolves once it accepts clients. */
-export const startNatsServer = async (options: { readonly repoConfig?: boolean; readonly env?: Record<string, string> } = {}): Promise<NatsServer> => {
+export const startNatsServer = async (options: { readonly repoConfig?: boolean; readonly accounts?: string; readonly env?: Record<string, string> } = {}): Promise<NatsServer> => {
   const dir = await mkdtemp(join(tmpdir(), "jetscale-nats-"))
   const storeDir = join(dir, "store")
   const conf = join(dir, "nats.conf")
+  // nats.conf includes the accounts from the file next to it.
+  if (options.accounts !== undefined) await writeFile(join(dir, "nats-accounts.conf"), options.accounts, { mode: 0o600 })
   await writeFile(conf, options.repoConfig ? await repoConfig(dir, storeDir) : ownConfig(dir, storeDir))
-  const child: ChildProcess = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...options.env } })
-  let stderr = ""
-  child.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
-  const port = await waitForPort(dir, child, () => stderr)
+  const server = await spawnServer(dir, conf, options.env)
+  return {
+    url: `nats://127.0.0.1:${server.port}`,
+    port: server.port,
+    storeDir,
+    stop: async () => {
+      await server.terminate()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+export interface RestartableNatsServer extends NatsServer {
+  /** SIGKILLs the server: no flush, no clean shutdown, like a crash. Resolves once it has exited. */
+  readonly kill: () => Promise<void>
+  /** Starts it again on the same port and store; resolves once it accepts clients. */
+  readonly restart: () => Promise<void>
+  readonly running: () => boolean
+}
+
+/** A nats-server (own config) that can be killed and started again on the same port and store. */
+export const startRestartableNatsServer = async (): Promise<RestartableNatsServer> => {
+  const dir = await mkdtemp(join(tmpdir(), "jetscale-nats-"))
+  const storeDir = join(dir, "store")
+  const conf = join(dir, "nats.conf")
+  await writeFile(conf, ownConfig(dir, storeDir))
+  let server: SpawnedServer | undefined = await spawnServer(dir, conf)
+  const port = server.port
+  // Later starts listen on the port the first one was given.
+  await writeFile(conf, ownConfig(dir, storeDir).replace("127.0.0.1:-1", `127.0.0.1:${port}`))
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
+    running: () => server !== undefined,
+    kill: async () => {
+      await server?.kill()
+      server = undefined
+    },
+    restart: async () => {
+      if (server) throw new Error("nats-server: restart while it is running")
+      for (const f of await readdir(dir)) if (f.endsWith(".ports")) await rm(join(dir, f), { force: true })
+      server = await spawnServer(dir, conf)
+    },
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve))
+      await server?.terminate()
+      server = undefined
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+interface SpawnedServer {
+  readonly port: number
+  readonly kill: () => Promise<void>
+  /** SIGTERM, then SIGKILL after 5s. */
+  readonly terminate: () => Promise<void>
+}
+
+const spawnServer = async (dir: string, conf: string, env: Record<string, string> = {}): Promise<SpawnedServer> => {
+  const child: ChildProcess = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } })
+  let stderr = ""
+  child.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
+  const exited = new Promise((resolve) => child.once("exit", resolve))
+  const port = await waitForPort(dir, child, () => stderr)
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    await exited
+  }
+  return {
+    port,
+    kill,
+    terminate: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM")
         await Promise.race([exited, sleep(5000)])
-        if (child.exitCode === null) child.kill("SIGKILL")
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
       }
-      await rm(dir, { recursive: true, force: true })
     }
   }
 }

@@ -1,0 +1,31 @@
+// `jetscale nats-accounts [--out FILE]`: writes the `accounts` that nats.conf includes, from the
+// config: the publisher, the scaler, and one worker user per queue with grants for that queue
+// alone. Run it (./stack up does) whenever queues change, then reload nats-server.
+import { Console, Effect, Option, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
+import { writeFile } from "node:fs/promises"
+import { renderAccounts } from "../nats/accounts-conf.ts"
+import { describe } from "../nats/connection.ts"
+import { configFlag, load, reportFailure } from "./common.ts"
+
+export class NatsAccountsError extends Schema.TaggedError<NatsAccountsError>()("NatsAccountsError", { message: Schema.String }) {}
+
+export const natsAccounts = Command.make("nats-accounts", {
+  config: configFlag,
+  out: Flag.String("out").pipe(Flag.withDescription("write to this file (mode 600) instead of stdout"), Flag.optional)
+}, ({ config: path, out }) =>
+  Effect.gen(function*() {
+    const config = yield* load(path)
+    const workerSecret = process.env.JETSCALE_WORKER_PASSWORD ?? ""
+    if (workerSecret === "") {
+      return yield* new NatsAccountsError({ message: "JETSCALE_WORKER_PASSWORD: required: every queue's worker password is derived from it (the scaler derives the same)" })
+    }
+    const text = renderAccounts({ config, workerSecret })
+    if (Option.isNone(out)) return yield* Console.log(text)
+    yield* Effect.tryPromise({
+      try: () => writeFile(out.value, text, { mode: 0o600 }),
+      catch: (e) => new NatsAccountsError({ message: `cannot write ${out.value}: ${describe(e)}` })
+    })
+    yield* Console.log(`nats-accounts: ${config.queues.length} queue worker user(s) written to ${out.value}; reload nats-server to apply`)
+  }).pipe(reportFailure)
+).pipe(Command.withDescription("write the NATS accounts (per-queue worker users) that nats.conf includes"))
