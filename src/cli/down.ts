@@ -3,7 +3,7 @@ import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
-import { statusSubject } from "../scaler/scaler.ts"
+import { statusSubjectOf } from "../jetstream/names.ts"
 import { servicesWithLogs } from "../logs/services.ts"
 import { configFlag, load, reportFailure } from "./common.ts"
 
@@ -13,7 +13,7 @@ export const down = Command.make("down", { config: configFlag }, ({ config: path
     yield* Effect.gen(function*() {
       const { nc } = yield* Nats
       const runtime = yield* Runtime
-      const scalerRunning = yield* Effect.promise(() => nc.request(statusSubject, "", { timeout: 500 }).then(() => true, () => false))
+      const scalerRunning = yield* Effect.promise(() => nc.request(statusSubjectOf(config.deployment), "", { timeout: 500 }).then(() => true, () => false))
       if (scalerRunning) yield* Console.error("jetscale: warning: a scaler (jetscale up) is running and will start workers again when jobs arrive; stop it first")
       if (runtime.name === "process") {
         yield* Console.log("process workers belong to the jetscale up that started them; stopping it (Ctrl-C) drains them")

@@ -7,7 +7,7 @@ import { readBacklog } from "../jetstream/backlog.ts"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
 import type { QueueStatus } from "../scaler/queue-loop.ts"
-import { statusSubject } from "../scaler/scaler.ts"
+import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
 import { configFlag, jsonFlag, load, reportFailure, servicesFor } from "./common.ts"
 import { renderTable } from "./table.ts"
 
@@ -26,18 +26,18 @@ export interface StatusRow {
   readonly error?: string
 }
 
-const askScaler = Effect.gen(function*() {
+const askScaler = (deployment: string) => Effect.gen(function*() {
   const { nc } = yield* Nats
   // No answer (no scaler running) or an answer we can't read: desired is unknown.
-  return yield* Effect.promise(() => nc.request(statusSubject, "", { timeout: 500 })
+  return yield* Effect.promise(() => nc.request(statusSubjectOf(deployment), "", { timeout: 500 })
     .then((m) => new Map((m.json<{ queues: Array<QueueStatus> }>().queues).map((s) => [s.name, s])))
     .catch(() => undefined))
 })
 
-export const collectStatus = (queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*() {
+export const collectStatus = (queues: ReadonlyArray<QueueConfig>, deployment = defaultDeployment) => Effect.gen(function*() {
   const { jsm } = yield* Nats
   const runtime = yield* Runtime
-  const scaler = yield* askScaler
+  const scaler = yield* askScaler(deployment)
   return yield* Effect.forEach(queues, (q) => Effect.gen(function*() {
     const backlog = yield* Effect.result(readBacklog(jsm, q))
     const workers = runtime.name === "process" ? [] : yield* runtime.list(q.name)
@@ -73,9 +73,9 @@ const doneCounts = (queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*(
 })
 
 /** One frame of `status --watch`: backlog, in flight, replicas, throughput and the last decision. */
-const watchFrame = (queues: ReadonlyArray<QueueConfig>, previous: { at: number; done: Map<string, number> } | undefined) => Effect.gen(function*() {
-  const rows = yield* collectStatus(queues)
-  const scaler = yield* askScaler
+const watchFrame = (queues: ReadonlyArray<QueueConfig>, deployment: string, previous: { at: number; done: Map<string, number> } | undefined) => Effect.gen(function*() {
+  const rows = yield* collectStatus(queues, deployment)
+  const scaler = yield* askScaler(deployment)
   const done = yield* doneCounts(queues)
   const at = Date.now()
   const head = ["QUEUE", "BACKLOG", "IN FLIGHT", "RUNNING/DESIRED", "DRAINING", "DONE/S", "LAST DECISION"]
@@ -98,11 +98,11 @@ export const status = Command.make("status", {
   Effect.gen(function*() {
     const config = yield* load(path)
     if (!watch) {
-      const rows = yield* collectStatus(config.queues).pipe(Effect.provide(servicesFor(config, "jetscale-status")))
+      const rows = yield* collectStatus(config.queues, config.deployment).pipe(Effect.provide(servicesFor(config, "jetscale-status")))
       return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows))
     }
     let previous: { at: number; done: Map<string, number> } | undefined
-    yield* watchFrame(config.queues, previous).pipe(
+    yield* watchFrame(config.queues, config.deployment, previous).pipe(
       Effect.tap((frame) => Effect.sync(() => {
         previous = frame
         process.stdout.write(`\x1b[2J\x1b[H${frame.text}\n`)

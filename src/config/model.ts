@@ -80,6 +80,12 @@ export interface JetscaleConfig {
     readonly driver: RuntimeDriverName
     readonly docker: { readonly network: string; readonly socketPath?: string; readonly allowPrivileged: boolean }
   }
+  /**
+   * The deployment this config is (default `default`): its containers carry it as a label, its
+   * advisories have a stream of their own, its status requests a subject of their own; two
+   * deployments on one NATS server and Docker host never touch each other's.
+   */
+  readonly deployment: string
   readonly scaler: { readonly interval: Duration.Duration }
   /** `token`: when set (or JETSCALE_ADMIN_TOKEN), the admin API wants `Authorization: Bearer <token>`. */
   readonly admin: { readonly listen: string; readonly token?: string }

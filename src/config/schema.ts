@@ -13,6 +13,7 @@ export const DEFAULTS = {
   dockerNetwork: "host",
   interval: "1s",
   adminListen: "127.0.0.1:9464",
+  deployment: "default",
   logsMaxAge: "24h",
   logsMaxBytes: "1g",
   logsLinesPerSecond: 100,
@@ -35,6 +36,11 @@ export const DEFAULTS = {
 } as const
 
 export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/
+
+/** A deployment name: like a queue name, at most 32 characters. */
+const DeploymentName = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) =>
+  (s.length <= 32 && QUEUE_NAME_PATTERN.test(s)) || `expected a name matching [a-z0-9][a-z0-9-]* of at most 32 characters, got ${JSON.stringify(s)}`
+)))
 
 /**
  * Streams jetscale keeps for itself, which no queue may map to (by `streamName`). Valid queue
@@ -206,6 +212,8 @@ export const ConfigFile = Schema.Struct({
       allowPrivileged: Schema.Boolean.pipe(withDefault(false))
     }).pipe(withDefault({}))
   }).pipe(withDefault({})),
+  // What this scaler owns on a shared NATS server and Docker host: containers, streams, advisories
+  deployment: DeploymentName.pipe(withDefault(DEFAULTS.deployment)),
   scaler: Schema.Struct({
     interval: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.interval))
   }).pipe(withDefault({})),
@@ -282,6 +290,7 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
         ...(file.runtime.docker.socketPath === undefined ? {} : { socketPath: file.runtime.docker.socketPath })
       }
     },
+    deployment: file.deployment,
     scaler: { interval: file.scaler.interval },
     admin: { listen: file.admin.listen, ...(file.admin.token === undefined ? {} : { token: file.admin.token }) },
     logs: { maxAge: file.logs.maxAge, maxBytes: file.logs.maxBytes, linesPerSecond: file.logs.linesPerSecond },
@@ -364,7 +373,7 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
   for (const [name, q] of Object.entries(raw["queues"])) {
     const at = ["queues", name]
     if (!QUEUE_NAME_PATTERN.test(name)) out.push({ path: at, message: "queue name must match [a-z0-9][a-z0-9-]*" })
-    else if (RESERVED_STREAMS.includes(streamName(name))) {
+    else if (RESERVED_STREAMS.includes(streamName(name)) || name.startsWith("advisories-")) {
       out.push({ path: at, message: `queue name ${JSON.stringify(name)} is reserved (jetscale uses the stream ${streamName(name)})` })
     }
     if (!isPlainObject(q)) continue

@@ -10,7 +10,7 @@ import { formatByteSize, parseByteSize } from "../config/duration.ts"
 import type { QueueConfig } from "../config/model.ts"
 import { DEFAULTS } from "../config/schema.ts"
 import { isNotFound } from "../jetstream/errors.ts"
-import { advisoriesConsumer, advisoriesStream, dlqStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
+import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, dlqStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import { ProvisionError } from "../jetstream/provision.ts"
 import { describe } from "../nats/connection.ts"
 
@@ -25,6 +25,8 @@ export const defaultDlqMaxBytes = parseByteSize(DEFAULTS.dlqMaxBytes)!
 export interface DeadLetteringOptions {
   /** `max_bytes` of JETSCALE_DLQ. */
   readonly maxBytes: number
+  /** Whose advisories: the stream is JETSCALE_ADVISORIES for the default deployment, else JETSCALE_ADVISORIES_<DEPLOYMENT>. */
+  readonly deployment?: string
 }
 
 const attempt = <A>(what: string, f: () => Promise<A>) =>
@@ -72,26 +74,25 @@ export const provisionDeadLettering = (
 ) => Effect.gen(function*() {
   yield* provisionDlq(jsm, options.maxBytes)
 
+  // Each deployment's advisories have a stream of their own with exactly its queues' subjects, so
+  // no dead-letter processor ever sees (and hands back) another deployment's advisories.
+  const stream = advisoriesStreamOf(options.deployment ?? defaultDeployment)
   const wanted = queues.map((q) => maxDeliveriesSubject(q.stream, q.consumer))
-  const adv = yield* infoOrNull(() => jsm.streams.info(advisoriesStream))
+  const adv = yield* infoOrNull(() => jsm.streams.info(stream))
   if (adv === null) {
     if (wanted.length > 0) {
-      yield* attempt(`stream ${advisoriesStream}: create failed`, () => jsm.streams.add({
-        name: advisoriesStream, subjects: wanted, retention: RetentionPolicy.Workqueue, storage: StorageType.File,
+      yield* attempt(`stream ${stream}: create failed`, () => jsm.streams.add({
+        name: stream, subjects: wanted, retention: RetentionPolicy.Workqueue, storage: StorageType.File,
         description: "MAX_DELIVERIES advisories of jetscale queues, for the dead-letter processor"
       }))
     }
-  } else {
-    // Other jetscale configs may share the server: keep their subjects, add ours.
-    const subjects = [...new Set([...adv.config.subjects ?? [], ...wanted])]
-    if (subjects.length !== (adv.config.subjects ?? []).length) {
-      yield* attempt(`stream ${advisoriesStream}: update failed`, () => jsm.streams.update(advisoriesStream, { ...adv.config, subjects }))
-    }
+  } else if (wanted.length > 0 && JSON.stringify([...adv.config.subjects ?? []].sort()) !== JSON.stringify([...wanted].sort())) {
+    yield* attempt(`stream ${stream}: update failed`, () => jsm.streams.update(stream, { ...adv.config, subjects: wanted }))
   }
   if (wanted.length > 0 || adv !== null) {
-    const consumer = yield* infoOrNull(() => jsm.consumers.info(advisoriesStream, advisoriesConsumer))
+    const consumer = yield* infoOrNull(() => jsm.consumers.info(stream, advisoriesConsumer))
     if (consumer === null) {
-      yield* attempt(`stream ${advisoriesStream}: consumer "${advisoriesConsumer}": create failed`, () => jsm.consumers.add(advisoriesStream, {
+      yield* attempt(`stream ${stream}: consumer "${advisoriesConsumer}": create failed`, () => jsm.consumers.add(stream, {
         durable_name: advisoriesConsumer, ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_ack_pending: 100,
         description: "jetscale dead-letter processor"
       }))

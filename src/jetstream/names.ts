@@ -13,8 +13,21 @@ export const scaleEventSubject = (queue: string): string => `jetscale.events.sca
 export const labels = {
   managed: "io.jetscale.managed",
   queue: "io.jetscale.queue",
-  instance: "io.jetscale.instance"
+  instance: "io.jetscale.instance",
+  /** Absent on containers of jetscale before deployments: those are `default`'s. */
+  deployment: "io.jetscale.deployment"
 } as const
+
+/** The deployment of a config without `deployment:`; its names are the ones jetscale always used. */
+export const defaultDeployment = "default"
+
+/** `jetscale-<queue>-<instance>`, with the deployment after `jetscale-` unless it is the default one. */
+export const containerName = (deployment: string, queue: string, instance: string): string =>
+  deployment === defaultDeployment ? `jetscale-${queue}-${instance}` : `jetscale-${deployment}-${queue}-${instance}`
+
+/** Request-reply subject the CLI's `status` asks for a deployment's scaler view. */
+export const statusSubjectOf = (deployment: string): string =>
+  deployment === defaultDeployment ? "jetscale.api.status" : `jetscale.api.status.${deployment}`
 
 /** Dead letters of every queue, on `jetscale.dlq.<queue>`. */
 export const dlqStream = "JETSCALE_DLQ"
@@ -22,6 +35,9 @@ export const dlqSubject = (queue: string): string => `jetscale.dlq.${queue}`
 
 /** Captures the MAX_DELIVERIES advisories of the managed streams, so none is lost while the scaler is down. */
 export const advisoriesStream = "JETSCALE_ADVISORIES"
+/** Each deployment's advisories have a stream of their own (`JETSCALE_ADVISORIES_<DEPLOYMENT>`; the default one's is JETSCALE_ADVISORIES). */
+export const advisoriesStreamOf = (deployment: string): string =>
+  deployment === defaultDeployment ? advisoriesStream : `${advisoriesStream}_${deployment.toUpperCase().replaceAll("-", "_")}`
 export const advisoriesConsumer = "dlq"
 export const maxDeliveriesSubject = (stream: string, consumer: string): string =>
   `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`

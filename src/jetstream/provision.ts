@@ -6,6 +6,7 @@ import { Duration, Effect, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { describe } from "../nats/connection.ts"
 import { isNotFound } from "./errors.ts"
+import { defaultDeployment } from "./names.ts"
 
 export class ProvisionError extends Schema.TaggedError<ProvisionError>()("ProvisionError", {
   message: Schema.String,
@@ -17,12 +18,22 @@ export interface Provisioned {
   readonly consumer: "created" | "updated" | "unchanged"
 }
 
-const wantedStream = (q: QueueConfig): Partial<StreamConfig> & { name: string } => ({
+/** `jetscale queue demo` (the default deployment) or `jetscale queue demo (deployment blue)`: who owns the stream. */
+const streamDescription = (q: QueueConfig, deployment: string) =>
+  deployment === defaultDeployment ? `jetscale queue ${q.name}` : `jetscale queue ${q.name} (deployment ${deployment})`
+
+/** The deployment a stream's description names, or undefined when jetscale did not write it. */
+export const streamOwner = (description: string | undefined): string | undefined => {
+  const m = /^jetscale queue \S+(?: \(deployment (\S+)\))?$/.exec(description ?? "")
+  return m ? m[1] ?? defaultDeployment : undefined
+}
+
+const wantedStream = (q: QueueConfig, deployment: string): Partial<StreamConfig> & { name: string } => ({
   name: q.stream,
   subjects: [...q.subjects],
   retention: RetentionPolicy.Workqueue,
   storage: StorageType.File,
-  description: `jetscale queue ${q.name}`
+  description: streamDescription(q, deployment)
 })
 
 const wantedConsumer = (q: QueueConfig): Partial<ConsumerConfig> => ({
@@ -53,13 +64,13 @@ const consumerConflicts = (have: ConsumerInfo["config"]): Array<string> => [
 ]
 
 const sameStream = (have: StreamInfo["config"], want: ReturnType<typeof wantedStream>) =>
-  JSON.stringify([...have.subjects ?? []].sort()) === JSON.stringify([...want.subjects ?? []].sort())
+  have.description === want.description && JSON.stringify([...have.subjects ?? []].sort()) === JSON.stringify([...want.subjects ?? []].sort())
 
 const sameConsumer = (have: ConsumerInfo["config"], want: Partial<ConsumerConfig>) =>
   have.ack_wait === want.ack_wait && have.max_deliver === want.max_deliver && have.max_ack_pending === want.max_ack_pending
 
-const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStreamManager, q: QueueConfig) {
-  const want = wantedStream(q)
+const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStreamManager, q: QueueConfig, deployment: string) {
+  const want = wantedStream(q, deployment)
   const have = yield* Effect.tryPromise({ try: () => jsm.streams.info(q.stream), catch: (e) => e }).pipe(
     Effect.map((info): StreamInfo | null => info),
     Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(`stream ${q.stream}: ${describe(e)}`, e)))
@@ -68,13 +79,17 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
     yield* call(`stream ${q.stream}: create failed`, () => jsm.streams.add(want))
     return "created" as const
   }
+  const owner = streamOwner(have.config.description)
+  if (owner !== undefined && owner !== deployment) {
+    return yield* fail(`stream ${q.stream}: belongs to the jetscale deployment ${owner}, not ${deployment} (queue names must differ between deployments on one NATS server)`)
+  }
   const conflicts = streamConflicts(have.config, want)
   if (conflicts.length > 0) {
     return yield* fail(`stream ${q.stream}: ${conflicts.join("; ")} (this needs the stream to be recreated: ` +
       `move its messages elsewhere, then \`nats stream rm ${q.stream}\` and run jetscale again)`)
   }
   if (sameStream(have.config, want)) return "unchanged" as const
-  yield* call(`stream ${q.stream}: update failed`, () => jsm.streams.update(q.stream, { ...have.config, subjects: want.subjects ?? [] }))
+  yield* call(`stream ${q.stream}: update failed`, () => jsm.streams.update(q.stream, { ...have.config, subjects: want.subjects ?? [], description: want.description! }))
   return "updated" as const
 })
 
@@ -99,10 +114,10 @@ const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetS
   return "updated" as const
 })
 
-/** Makes the queue's stream and consumer match the config. */
-export const provisionQueue = (jsm: JetStreamManager, q: QueueConfig): Effect.Effect<Provisioned, ProvisionError> =>
+/** Makes the queue's stream and consumer match the config; a stream of another deployment is refused. */
+export const provisionQueue = (jsm: JetStreamManager, q: QueueConfig, deployment = defaultDeployment): Effect.Effect<Provisioned, ProvisionError> =>
   Effect.gen(function*() {
-    const stream = yield* ensureStream(jsm, q)
+    const stream = yield* ensureStream(jsm, q, deployment)
     const consumer = yield* ensureConsumer(jsm, q)
     return { stream, consumer }
   })

@@ -3,18 +3,19 @@
 import Docker from "dockerode"
 import { Duration, Effect, Layer } from "effect"
 import { PassThrough } from "node:stream"
-import { labels } from "../jetstream/names.ts"
+import { containerName, defaultDeployment, labels } from "../jetstream/names.ts"
 import { describe } from "../nats/connection.ts"
 import { drainSignal, lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
 
 export interface DockerDriverOptions {
   readonly network: string
+  /** Only this deployment's containers are listed, adopted and touched (default: `default`). */
+  readonly deployment?: string
   readonly socketPath?: string
   /** When set, the driver follows every worker's output (started or adopted) into this sink. */
   readonly onLog?: (line: LogLine) => void
 }
 
-const containerName = (queue: string, instance: string) => `jetscale-${queue}-${instance}`
 /** Extra time docker gives a worker past its own stopTimeout, so the worker's timer fires first. */
 const killMarginSeconds = 2
 /** How long a removal waits for the end of a log stream before it goes ahead anyway. */
@@ -25,11 +26,15 @@ const statusCode = (e: unknown): number | undefined => (e as { statusCode?: numb
 const call = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => new RuntimeError({ message: `docker: ${what}: ${describe(cause)}`, cause }) })
 
-/** Only containers carrying all of jetscale's labels are workers; the rest are not ours. */
-const toInfo = (c: Docker.ContainerInfo): WorkerInfo | undefined => {
+/**
+ * Only containers carrying all of jetscale's labels, of this deployment, are its workers; the rest
+ * are not ours (a container from before deployments existed belongs to the default one).
+ */
+const toInfo = (deployment: string) => (c: Docker.ContainerInfo): WorkerInfo | undefined => {
   const instance = c.Labels[labels.instance]
   const queue = c.Labels[labels.queue]
   if (c.Labels[labels.managed] !== "true" || !instance || !queue) return undefined
+  if ((c.Labels[labels.deployment] ?? defaultDeployment) !== deployment) return undefined
   const exited = /^Exited \((-?\d+)\)/.exec(c.Status)
   return {
     id: c.Id,
@@ -67,6 +72,7 @@ const envList = (env: Readonly<Record<string, string>>) => Object.entries(env).m
 /** The docker driver over an engine reachable at `socketPath` (default: DOCKER_HOST or the local socket). */
 export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver => {
   const docker = new Docker(options.socketPath ? { socketPath: options.socketPath } : undefined)
+  const deployment = options.deployment ?? defaultDeployment
   // Log streams we follow, by container id; a container is removed only once its stream has ended.
   const logEnds = new Map<string, Promise<void>>()
   const onLog = options.onLog
@@ -109,7 +115,7 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
       all: true,
       filters: { label: [`${labels.managed}=true`, ...(queue ? [`${labels.queue}=${queue}`] : [])] }
     })).pipe(Effect.map((cs) => {
-      const infos = cs.flatMap((c) => toInfo(c) ?? [])
+      const infos = cs.flatMap((c) => toInfo(deployment)(c) ?? [])
       // Adopted workers: follow their output from now on.
       for (const w of infos) if (w.state === "running") follow(w, Math.floor(Date.now() / 1000))
       return infos
@@ -138,7 +144,7 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
 
   const start = (spec: WorkerSpec) => Effect.gen(function*() {
     const q = spec.queue
-    const name = containerName(q.name, spec.instance)
+    const name = containerName(deployment, q.name, spec.instance)
     if (!q.image) return yield* new RuntimeError({ message: `queues.${q.name}.image: required by the docker driver` })
     const user = yield* workerUser(q.image)
     const container = yield* Effect.tryPromise({
@@ -147,7 +153,7 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
         Image: q.image!,
         ...(q.command ? { Cmd: [...q.command] } : {}),
         Env: envList(spec.env),
-        Labels: { [labels.managed]: "true", [labels.queue]: q.name, [labels.instance]: spec.instance },
+        Labels: { [labels.managed]: "true", [labels.queue]: q.name, [labels.instance]: spec.instance, [labels.deployment]: deployment },
         StopTimeout: Math.ceil(Duration.toSeconds(q.stopTimeout)) + killMarginSeconds,
         ...(user ? { User: user } : {}),
         HostConfig: {

@@ -5,7 +5,7 @@ import type { QueueConfig } from "../config/model.ts"
 
 export interface WorkerSpec {
   readonly queue: QueueConfig
-  /** Short unique id; the docker driver names the container `jetscale-<queue>-<instance>`. */
+  /** Short unique id; the docker driver names the container `jetscale-[<deployment>-]<queue>-<instance>`. */
   readonly instance: string
   /** The complete worker environment (see scaler/worker-env.ts). */
   readonly env: Readonly<Record<string, string>>

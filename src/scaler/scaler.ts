@@ -8,6 +8,7 @@ import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
 import { provisionQueue } from "../jetstream/provision.ts"
+import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
 import { Nats } from "../nats/connection.ts"
 import { onEachMessage } from "../nats/subscription.ts"
 import { queueWorkerCredentials } from "../nats/worker-credentials.ts"
@@ -17,8 +18,8 @@ import { overrideTtlProblem } from "./override.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
 import { trackWorkerStates } from "./worker-states.ts"
 
-/** Request-reply subject the CLI's `status` asks for the scaler's view (desired replicas, last decision). */
-export const statusSubject = "jetscale.api.status"
+/** Request-reply subject the CLI's `status` asks for the scaler's view (desired replicas, last decision), of the default deployment. */
+export const statusSubject = statusSubjectOf(defaultDeployment)
 
 export class OverrideError extends Schema.TaggedError<OverrideError>()("OverrideError", {
   message: Schema.String,
@@ -49,10 +50,10 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   const runtime = yield* Runtime
   yield* runtime.ping
   for (const q of config.queues) {
-    const result = yield* provisionQueue(nats.jsm, q)
+    const result = yield* provisionQueue(nats.jsm, q, config.deployment)
     yield* Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`)
   }
-  yield* provisionDeadLettering(nats.jsm, config.queues, { maxBytes: config.dlq.maxBytes })
+  yield* provisionDeadLettering(nats.jsm, config.queues, { maxBytes: config.dlq.maxBytes, deployment: config.deployment })
   const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge, config.logs.maxBytes)
   yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}, max ${formatByteSize(config.logs.maxBytes)}`)
   const statuses = yield* Ref.make<ReadonlyMap<string, QueueStatus>>(new Map(config.queues.map((q) => [q.name, initialStatus(q)])))
@@ -130,7 +131,7 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     yield* Metrics.recordJob(queue, r.outcome, r.seconds)
     if (r.outcome === "dead_lettered" && (r.reason === "invalid_payload" || r.reason === "rejected")) yield* Metrics.recordDeadLetter(queue, r.reason)
   }))
-  yield* onEachMessage(nats.nc, statusSubject, (m) => status.pipe(Effect.map((queues) => m.respond(JSON.stringify({ queues })))))
+  yield* onEachMessage(nats.nc, statusSubjectOf(config.deployment), (m) => status.pipe(Effect.map((queues) => m.respond(JSON.stringify({ queues })))))
   // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.
   yield* Effect.promise(() => nats.nc.flush().catch(() => {}))
   yield* Effect.logInfo(`scaler up: ${config.queues.length} queue(s), runtime ${runtime.name}, every ${Duration.format(config.scaler.interval)}`)

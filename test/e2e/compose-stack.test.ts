@@ -123,7 +123,7 @@ describe("compose stack (docker-compose, offline images)", () => {
     expect(worker.HostConfig.ReadonlyRootfs).toBe(true)
     expect(worker.HostConfig.CapDrop).toEqual(["ALL"])
     expect(worker.Config.Env).toContain("NATS_URL=nats://nats:4222")
-    expect(worker.Config.Env).toContain("NATS_USER=worker")
+    expect(worker.Config.Env).toContain("NATS_USER=worker-demo")
     expect(worker.Config.Env.join("\n")).not.toContain(secrets.JETSCALE_SCALER_PASSWORD)
     expect((await readme("docker ps --filter label=io.jetscale.managed=true")).stdout).toContain(worker.Name.slice(1))
 
