@@ -33,10 +33,10 @@ export interface StackNatsServer extends NatsServer {
   readonly passwords: StackPasswords
 }
 
-const ownConfig = (dir: string, storeDir: string) => [
+const ownConfig = (dir: string, storeDir: string, jetstreamExtra = "") => [
   "listen: 127.0.0.1:-1",
   `ports_file_dir: "${dir}"`,
-  `jetstream { store_dir: "${storeDir}" }`
+  `jetstream { store_dir: "${storeDir}"${jetstreamExtra ? `, ${jetstreamExtra}` : ""} }`
 ].join("\n")
 
 /**
@@ -85,13 +85,21 @@ export const connectAsWorkerOf = (url: string, queue: string, passwords: Pick<St
   connect({ ...connectOptions({ url, credentials: queueWorkerCredentials({ user: "worker", password: passwords.JETSCALE_WORKER_PASSWORD }, queue) }), name: `test worker of ${queue}` })
 
 /** Starts nats-server on 127.0.0.1 with a random port; resolves once it accepts clients. */
-export const startNatsServer = async (options: { readonly repoConfig?: boolean; readonly accounts?: string; readonly env?: Record<string, string> } = {}): Promise<NatsServer> => {
+export const startNatsServer = async (options: {
+  readonly repoConfig?: boolean
+  readonly accounts?: string
+  readonly env?: Record<string, string>
+  /** More settings of the own config's jetstream block, e.g. `sync_interval: always`. */
+  readonly jetstream?: string
+} = {}): Promise<NatsServer> => {
   const dir = await mkdtemp(join(tmpdir(), "jetscale-nats-"))
   const storeDir = join(dir, "store")
   const conf = join(dir, "nats.conf")
   // nats.conf includes the accounts from the file next to it.
   if (options.accounts !== undefined) await writeFile(join(dir, "nats-accounts.conf"), options.accounts, { mode: 0o600 })
-  await writeFile(conf, options.repoConfig ? await repoConfig(dir, storeDir) : ownConfig(dir, storeDir))
+  // and the JetStream durability settings: none on the 2.9 server of the tests (see ./stack).
+  if (options.repoConfig) await writeFile(join(dir, "nats-jetstream.conf"), "# nats-server 2.9: no sync_interval\n")
+  await writeFile(conf, options.repoConfig ? await repoConfig(dir, storeDir) : ownConfig(dir, storeDir, options.jetstream))
   const server = await spawnServer(dir, conf, options.env)
   return {
     url: `nats://127.0.0.1:${server.port}`,
