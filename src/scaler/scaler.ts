@@ -16,6 +16,7 @@ import { Runtime } from "../runtime/driver.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { overrideTtlProblem } from "./override.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
+import { retireRemovedQueues } from "./retire.ts"
 import { trackWorkerStates } from "./worker-states.ts"
 
 /** Request-reply subject the CLI's `status` asks for the scaler's view (desired replicas, last decision), of the default deployment. */
@@ -80,6 +81,10 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
       reportError: (error) => updateStatus(q.name, (s) => s.reconcileError === error ? s : { ...s, reconcileError: error })
     }).pipe(Effect.scoped))
   }
+  yield* retireRemovedQueues(runtime, config.queues).pipe(
+    Effect.catch((e) => Effect.logError(`workers of removed queues: ${e.message}`)),
+    Effect.forkScoped
+  )
   yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, config.queues))
 
   const controlOf = (queue: string) => {

@@ -80,6 +80,25 @@ queues:
   })
 
   if (driver === "docker") {
+    it("a queue removed from the config: a restarted scaler shuts its workers down (they finish their jobs) and removes them", async () => {
+      const { queue: kept } = await setup()
+      const removed = uniqueName("removed")
+      scalers.cleanUpQueue(removed)
+      const queueYaml = (name: string) => `  ${name}:\n    image: jetscale/worker-demo:dev\n    maxReplicas: 1\n    idleTimeout: 60s\n    stopTimeout: 10s\n`
+      const head = `nats: { url: "${nats.server.url}" }\nruntime: { driver: docker, docker: { network: host } }\nscaler: { interval: 500ms }\nqueues:\n`
+      const first = scalers.up(await writeConfig(head + queueYaml(kept) + queueYaml(removed)))
+      await first.waitForOutput("scaler up")
+      await jetstream(nats.nc).publish(`jobs.${removed}`, JSON.stringify({ id: "last-job", sleepMs: 3000 }))
+      await waitFor("the removed queue's job in flight", async () => (await nats.jsm.consumers.info(streamName(removed), "workers")).num_ack_pending === 1, 30_000)
+      expect(await first.stop("SIGTERM")).toBe(0)
+      const second = scalers.up(await writeConfig(head + queueYaml(kept)))
+      await second.waitForOutput(`queue ${removed} is no longer in the config: shutting down its worker`)
+      await waitFor("the removed queue's containers gone", async () => (await managedContainers(removed)).length === 0, 30_000)
+      const c = await nats.jsm.consumers.info(streamName(removed), "workers")
+      expect({ pending: c.num_pending, ackPending: c.num_ack_pending, redelivered: c.num_redelivered }).toEqual({ pending: 0, ackPending: 0, redelivered: 0 })
+      expect((await nats.jsm.streams.info(streamName(removed))).state.messages).toBe(0)
+    })
+
     it("a scaler restarted while replicas drain adopts them as draining: no crash, no restart, no job run twice", async () => {
       const { queue, stream, path } = await setup()
       const first = scalers.up(path)
