@@ -1,6 +1,7 @@
 // Worker SDK lifecycle against a real nats-server: the scale-in drain (no time limit), jobTimeout,
 // a handler that finishes just as it is interrupted, and the state reports the scaler reads.
-import { jetstream } from "@nats-io/jetstream"
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
 import { Kvm } from "@nats-io/kv"
 import { Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
@@ -13,6 +14,7 @@ import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { startWorker } from "../../src/worker/index.ts"
 import type { WorkerStateReport } from "../../src/worker/state-report.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
+import { startRestartableNatsServer } from "../support/nats-server.ts"
 import { testQueue } from "../support/queue.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -112,5 +114,40 @@ describe("worker lifecycle", () => {
     expect(reports.at(-1)).toEqual({ instance: `t-${q.name}`, state: "draining", inFlight: 0 })
     expect(w.stats().acked).toBe(1)
     sub.unsubscribe()
+  })
+})
+
+describe("acks across a nats-server restart", () => {
+  it("an ack sent while the server is down is sent again until confirmed: the job is not run twice", async () => {
+    const server = await startRestartableNatsServer()
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+    try {
+      const jsm = await jetstreamManager(nc)
+      const q = testQueue("ack", { ackWait: Duration.seconds(20) })
+      await Effect.runPromise(provisionQueue(jsm, q))
+      await jetstream(nc).publish(q.subjects[0]!, JSON.stringify({ id: "acked-in-the-dark" }))
+      let release = () => {}
+      const runs: Array<number> = []
+      const w = await startWorker({
+        concurrency: 1,
+        settings: { natsUrl: server.url, queue: q.name, instance: "ack-1", stopTimeoutMs: 2000 },
+        log: () => {},
+        handler: (_p, ctx) => new Promise<void>((r) => { runs.push(ctx.deliveries); release = r })
+      })
+      await waitFor("the job in flight", () => w.stats().inFlight === 1, 10_000)
+      await new Promise((r) => setTimeout(r, 300)) // the delivery is in the consumer's store
+      await server.kill()
+      release() // finished while the server is down: the first ack goes nowhere
+      await new Promise((r) => setTimeout(r, 1500))
+      await server.restart()
+      await waitFor("the ack confirmed and the job gone", async () =>
+        w.stats().acksResent >= 1 && (await jsm.streams.info(q.stream)).state.messages === 0, 20_000)
+      expect(runs).toEqual([1])
+      expect(w.stats()).toMatchObject({ acked: 1, naked: 0 })
+      await w.stop()
+    } finally {
+      await nc.close()
+      await server.stop()
+    }
   })
 })
