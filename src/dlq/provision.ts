@@ -9,10 +9,9 @@ import { Effect } from "effect"
 import { formatByteSize, parseByteSize } from "../config/duration.ts"
 import type { QueueConfig } from "../config/model.ts"
 import { DEFAULTS } from "../config/schema.ts"
-import { isNotFound } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, dlqStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import { ProvisionError } from "../jetstream/provision.ts"
-import { describe } from "../nats/connection.ts"
+import { attemptWith, lookupWith } from "../effect/attempt.ts"
 
 /** How long the last error of a failed attempt is kept. */
 export const errorTtlMs = 7 * 24 * 3600 * 1000
@@ -29,21 +28,16 @@ export interface DeadLetteringOptions {
   readonly deployment?: string
 }
 
-const attempt = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (cause) => new ProvisionError({ message: `${what}: ${describe(cause)}`, cause }) })
-
-const infoOrNull = <A>(f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
-    Effect.map((v): A | null => v),
-    Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(new ProvisionError({ message: describe(e), cause: e })))
-  )
+const provisionError = (message: string, cause: unknown) => new ProvisionError({ message, cause })
+const attempt = attemptWith(provisionError)
+const lookup = lookupWith(provisionError)
 
 /**
  * Creates JETSCALE_DLQ, or brings its byte limit and discard policy to what is asked. A limit below
  * what the DLQ holds now is refused: the server would delete the oldest dead letters to fit.
  */
 const provisionDlq = (jsm: JetStreamManager, maxBytes: number) => Effect.gen(function*() {
-  const dlq = yield* infoOrNull(() => jsm.streams.info(dlqStream))
+  const dlq = yield* lookup(`stream ${dlqStream}`, () => jsm.streams.info(dlqStream))
   if (dlq === null) {
     yield* attempt(`stream ${dlqStream}: create failed`, () => jsm.streams.add({
       name: dlqStream, subjects: ["jetscale.dlq.>"], retention: RetentionPolicy.Limits, storage: StorageType.File,
@@ -78,7 +72,7 @@ export const provisionDeadLettering = (
   // no dead-letter processor ever sees (and hands back) another deployment's advisories.
   const stream = advisoriesStreamOf(options.deployment ?? defaultDeployment)
   const wanted = queues.map((q) => maxDeliveriesSubject(q.stream, q.consumer))
-  const adv = yield* infoOrNull(() => jsm.streams.info(stream))
+  const adv = yield* lookup(`stream ${stream}`, () => jsm.streams.info(stream))
   if (adv === null) {
     if (wanted.length > 0) {
       yield* attempt(`stream ${stream}: create failed`, () => jsm.streams.add({
@@ -90,7 +84,7 @@ export const provisionDeadLettering = (
     yield* attempt(`stream ${stream}: update failed`, () => jsm.streams.update(stream, { ...adv.config, subjects: wanted }))
   }
   if (wanted.length > 0 || adv !== null) {
-    const consumer = yield* infoOrNull(() => jsm.consumers.info(stream, advisoriesConsumer))
+    const consumer = yield* lookup(`stream ${stream}: consumer "${advisoriesConsumer}"`, () => jsm.consumers.info(stream, advisoriesConsumer))
     if (consumer === null) {
       yield* attempt(`stream ${stream}: consumer "${advisoriesConsumer}": create failed`, () => jsm.consumers.add(stream, {
         durable_name: advisoriesConsumer, ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_ack_pending: 100,

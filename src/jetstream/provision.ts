@@ -4,8 +4,7 @@ import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type ConsumerCo
 import { nanos } from "@nats-io/transport-node"
 import { Duration, Effect, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
-import { describe } from "../nats/connection.ts"
-import { isNotFound } from "./errors.ts"
+import { attemptWith, lookupWith } from "../effect/attempt.ts"
 import { defaultDeployment } from "./names.ts"
 
 export class ProvisionError extends Schema.TaggedError<ProvisionError>()("ProvisionError", {
@@ -48,8 +47,8 @@ const wantedConsumer = (q: QueueConfig): Partial<ConsumerConfig> => ({
 
 const fail = (message: string, cause?: unknown) => new ProvisionError({ message, cause })
 
-const call = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (cause) => fail(`${what}: ${describe(cause)}`, cause) })
+const call = attemptWith(fail)
+const lookup = lookupWith(fail)
 
 /** Stream config differences that the server can't apply in place. */
 const streamConflicts = (have: StreamInfo["config"], want: ReturnType<typeof wantedStream>): Array<string> => [
@@ -71,10 +70,7 @@ const sameConsumer = (have: ConsumerInfo["config"], want: Partial<ConsumerConfig
 
 const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStreamManager, q: QueueConfig, deployment: string) {
   const want = wantedStream(q, deployment)
-  const have = yield* Effect.tryPromise({ try: () => jsm.streams.info(q.stream), catch: (e) => e }).pipe(
-    Effect.map((info): StreamInfo | null => info),
-    Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(`stream ${q.stream}: ${describe(e)}`, e)))
-  )
+  const have = yield* lookup(`stream ${q.stream}`, () => jsm.streams.info(q.stream))
   if (have === null) {
     yield* call(`stream ${q.stream}: create failed`, () => jsm.streams.add(want))
     return "created" as const
@@ -95,10 +91,7 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
 
 const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetStreamManager, q: QueueConfig) {
   const want = wantedConsumer(q)
-  const have = yield* Effect.tryPromise({ try: () => jsm.consumers.info(q.stream, q.consumer), catch: (e) => e }).pipe(
-    Effect.map((info): ConsumerInfo | null => info),
-    Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(`stream ${q.stream}: consumer "${q.consumer}": ${describe(e)}`, e)))
-  )
+  const have = yield* lookup(`stream ${q.stream}: consumer "${q.consumer}"`, () => jsm.consumers.info(q.stream, q.consumer))
   if (have === null) {
     yield* call(`stream ${q.stream}: consumer "${q.consumer}": create failed`, () => jsm.consumers.add(q.stream, want))
     return "created" as const

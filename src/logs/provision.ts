@@ -1,15 +1,14 @@
 // Provisions JETSCALE_LOGS, the stream that keeps worker output (`jetscale.logs.>`) for `maxAge` and
 // up to `maxBytes`, oldest lines dropped first: created when missing, max_age, max_bytes (and
 // subjects) updated in place, a recreate-only change refused.
-import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
 import { Duration, Effect } from "effect"
 import { formatByteSize, formatShortDuration, parseByteSize } from "../config/duration.ts"
 import { DEFAULTS } from "../config/schema.ts"
-import { isNotFound } from "../jetstream/errors.ts"
 import { logsStream, logsSubjects } from "../jetstream/names.ts"
 import { ProvisionError } from "../jetstream/provision.ts"
-import { describe } from "../nats/connection.ts"
+import { attemptWith, lookupWith } from "../effect/attempt.ts"
 
 export type LogsProvisioned = "created" | "updated" | "unchanged"
 
@@ -18,14 +17,9 @@ export const defaultLogsMaxBytes = parseByteSize(DEFAULTS.logsMaxBytes)!
 
 const fail = (message: string, cause?: unknown) => new ProvisionError({ message: `stream ${logsStream}: ${message}`, cause })
 
-const call = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (cause) => fail(`${what}: ${describe(cause)}`, cause) })
+const call = attemptWith(fail)
 
-const infoOrNull = (jsm: JetStreamManager) =>
-  Effect.tryPromise({ try: () => jsm.streams.info(logsStream), catch: (e) => e }).pipe(
-    Effect.map((info): StreamInfo | null => info),
-    Effect.catch((e) => isNotFound(e) ? Effect.succeed(null) : Effect.fail(fail(describe(e), e)))
-  )
+const infoOrNull = (jsm: JetStreamManager) => lookupWith(fail)("info", () => jsm.streams.info(logsStream))
 
 const recreateProblems = (c: StreamConfig): ReadonlyArray<string> => [
   ...(c.retention !== RetentionPolicy.Limits ? [`retention is ${c.retention}, jetscale needs limits`] : []),

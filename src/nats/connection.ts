@@ -3,6 +3,7 @@ import { connect } from "@nats-io/transport-node"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Context, Effect, Layer, Schema } from "effect"
+import { describe } from "../effect/attempt.ts"
 import { connectOptions, endpointText, type NatsEndpoint } from "./credentials.ts"
 
 export class NatsError extends Schema.TaggedError<NatsError>()("NatsError", {
@@ -40,6 +41,4 @@ export const layer = (endpoint: NatsEndpoint, name = "jetscale", options: { read
     return Nats.of({ nc, js: jetstream(nc), jsm })
   }))
 
-/** A foreign error as one line of text. */
-export const describe = (cause: unknown): string =>
-  cause instanceof Error ? cause.message || cause.name : String(cause)
+export { describe }

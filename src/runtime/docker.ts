@@ -4,7 +4,7 @@ import Docker from "dockerode"
 import { Duration, Effect, Layer } from "effect"
 import { PassThrough } from "node:stream"
 import { containerName, defaultDeployment, labels } from "../jetstream/names.ts"
-import { describe } from "../nats/connection.ts"
+import { attemptWith, describe } from "../effect/attempt.ts"
 import { drainSignal, lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
 
 export interface DockerDriverOptions {
@@ -23,8 +23,7 @@ const logEndTimeoutMs = 10_000
 
 const statusCode = (e: unknown): number | undefined => (e as { statusCode?: number }).statusCode
 
-const call = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (cause) => new RuntimeError({ message: `docker: ${what}: ${describe(cause)}`, cause }) })
+const call = attemptWith((message, cause) => new RuntimeError({ message: `docker: ${message}`, cause }))
 
 /**
  * Only containers carrying all of jetscale's labels, of this deployment, are its workers; the rest
