@@ -101,9 +101,6 @@ export class JobTimeoutError extends Error {
   override readonly name = "JobTimeoutError"
 }
 
-/** How long an interrupted handler may still finish (and be acked) after its signal was aborted. */
-export const abortGraceMs = 1000
-
 /** What ended a job first: its handler, or an interruption. */
 type Ending =
   | { readonly _tag: "done" }
@@ -114,10 +111,10 @@ type Ending =
   | { readonly _tag: "timeout"; readonly afterMs: number }
 
 /**
- * Runs one delivery to its end: ack on success, NAK with the backoff delay on failure. An
- * interruption (stop timeout, job timeout) aborts the handler's signal; a handler that still
- * finishes within `abortGraceMs` is acked, else the job is handed back (stop) or fails (timeout)
- * and the handler is not waited for.
+ * Runs one delivery to its end: ack on success, NAK with the backoff delay on failure. Whatever
+ * comes first decides: a handler that finished is acked even if an interruption (stop timeout, job
+ * timeout) comes in the same turn; an interrupted handler has its signal aborted, and the job is
+ * handed back (stop) or fails (timeout) without waiting for it.
  */
 export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutcome> => {
   const job = new AbortController()
@@ -147,10 +144,15 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
     let ending = await Promise.race([settled, interrupted])
     clearInterval(heartbeat)
     if (ending._tag === "shutdown" || ending._tag === "timeout") {
-      job.abort(ending._tag === "timeout" ? "job timeout" : "stop timeout")
-      // A handler that finishes just as the interruption came is acked, not handed back or failed.
-      const late = await Promise.race([settled, new Promise<undefined>((r) => setTimeout(() => r(undefined), abortGraceMs))])
-      if (late?._tag === "done") ending = late
+      // A handler that finishes just as the interruption comes (in the same turn of the event loop,
+      // before its signal is aborted) is acked, not handed back or failed. One that is still running
+      // then is aborted and not waited for: whatever it does after the abort is not a success.
+      const same = await Promise.race([settled, new Promise<undefined>((r) => setTimeout(() => r(undefined), 0))])
+      if (same?._tag === "done") ending = same
+      else {
+        job.abort(ending._tag === "timeout" ? "job timeout" : "stop timeout")
+        run.catch(() => {})
+      }
     }
     switch (ending._tag) {
       case "done": {

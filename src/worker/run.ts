@@ -12,7 +12,7 @@ import { fromSpec } from "./backoff.ts"
 import { jobReportSubject } from "../jetstream/names.ts"
 import { makeFailureHooks } from "./failures.ts"
 import { recordStartup, startWorkerTracing, traceJob } from "./tracing.ts"
-import { abortGraceMs, errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
+import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
 import { readWorkerSettings, type WorkerSettings } from "./settings.ts"
 import { startStateReports, type WorkerPhase } from "./state-report.ts"
 import { connectOptions, endpointText } from "../nats/credentials.ts"
@@ -167,7 +167,8 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
     if (!(await Promise.race([jobsDone().then(() => true), timedOut]))) {
       log(`stop timeout: handing back ${inFlight.size} unfinished job(s)`)
       shutdown.abort()
-      await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, abortGraceMs + 500))])
+      // Interrupted jobs settle at once (their handlers are not waited for); the bound is a safety net.
+      await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, 1000))])
     }
     await close()
   })()

@@ -82,21 +82,35 @@ describe("worker lifecycle", () => {
     await w.stop()
   })
 
-  it("a handler that finishes just after the stop timeout aborted it is acked, not handed back", async () => {
-    const q = await setup()
+  it("a handler that finishes in the same turn as the stop timeout is acked; one still running after it is handed back", async () => {
+    const q = await setup({ concurrency: 2 })
+    const aborted: Array<string> = []
     const w = await startWorker({
-      concurrency: 1,
-      settings: { ...settingsOf(q), stopTimeoutMs: 200 },
+      concurrency: 2,
+      settings: { ...settingsOf(q), stopTimeoutMs: 100 },
       log: () => {},
-      // Ignores the signal and finishes 400ms after the abort: within the grace.
-      handler: () => new Promise((r) => setTimeout(r, 600))
+      // "same" finishes by a timer due after the stop timeout but run in the same timers phase;
+      // "late" would finish a second later, and resolves early when its signal is aborted.
+      handler: (p: { id: string }, ctx) => new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, p.id === "same" ? 300 : 1300)
+        ctx.signal.addEventListener("abort", () => { aborted.push(p.id); clearTimeout(t); resolve() })
+      })
     })
-    await publish(q, [{ id: "late" }])
-    await waitFor("the job in flight", () => w.stats().inFlight === 1, 5000)
-    await w.stop()
-    expect(w.stats()).toMatchObject({ acked: 1, naked: 0 })
-    await waitFor("the stream to be empty", async () => (await streamMessages(q)) === 0, 5000)
-    expect((await consumer(q)).num_redelivered).toBe(0)
+    await publish(q, [{ id: "same" }, { id: "late" }])
+    await waitFor("both jobs in flight", () => w.stats().inFlight === 2, 5000)
+    const stopping = w.stop()
+    // Block the event loop past both deadlines: the stop timeout and "same"'s timer fire in one go.
+    const until = performance.now() + 450
+    while (performance.now() < until) { /* busy */ }
+    await stopping
+    expect(aborted).toEqual(["late"])
+    expect(w.stats()).toMatchObject({ acked: 1, inFlight: 0 })
+    // The late job was handed back (a NAK, not a wait for ackWait): the next worker gets it at once.
+    const again: Array<{ id: string; deliveries: number }> = []
+    const next = await startWorker({ concurrency: 1, settings: settingsOf(q), log: () => {}, handler: (p: { id: string }, ctx) => void again.push({ id: p.id, deliveries: ctx.deliveries }) })
+    await waitFor("the late job run again", async () => (await streamMessages(q)) === 0, 5000)
+    expect(again).toEqual([{ id: "late", deliveries: 2 }])
+    await next.stop()
   })
 
   it("reports running with its jobs in flight, then draining, on jetscale.workers.<queue>.<instance>", async () => {
