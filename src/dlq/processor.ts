@@ -1,91 +1,23 @@
 // The dead-letter processor, a fiber of the scaler: reads MAX_DELIVERIES advisories from
 // JETSCALE_ADVISORIES, copies each message to JETSCALE_DLQ (with its last recorded error), deletes it
 // from the work queue, then acks the advisory. Handling an advisory twice is harmless: the DLQ publish
-// is deduplicated by Nats-Msg-Id and a message already deleted is skipped. On start it also sweeps
-// messages that sat max-delivered in a work queue from before.
-import { type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream"
-import { Kvm, type KV } from "@nats-io/kv"
-import { Effect, Schedule, Schema } from "effect"
+// is deduplicated by Nats-Msg-Id and a message already deleted is skipped. Between fetches it also
+// handles advisories that no fetch will bring (see `recoverAdvisories`) and, when no advisory of its
+// queues is left, sweeps the work queues (./sweep.ts). One fiber does all three, so they never race.
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
+import { Cause, Clock, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { isMessageGone, isNotFound } from "../jetstream/errors.ts"
-import { advisoriesConsumer, advisoriesStream, dlqSubject, errorsBucket } from "../jetstream/names.ts"
-import { describe } from "../nats/connection.ts"
-import * as Metrics from "../telemetry/metrics.ts"
-import * as Tracing from "../telemetry/tracing.ts"
-import { deleteErrorRecord, errorRecordText, readErrorRecord } from "./error-record.ts"
-import { deadLetterHeaders, deadLetterMsgId, workerLostError, type DeadLetterReason } from "./message.ts"
-
-export class DeadLetterError extends Schema.TaggedError<DeadLetterError>()("DeadLetterError", {
-  message: Schema.String,
-  cause: Schema.optional(Schema.Unknown)
-}) {}
-
-const call = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (cause) => new DeadLetterError({ message: `${what}: ${describe(cause)}`, cause }) })
-
-interface MaxDeliveriesAdvisory {
-  readonly stream: string
-  readonly consumer: string
-  readonly stream_seq: number
-  readonly deliveries: number
-  readonly timestamp?: string
-}
-
-const isAdvisory = (a: unknown): a is MaxDeliveriesAdvisory => {
-  const x = a as Partial<MaxDeliveriesAdvisory> | null
-  return typeof x === "object" && x !== null && typeof x.stream === "string" && typeof x.consumer === "string" &&
-    Number.isInteger(x.stream_seq) && Number.isInteger(x.deliveries)
-}
-
-export interface DeadLetterDeps {
-  readonly js: JetStreamClient
-  readonly jsm: JetStreamManager
-  readonly kv: KV
-  readonly queues: ReadonlyArray<QueueConfig>
-}
-
-/**
- * Moves one message from its work queue to the DLQ; false when it is already gone, or when it was
- * stored after `notAfter` (a stream recreated since the advisory: the sequence is another message).
- */
-export const deadLetterBySeq = (deps: DeadLetterDeps, q: QueueConfig, seq: number, deliveries: number, reason: DeadLetterReason, notAfter?: Date) =>
-  Effect.gen(function*() {
-    const msg = yield* Effect.tryPromise({ try: () => deps.jsm.streams.getMessage(q.stream, { seq }), catch: (e) => e }).pipe(
-      Effect.catch((e) => isMessageGone(e)
-        ? Effect.succeed(null)
-        : Effect.fail(new DeadLetterError({ message: `stream ${q.stream}: get message ${seq}: ${describe(e)}`, cause: e })))
-    )
-    if (msg === null || (notAfter && msg.time.getTime() > notAfter.getTime())) return false
-    const parent = Tracing.externalSpanFrom(msg.header)
-    yield* Effect.gen(function*() {
-      const record = yield* call(`KV ${errorsBucket}: read the error of ${q.stream} ${seq}`, () => readErrorRecord(deps.kv, q.stream, seq))
-      const headers = deadLetterHeaders(msg.header, {
-        queue: q.name, stream: q.stream, subject: msg.subject, streamSeq: seq, deliveries, reason,
-        error: record ? errorRecordText(record) : workerLostError, failedAt: new Date()
-      })
-      const ack = yield* call(`publish to ${dlqSubject(q.name)}`, () => deps.js.publish(dlqSubject(q.name), msg.data, { headers, msgID: deadLetterMsgId(q.stream, seq, msg.time.getTime()) }))
-      if (!ack.duplicate) yield* Metrics.recordDeadLetter(q.name, reason)
-      yield* call(`stream ${q.stream}: delete message ${seq}`, () => deps.jsm.streams.deleteMessage(q.stream, seq).catch((e) => {
-        if (!isMessageGone(e)) throw e
-        return true
-      }))
-      yield* Effect.promise(() => deleteErrorRecord(deps.kv, q.stream, seq))
-      yield* Effect.logInfo(`queue ${q.name}: message ${seq} dead-lettered after ${deliveries} deliveries: ${record ? errorRecordText(record) : workerLostError}`)
-    }).pipe(Effect.withSpan(`dead-letter ${q.name}`, {
-      kind: "producer",
-      attributes: { "jetscale.queue": q.name, "jetscale.stream_seq": seq, "jetscale.reason": reason, "jetscale.deliveries": deliveries, "messaging.system": "nats", "messaging.destination.name": dlqSubject(q.name) },
-      // The dead-lettering is the last step of the job's trace.
-      ...(parent ? { parent } : { root: true })
-    }))
-    return true
-  })
+import { advisoriesConsumer, advisoriesStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
+import { advisoryOf, advisoryTime, call, deadLetterBySeq, nextStored, type DeadLetterDeps, type MaxDeliveriesAdvisory } from "./actions.ts"
+import { hadFirstSweep, recordFirstSweep, sweepQueue, type SweepMemory } from "./sweep.ts"
 
 type AdvisoryOutcome = "handled" | "not-ours" | "malformed"
 
-const handleAdvisory = (deps: DeadLetterDeps, m: JsMsg) => Effect.gen(function*() {
-  const adv = yield* Effect.try({ try: () => m.json<unknown>(), catch: () => undefined }).pipe(Effect.orElseSucceed(() => undefined))
-  if (!isAdvisory(adv)) {
-    yield* Effect.logWarning(`advisory ${m.seq} in ${advisoriesStream} is not a MAX_DELIVERIES advisory; dropped`)
+const handleAdvisory = (deps: DeadLetterDeps, adv: MaxDeliveriesAdvisory | undefined, seq: number) => Effect.gen(function*() {
+  if (!adv) {
+    yield* Effect.logWarning(`advisory ${seq} in ${advisoriesStream} is not a MAX_DELIVERIES advisory; dropped`)
     return "malformed" as AdvisoryOutcome
   }
   const q = deps.queues.find((x) => x.stream === adv.stream && x.consumer === adv.consumer)
@@ -96,8 +28,7 @@ const handleAdvisory = (deps: DeadLetterDeps, m: JsMsg) => Effect.gen(function*(
     yield* Effect.logWarning(`advisory for ${adv.stream}/${adv.consumer}: not a queue of this config; left for its own scaler`)
     return "not-ours" as AdvisoryOutcome
   }
-  const at = adv.timestamp ? new Date(adv.timestamp) : undefined
-  yield* deadLetterBySeq(deps, q, adv.stream_seq, adv.deliveries, "max_deliveries", at && !Number.isNaN(at.getTime()) ? at : undefined)
+  yield* deadLetterBySeq(deps, q, adv.stream_seq, adv.deliveries, "max_deliveries", advisoryTime(adv))
   return "handled" as AdvisoryOutcome
 })
 
@@ -110,40 +41,81 @@ const settle = (m: JsMsg, outcome: AdvisoryOutcome | "failed") => Effect.sync(()
   } catch { /* connection closed: redelivered after ack_wait */ }
 })
 
+/** Advisories of one queue looked at per pass. */
+const recoverPerPass = 200
+
 /**
- * Messages still in a work-queue stream that were delivered but are not pending ran out of deliveries
- * (perhaps before jetscale ran, when nothing captured their advisory): they go to the DLQ too. Up to
- * the last delivered sequence when nothing is ack-pending (NAK-delayed messages count as ack-pending);
- * otherwise only up to the ack floor (which nats-server 2.9 does not move past such a message).
+ * Advisories of our queues stored at or below the advisory consumer's delivered sequence: held by the
+ * pull of a client that is gone (a killed scaler: they would wait for ack_wait), or back in the stream
+ * after a nats-server crash undid their ack (they would never be delivered again). Each is handled
+ * here and then deleted, which also settles it for the consumer. True when none of ours is left to
+ * handle, now or in the consumer's pending: then the work queues may be swept.
  */
-export const sweepQueue = (deps: DeadLetterDeps, q: QueueConfig) => Effect.gen(function*() {
-  const [stream, consumer] = yield* Effect.all([
-    call(`stream ${q.stream}`, () => deps.jsm.streams.info(q.stream)),
-    call(`stream ${q.stream}: consumer ${q.consumer}`, () => deps.jsm.consumers.info(q.stream, q.consumer))
-  ])
-  const upTo = consumer.num_ack_pending === 0 ? consumer.delivered.stream_seq : consumer.ack_floor.stream_seq
-  let swept = 0
-  // Bounded by the stream's own range; deleted sequences are skipped cheaply.
-  for (let seq = stream.state.first_seq; stream.state.messages > 0 && seq <= Math.min(upTo, stream.state.last_seq); seq++) {
-    if (yield* deadLetterBySeq(deps, q, seq, q.maxDeliver, "max_deliveries")) swept++
+export const recoverAdvisories = (deps: DeadLetterDeps) => Effect.gen(function*() {
+  const consumer = yield* call(`stream ${advisoriesStream}: consumer ${advisoriesConsumer}`, () => deps.jsm.consumers.info(advisoriesStream, advisoriesConsumer))
+  if (consumer.num_pending > 0) return false
+  const stream = yield* call(`stream ${advisoriesStream}`, () => deps.jsm.streams.info(advisoriesStream))
+  if (stream.state.messages === 0) return true
+  let clear = true
+  for (const q of deps.queues) {
+    for (let seq = stream.state.first_seq, n = 0; n < recoverPerPass && seq <= consumer.delivered.stream_seq; n++) {
+      const m = yield* nextStored(deps.jsm, advisoriesStream, seq, maxDeliveriesSubject(q.stream, q.consumer))
+      if (m === null || m.seq > consumer.delivered.stream_seq) break
+      seq = m.seq + 1
+      const outcome = yield* handleAdvisory(deps, advisoryOf(m), m.seq).pipe(
+        Effect.catch((e) => Effect.logWarning(`dead-letter processor: advisory ${m.seq}: ${e.message}`).pipe(Effect.as("failed" as const))))
+      if (outcome === "failed" || outcome === "not-ours") {
+        clear = false
+        continue
+      }
+      yield* call(`stream ${advisoriesStream}: delete advisory ${m.seq}`, () => deps.jsm.streams.deleteMessage(advisoriesStream, m.seq, true).catch((e) => {
+        if (!isMessageGone(e)) throw e
+        return false
+      }))
+    }
   }
-  if (swept > 0) yield* Effect.logInfo(`queue ${q.name}: swept ${swept} max-delivered message(s) into the DLQ`)
+  return clear
 })
 
-/** Sweeps every queue; cheap while no queue holds leftovers (two info requests each). */
-const sweepAll = (deps: DeadLetterDeps) =>
-  Effect.forEach(deps.queues, (q) => sweepQueue(deps, q).pipe(Effect.catch((e) => Effect.logWarning(`queue ${q.name}: sweep: ${e.message}`))), { discard: true })
+/** How often the work queues are swept when nothing waits; a pass with work left asks for the next sooner. */
+const sweepEveryMs = 10_000
+/** Advisories held elsewhere are looked for at most this often. */
+const recoverEveryMs = 1000
 
-/** How often leftovers are swept besides the start (a busy queue can only be swept once idle). */
-const sweepEvery = "30 seconds"
+/** Queues whose first sweep is known to be done, and when that record was last renewed. */
+type FirstSweeps = Map<string, number>
+const renewFirstSweepEveryMs = 24 * 3600 * 1000
+
+const sweepOne = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstSweeps, q: QueueConfig) => Effect.gen(function*() {
+  const now = yield* Clock.currentTimeMillis
+  const renewed = firstSweeps.get(q.stream)
+  const fresh = renewed !== undefined && now - renewed < renewFirstSweepEveryMs
+  const done = fresh || (yield* hadFirstSweep(deps, q))
+  if (done && !fresh) firstSweeps.set(q.stream, now)
+  const hint = yield* sweepQueue(deps, q, memory, !done)
+  if (!done && hint !== 0) {
+    yield* recordFirstSweep(deps, q)
+    firstSweeps.set(q.stream, now)
+  }
+  return hint
+})
+
+const sweepAll = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstSweeps) =>
+  Effect.forEach(deps.queues, (q: QueueConfig) => sweepOne(deps, memory, firstSweeps, q).pipe(
+    Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause)
+      ? Effect.failCause(cause)
+      : Effect.logWarning(`queue ${q.name}: sweep failed; again in ${sweepEveryMs / 1000}s`, cause).pipe(Effect.as(undefined)))
+  )).pipe(Effect.map((hints) => Math.min(sweepEveryMs, ...hints.filter((h) => h !== undefined))))
 
 /** Runs until interrupted. */
 export const runDeadLetterProcessor = (js: JetStreamClient, jsm: JetStreamManager, queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*() {
   if (queues.length === 0) return yield* Effect.never
   const kv = yield* call(`KV bucket ${errorsBucket}`, () => new Kvm(js).open(errorsBucket))
   const deps: DeadLetterDeps = { js, jsm, kv, queues }
-  yield* sweepAll(deps).pipe(Effect.repeat(Schedule.spaced(sweepEvery)), Effect.forkScoped)
   const consumer = yield* call(`stream ${advisoriesStream}: consumer ${advisoriesConsumer}`, () => js.consumers.get(advisoriesStream, advisoriesConsumer))
+  const memory: SweepMemory = new Map()
+  const firstSweeps: FirstSweeps = new Map()
+  const due = { recover: 0, sweep: 0 }
   // A stop waits for a fetch in progress (2s at most): an abandoned pull request would keep the
   // advisories sent to it from everyone until ack_wait.
   const batch = call("fetch advisories", () => consumer.fetch({ max_messages: 50, expires: 2000 }).then(async (it) => {
@@ -151,13 +123,33 @@ export const runDeadLetterProcessor = (js: JetStreamClient, jsm: JetStreamManage
     for await (const m of it) out.push(m)
     return out
   })).pipe(Effect.uninterruptible)
+
+  // Its failures are logged apart: the advisories must still be fetched.
+  const housekeeping = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    if (now < due.recover) return
+    due.recover = now + recoverEveryMs
+    const clear = yield* recoverAdvisories(deps)
+    if (!clear || now < due.sweep) return
+    due.sweep = now + (yield* sweepAll(deps, memory, firstSweeps))
+  }).pipe(Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause)
+    ? Effect.failCause(cause)
+    : Effect.logWarning("dead-letter processor: looking for leftovers failed; again in 1s", cause)))
+
   const step = Effect.gen(function*() {
+    yield* housekeeping
     for (const m of yield* batch) {
-      const outcome = yield* handleAdvisory(deps, m).pipe(
+      const outcome = yield* handleAdvisory(deps, advisoryOf(m), m.seq).pipe(
         Effect.catch((e) => Effect.logWarning(`dead-letter processor: ${e.message}; retrying in 5s`).pipe(Effect.as("failed" as const)))
       )
       yield* settle(m, outcome)
     }
-  }).pipe(Effect.catch((e) => Effect.logWarning(`dead-letter processor: ${e.message}`).pipe(Effect.andThen(Effect.sleep("1 second")))))
-  return yield* step.pipe(Effect.forever)
-}).pipe(Effect.scoped)
+  })
+  // A failure or a defect of one step is logged; the loop goes on.
+  return yield* step.pipe(
+    Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause)
+      ? Effect.failCause(cause)
+      : Effect.logWarning("dead-letter processor: step failed; again in 1s", cause).pipe(Effect.andThen(Effect.sleep("1 second")))),
+    Effect.forever
+  )
+})
