@@ -8,7 +8,7 @@ import { Clock, Effect, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { isMessageGone } from "../jetstream/errors.ts"
 import { dlqSubject, errorsBucket } from "../jetstream/names.ts"
-import { describe } from "../nats/connection.ts"
+import { attemptWith } from "../effect/attempt.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { deleteErrorRecord, errorRecordText, readErrorRecord, type ErrorRecord } from "./error-record.ts"
@@ -19,14 +19,15 @@ export class DeadLetterError extends Schema.TaggedError<DeadLetterError>()("Dead
   cause: Schema.optional(Schema.Unknown)
 }) {}
 
-export const call = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (cause) => new DeadLetterError({ message: `${what}: ${describe(cause)}`, cause }) })
+export const call = attemptWith((message, cause) => new DeadLetterError({ message, cause }))
 
 export interface DeadLetterDeps {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly kv: KV
   readonly queues: ReadonlyArray<QueueConfig>
+  /** The deployment's advisories stream (JETSCALE_ADVISORIES for the default one). */
+  readonly advisories: string
 }
 
 export interface MaxDeliveriesAdvisory {

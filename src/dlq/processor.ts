@@ -9,7 +9,7 @@ import { Kvm } from "@nats-io/kv"
 import { Cause, Clock, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { isMessageGone, isNotFound } from "../jetstream/errors.ts"
-import { advisoriesConsumer, advisoriesStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
+import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import { advisoryOf, advisoryTime, call, deadLetterBySeq, nextStored, type DeadLetterDeps, type MaxDeliveriesAdvisory } from "./actions.ts"
 import { hadFirstSweep, recordFirstSweep, sweepQueue, type SweepMemory } from "./sweep.ts"
 
@@ -17,15 +17,16 @@ type AdvisoryOutcome = "handled" | "not-ours" | "malformed"
 
 const handleAdvisory = (deps: DeadLetterDeps, adv: MaxDeliveriesAdvisory | undefined, seq: number) => Effect.gen(function*() {
   if (!adv) {
-    yield* Effect.logWarning(`advisory ${seq} in ${advisoriesStream} is not a MAX_DELIVERIES advisory; dropped`)
+    yield* Effect.logWarning(`advisory ${seq} in ${deps.advisories} is not a MAX_DELIVERIES advisory; dropped`)
     return "malformed" as AdvisoryOutcome
   }
   const q = deps.queues.find((x) => x.stream === adv.stream && x.consumer === adv.consumer)
   if (!q) {
-    // The stream is gone: nothing left to dead-letter. Otherwise another jetscale config's queue.
+    // This deployment's advisories stream captures only its own queues: the queue was removed from
+    // the config since (or the stream is gone). Its message stays where it is; the advisory is dropped.
     const exists = yield* Effect.tryPromise(() => deps.jsm.streams.info(adv.stream)).pipe(Effect.as(true), Effect.catch((e) => Effect.succeed(!isNotFound(e.cause))))
     if (!exists) return "handled" as AdvisoryOutcome
-    yield* Effect.logWarning(`advisory for ${adv.stream}/${adv.consumer}: not a queue of this config; left for its own scaler`)
+    yield* Effect.logWarning(`advisory for ${adv.stream}/${adv.consumer}: its queue is no longer in this config; message ${adv.stream_seq} stays in ${adv.stream}`)
     return "not-ours" as AdvisoryOutcome
   }
   yield* deadLetterBySeq(deps, q, adv.stream_seq, adv.deliveries, "max_deliveries", advisoryTime(adv))
@@ -36,8 +37,8 @@ const handleAdvisory = (deps: DeadLetterDeps, adv: MaxDeliveriesAdvisory | undef
 const settle = (m: JsMsg, outcome: AdvisoryOutcome | "failed") => Effect.sync(() => {
   try {
     if (outcome === "handled") m.ack()
-    else if (outcome === "malformed") m.term()
-    else m.nak(outcome === "failed" ? 5000 : 60_000)
+    else if (outcome === "malformed" || outcome === "not-ours") m.term()
+    else m.nak(5000)
   } catch { /* connection closed: redelivered after ack_wait */ }
 })
 
@@ -52,23 +53,23 @@ const recoverPerPass = 200
  * handle, now or in the consumer's pending: then the work queues may be swept.
  */
 export const recoverAdvisories = (deps: DeadLetterDeps) => Effect.gen(function*() {
-  const consumer = yield* call(`stream ${advisoriesStream}: consumer ${advisoriesConsumer}`, () => deps.jsm.consumers.info(advisoriesStream, advisoriesConsumer))
+  const consumer = yield* call(`stream ${deps.advisories}: consumer ${advisoriesConsumer}`, () => deps.jsm.consumers.info(deps.advisories, advisoriesConsumer))
   if (consumer.num_pending > 0) return false
-  const stream = yield* call(`stream ${advisoriesStream}`, () => deps.jsm.streams.info(advisoriesStream))
+  const stream = yield* call(`stream ${deps.advisories}`, () => deps.jsm.streams.info(deps.advisories))
   if (stream.state.messages === 0) return true
   let clear = true
   for (const q of deps.queues) {
     for (let seq = stream.state.first_seq, n = 0; n < recoverPerPass && seq <= consumer.delivered.stream_seq; n++) {
-      const m = yield* nextStored(deps.jsm, advisoriesStream, seq, maxDeliveriesSubject(q.stream, q.consumer))
+      const m = yield* nextStored(deps.jsm, deps.advisories, seq, maxDeliveriesSubject(q.stream, q.consumer))
       if (m === null || m.seq > consumer.delivered.stream_seq) break
       seq = m.seq + 1
       const outcome = yield* handleAdvisory(deps, advisoryOf(m), m.seq).pipe(
         Effect.catch((e) => Effect.logWarning(`dead-letter processor: advisory ${m.seq}: ${e.message}`).pipe(Effect.as("failed" as const))))
-      if (outcome === "failed" || outcome === "not-ours") {
+      if (outcome === "failed") {
         clear = false
         continue
       }
-      yield* call(`stream ${advisoriesStream}: delete advisory ${m.seq}`, () => deps.jsm.streams.deleteMessage(advisoriesStream, m.seq, true).catch((e) => {
+      yield* call(`stream ${deps.advisories}: delete advisory ${m.seq}`, () => deps.jsm.streams.deleteMessage(deps.advisories, m.seq, true).catch((e) => {
         if (!isMessageGone(e)) throw e
         return false
       }))
@@ -108,11 +109,11 @@ const sweepAll = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstS
   )).pipe(Effect.map((hints) => Math.min(sweepEveryMs, ...hints.filter((h) => h !== undefined))))
 
 /** Runs until interrupted. */
-export const runDeadLetterProcessor = (js: JetStreamClient, jsm: JetStreamManager, queues: ReadonlyArray<QueueConfig>) => Effect.gen(function*() {
+export const runDeadLetterProcessor = (js: JetStreamClient, jsm: JetStreamManager, queues: ReadonlyArray<QueueConfig>, deployment = defaultDeployment) => Effect.gen(function*() {
   if (queues.length === 0) return yield* Effect.never
   const kv = yield* call(`KV bucket ${errorsBucket}`, () => new Kvm(js).open(errorsBucket))
-  const deps: DeadLetterDeps = { js, jsm, kv, queues }
-  const consumer = yield* call(`stream ${advisoriesStream}: consumer ${advisoriesConsumer}`, () => js.consumers.get(advisoriesStream, advisoriesConsumer))
+  const deps: DeadLetterDeps = { js, jsm, kv, queues, advisories: advisoriesStreamOf(deployment) }
+  const consumer = yield* call(`stream ${deps.advisories}: consumer ${advisoriesConsumer}`, () => js.consumers.get(deps.advisories, advisoriesConsumer))
   const memory: SweepMemory = new Map()
   const firstSweeps: FirstSweeps = new Map()
   const due = { recover: 0, sweep: 0 }

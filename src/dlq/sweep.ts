@@ -10,7 +10,7 @@
 import { DeliverPolicy, type StoredMsg } from "@nats-io/jetstream"
 import { Cause, Clock, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
-import { advisoriesStream, dlqStream, dlqSubject, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
+import { dlqStream, dlqSubject, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import {
   advisoryOf, advisoryTime, call, deadLetterStored, dropDeadLettered, giveBack, nextStored, readRecord,
   type DeadLetterDeps, type DeadLetterError, type MaxDeliveriesAdvisory
@@ -51,7 +51,7 @@ const storedAdvisories = (deps: DeadLetterDeps, q: QueueConfig) => Effect.gen(fu
   const out = new Map<number, MaxDeliveriesAdvisory>()
   const subject = maxDeliveriesSubject(q.stream, q.consumer)
   for (let seq = 1, n = 0; n < 10 * perPass; n++) {
-    const m = yield* nextStored(deps.jsm, advisoriesStream, seq, subject)
+    const m = yield* nextStored(deps.jsm, deps.advisories, seq, subject)
     if (m === null) break
     const a = advisoryOf(m)
     if (a) out.set(a.stream_seq, a)

@@ -85,7 +85,7 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     Effect.catch((e) => Effect.logError(`workers of removed queues: ${e.message}`)),
     Effect.forkScoped
   )
-  yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, config.queues))
+  yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, config.queues, config.deployment))
 
   const controlOf = (queue: string) => {
     const control = controls.get(queue)
