@@ -13,7 +13,8 @@ import {
   sortProblems
 } from "./errors.ts"
 import type { JetscaleConfig, NatsSettings } from "./model.ts"
-import { ConfigFile, crossFieldProblems, parseOptions, toModel } from "./schema.ts"
+import { crossFieldProblems } from "./cross-field.ts"
+import { ConfigFile, parseOptions, toModel } from "./schema.ts"
 
 export { ConfigLoadError, formatConfigError } from "./errors.ts"
 

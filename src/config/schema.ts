@@ -1,8 +1,8 @@
-// The Effect Schema of `jetscale.yaml` (field names, types, defaults, per-field rules), the
-// cross-field rules checked on the raw file, and the mapping of a decoded file onto ./model.ts.
-import { Duration, Effect, Option, Schema, SchemaTransformation } from "effect"
-import { ByteSize, formatByteSize, formatShortDuration, isDurationAtLeast, isDurationPositive, parseByteSize, ShortDuration } from "./duration.ts"
-import { type ConfigProblem, isPlainObject, type ProblemPath } from "./errors.ts"
+// The Effect Schema of `jetscale.yaml` (field names, types, defaults, per-field rules) and the
+// mapping of a decoded file onto ./model.ts. Rules across fields: ./cross-field.ts.
+import { Duration, Effect, Schema, SchemaTransformation } from "effect"
+import { ByteSize, formatByteSize, isDurationAtLeast, isDurationPositive, parseByteSize, ShortDuration } from "./duration.ts"
+import { subjectProblem } from "./subjects.ts"
 import type { BackoffPolicy, JetscaleConfig, QueueConfig, WorkerMount } from "./model.ts"
 import { advisoriesStream, consumerName, dlqStream, streamName } from "../jetstream/names.ts"
 
@@ -51,18 +51,6 @@ export const RESERVED_STREAMS: ReadonlyArray<string> = [dlqStream, advisoriesStr
 
 /** The subjects a queue listens on when `subjects` is omitted. */
 export const defaultSubjects = (queue: string): ReadonlyArray<string> => [`jobs.${queue}`]
-
-/** Why `s` is not a valid NATS subject, or `undefined` when it is. */
-export const subjectProblem = (s: string): string | undefined => {
-  if (s.length === 0) return "empty subject"
-  if (/\s/.test(s)) return "contains whitespace"
-  const tokens = s.split(".")
-  if (tokens.some((t) => t.length === 0)) return "empty token"
-  const i = tokens.findIndex((t) => t !== "*" && t !== ">" && /[*>]/.test(t))
-  if (i >= 0) return `wildcards * and > must be whole tokens ("${tokens[i]}")`
-  if (tokens.slice(0, -1).includes(">")) return "> must be the last token"
-  return undefined
-}
 
 // ---- building blocks ------------------------------------------------------------------------
 
@@ -307,122 +295,3 @@ const modelChecks: readonly [
   Assignable<ConfigFile["runtime"], JetscaleConfig["runtime"]>
 ] = [true, true, true]
 void modelChecks
-
-// ---- cross-field rules ----------------------------------------------------------------------
-// Checked on the raw (parsed, undecoded) file, so that they are reported together with every
-// Schema problem; a rule is skipped where a value it needs is itself invalid (Schema reports it).
-
-/** The integer at `key`, its default when absent, or `undefined` when it is not an integer. */
-const rawInt = (o: Record<string, unknown>, key: string, dflt: number): number | undefined => {
-  if (!Object.hasOwn(o, key)) return dflt
-  const v = o[key]
-  return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined
-}
-
-/**
- * The duration at `key` (a mapping), its default when absent and `dflt` is given, or `undefined`
- * when it is absent without a default or not a valid duration.
- */
-const rawDuration = (o: Record<string, unknown>, key: string, dflt?: string): Duration.Duration | undefined => {
-  const v = Object.hasOwn(o, key) ? o[key] : dflt
-  return v === undefined ? undefined : Option.getOrUndefined(Schema.decodeUnknownOption(ShortDuration)(v))
-}
-
-/** `backoff.max >= backoff.initial`, for the exponential (mapping) form. */
-const backoffProblems = (backoff: unknown, at: ProblemPath): ReadonlyArray<ConfigProblem> => {
-  if (!isPlainObject(backoff)) return []
-  const initial = rawDuration(backoff, "initial")
-  const max = rawDuration(backoff, "max", DEFAULTS.backoffMax)
-  if (initial === undefined || max === undefined || Duration.isGreaterThanOrEqualTo(max, initial)) return []
-  const dflt = Object.hasOwn(backoff, "max") ? "" : " (the default)"
-  return [{
-    path: [...at, "max"],
-    message: `expected a duration >= initial (${formatShortDuration(initial)}), got ${formatShortDuration(max)}${dflt}`
-  }]
-}
-
-/** Whether some subject matches both patterns (`*` = one token, `>` = one or more, last). */
-export const subjectsOverlap = (a: string, b: string): boolean => {
-  const x = a.split("."), y = b.split(".")
-  for (let i = 0; ; i++) {
-    const s = x[i], t = y[i]
-    if (s === undefined || t === undefined) return s === t
-    if (s === ">" || t === ">") return true
-    if (s !== "*" && t !== "*" && s !== t) return false
-  }
-}
-
-/** Whether `pattern` (a configured subject, wildcards allowed) captures `subject`, a literal subject. */
-export const subjectCaptures = (pattern: string, subject: string): boolean =>
-  subjectProblem(subject) === undefined && !subject.split(".").some((t) => t === "*" || t === ">") && subjectsOverlap(pattern, subject)
-
-/**
- * Problems that involve more than one field or queue: names (pattern, reserved streams), replica
- * bounds, backoff bounds, driver needs, subjects.
- */
-export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> => {
-  if (!isPlainObject(raw) || !isPlainObject(raw["queues"])) return []
-  const out: Array<ConfigProblem> = []
-  const runtime = raw["runtime"]
-  const driver = runtime === undefined ? DEFAULTS.driver
-    : isPlainObject(runtime) ? (Object.hasOwn(runtime, "driver") ? runtime["driver"] : DEFAULTS.driver)
-    : undefined
-  const docker = isPlainObject(runtime) && isPlainObject(runtime["docker"]) ? runtime["docker"] : {}
-  const allowPrivileged = docker["allowPrivileged"] === true
-  const claimed: Array<{ readonly queue: string; readonly subject: string }> = []
-  for (const [name, q] of Object.entries(raw["queues"])) {
-    const at = ["queues", name]
-    if (!QUEUE_NAME_PATTERN.test(name)) out.push({ path: at, message: "queue name must match [a-z0-9][a-z0-9-]*" })
-    else if (RESERVED_STREAMS.includes(streamName(name)) || name.startsWith("advisories-")) {
-      out.push({ path: at, message: `queue name ${JSON.stringify(name)} is reserved (jetscale uses the stream ${streamName(name)})` })
-    }
-    if (!isPlainObject(q)) continue
-
-    const min = rawInt(q, "minReplicas", DEFAULTS.minReplicas)
-    const max = rawInt(q, "maxReplicas", DEFAULTS.maxReplicas)
-    const gotMax = `got ${max}${Object.hasOwn(q, "maxReplicas") ? "" : " (the default)"}`
-    if (max !== undefined && min !== undefined && min >= 0 && max < min) {
-      out.push({ path: [...at, "maxReplicas"], message: `expected an integer >= minReplicas (${min}), ${gotMax}` })
-    } else if (max !== undefined && max < 1) {
-      out.push({ path: [...at, "maxReplicas"], message: `expected an integer >= 1, ${gotMax}` })
-    }
-    out.push(...backoffProblems(q["backoff"], [...at, "backoff"]))
-
-    if (driver === "docker" && !Object.hasOwn(q, "image")) {
-      out.push({ path: [...at, "image"], message: "required when runtime.driver is docker" })
-    }
-    if (q["privileged"] === true && !allowPrivileged) {
-      out.push({ path: [...at, "privileged"], message: "privileged containers are refused unless runtime.docker.allowPrivileged is true" })
-    }
-    if (driver === "process" && Array.isArray(q["mounts"]) && q["mounts"].length > 0) {
-      out.push({ path: [...at, "mounts"], message: "only the docker driver mounts host paths (a process worker sees the host's files already)" })
-    }
-    if (driver === "process" && !Object.hasOwn(q, "command")) {
-      out.push({ path: [...at, "command"], message: "required when runtime.driver is process" })
-    }
-
-    const subjects: ReadonlyArray<{ readonly subject: string; readonly path: ProblemPath }> = !Object.hasOwn(q, "subjects")
-      ? defaultSubjects(name).map((subject) => ({ subject, path: [...at, "subjects"] }))
-      : Array.isArray(q["subjects"])
-      ? q["subjects"].flatMap((s: unknown, i) =>
-        typeof s === "string" && subjectProblem(s) === undefined ? [{ subject: s, path: [...at, "subjects", i] }] : []
-      )
-      : []
-    const mine = new Set<string>()
-    for (const { path, subject } of subjects) {
-      if (mine.has(subject)) out.push({ path, message: `duplicate subject ${JSON.stringify(subject)}` })
-      mine.add(subject)
-      const other = claimed.find((c) => c.queue !== name && subjectsOverlap(c.subject, subject))
-      if (other !== undefined) {
-        out.push({
-          path,
-          message: other.subject === subject
-            ? `subject ${JSON.stringify(subject)} is also used by queue ${other.queue}`
-            : `subject ${JSON.stringify(subject)} overlaps ${JSON.stringify(other.subject)} of queue ${other.queue}`
-        })
-      }
-    }
-    for (const subject of mine) claimed.push({ queue: name, subject })
-  }
-  return out
-}

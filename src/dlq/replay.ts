@@ -5,7 +5,7 @@
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import type { MsgHdrs } from "@nats-io/transport-node"
 import type { QueueConfig } from "../config/model.ts"
-import { subjectCaptures } from "../config/schema.ts"
+import { subjectCaptures } from "../config/subjects.ts"
 import { dlqStream, dlqSubject } from "../jetstream/names.ts"
 import { recordToHeaders } from "../nats/headers.ts"
 import { carriedHeaders, DeadLetterHeaders } from "./message.ts"
