@@ -79,7 +79,8 @@ queues:
     watch.stdout.on("data", (d: Buffer) => (frames += d))
     await waitFor("two frames", () => frames.split("\x1b[2J").length >= 3, 10_000)
     watch.kill("SIGINT")
-    expect(frames).toMatch(new RegExp(`${queue}\\s+\\d+\\s+\\d+\\s+\\d+/\\d+\\s+[\\d.]+\\s+\\d\\d:\\d\\d:\\d\\d`))
+    // QUEUE BACKLOG IN-FLIGHT RUNNING/DESIRED DRAINING DONE/S LAST-DECISION
+    expect(frames).toMatch(new RegExp(`${queue}\\s+\\d+\\s+\\d+\\s+\\d+/\\d+\\s+\\d+\\s+[\\d.]+\\s+\\d\\d:\\d\\d:\\d\\d`))
 
     // An override through the CLI pins 2 replicas, then the policy takes the queue back to zero.
     const pinned = await runCli(["scale", queue, "2", "--for", "3s", "--config", path])
