@@ -1,5 +1,6 @@
 // Builds the runnable outputs with esbuild (type checking is `npm run typecheck`):
-// - dist/cli.js, dist/worker.js: the CLI and the `jetscale/worker` export, dependencies left external;
+// - dist/cli.js (+ dist/chunks/): the CLI, self-contained and split by command;
+// - dist/worker.js: the `jetscale/worker` export, dependencies left external;
 // - dist/types/: the worker SDK's declarations (tsc), for `jetscale/worker` users;
 // - services/*/dist/main.js: self-contained bundles, so an image needs only `node` and one file.
 import { build } from "esbuild"
@@ -26,7 +27,10 @@ const noSsh = {
 }
 
 await Promise.all([
-  build({ ...common, entryPoints: { cli: "src/cli/main.ts", worker: "src/worker/index.ts" }, outdir: "dist", packages: "external" }),
+  // The CLI: one bundle (no module resolution at start), split so that what only some commands
+  // need (the scaler, the Docker client, the OpenTelemetry SDK) loads only when they run.
+  build({ ...common, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", banner, plugins: [noSsh] }),
+  build({ ...common, entryPoints: { worker: "src/worker/index.ts" }, outdir: "dist", packages: "external" }),
   build({ ...common, entryPoints: ["services/workers/demo/main.ts"], outfile: "services/workers/demo/dist/main.js", banner }),
   build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [noSsh] })
 ])

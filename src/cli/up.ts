@@ -3,16 +3,16 @@
 // can't be adopted.
 import { Effect, Layer } from "effect"
 import { Command } from "effect/cli"
-import * as Admin from "../admin/server.ts"
-import * as Scaler from "../scaler/scaler.ts"
-import * as Tracing from "../telemetry/tracing.ts"
-import { servicesWithLogs } from "../logs/services.ts"
 import { loadScalerConfig } from "../config/load.ts"
 import { configFlag, printWorkerLine, reportFailure } from "./common.ts"
 
 export const up = Command.make("up", { config: configFlag }, ({ config: path }) =>
   Effect.gen(function*() {
     const config = yield* loadScalerConfig(path)
+    // The scaler's modules load here, not with the CLI: other commands start without them.
+    const [Admin, Scaler, Tracing, { servicesWithLogs }] = yield* Effect.promise(() => Promise.all([
+      import("../admin/server.ts"), import("../scaler/scaler.ts"), import("../telemetry/tracing.ts"), import("../logs/services.ts")
+    ]))
     const scaler = Scaler.layer(config).pipe(
       Layer.provide(servicesWithLogs(config, "jetscale-scaler", printWorkerLine)),
       Layer.provide(Tracing.layer("jetscale-scaler"))

@@ -19,12 +19,18 @@ export const tracingEnabled = (env: Env = process.env): boolean =>
  * and the exporter for OTEL_EXPORTER_OTLP_PROTOCOL (they read the endpoint variables themselves) are
  * loaded only here, so a worker without tracing does not pay for them at start.
  */
+/**
+ * The exports of a dynamically imported CommonJS package, however it was loaded: Node gives them as
+ * named exports and as `default`, a split bundle (the CLI) only as `default`.
+ */
+const commonJs = <M>(mod: M): M => (mod as { readonly default?: M }).default ?? mod
+
 export const makeSpanProcessor = async (env: Env = process.env): Promise<SpanProcessor> => {
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf").trim()
-  const { BatchSpanProcessor } = await import("@opentelemetry/sdk-trace-base")
+  const { BatchSpanProcessor } = commonJs(await import("@opentelemetry/sdk-trace-base"))
   const exporter = protocol === "http/json"
-    ? new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter()
-    : new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter()
+    ? new (commonJs(await import("@opentelemetry/exporter-trace-otlp-http"))).OTLPTraceExporter()
+    : new (commonJs(await import("@opentelemetry/exporter-trace-otlp-proto"))).OTLPTraceExporter()
   return new BatchSpanProcessor(exporter, { maxQueueSize: 4096, exportTimeoutMillis: 5000 })
 }
 

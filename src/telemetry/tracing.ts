@@ -1,20 +1,20 @@
 // Tracing for Effect programs (the scaler, the CLI): Effect spans exported through the OpenTelemetry
 // SDK when an OTLP endpoint is set, nothing otherwise.
 import { OtelTracer } from "@effect/opentelemetry"
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node"
 import { trace } from "@opentelemetry/api"
 import { Effect, Layer, type Tracer } from "effect"
 import { extractContext, injectSpan, makeSpanProcessor, serviceName, tracingEnabled } from "./otel.ts"
 
-/** The tracing layer for a program named `fallbackName` (OTEL_SERVICE_NAME wins). */
+/** The tracing layer for a program named `fallbackName` (OTEL_SERVICE_NAME wins); the SDK loads only when tracing is on. */
 export const layer = (fallbackName: string) =>
   tracingEnabled()
-    ? NodeSdk.layer(Effect.promise(async () => ({
-      resource: { serviceName: serviceName(fallbackName), serviceVersion: "0.1.0" },
-      spanProcessor: await makeSpanProcessor(),
-      shutdownTimeout: "3 seconds" as const
-    })))
+    ? Layer.unwrap(Effect.promise(() => import("@effect/opentelemetry/NodeSdk")).pipe(Effect.map((NodeSdk) =>
+      NodeSdk.layer(Effect.promise(async () => ({
+        resource: { serviceName: serviceName(fallbackName), serviceVersion: "0.1.0" },
+        spanProcessor: await makeSpanProcessor(),
+        shutdownTimeout: "3 seconds" as const
+      }))))))
     : Layer.empty
 
 /** NATS headers carrying the current Effect span's trace context (empty headers outside a traced span). */
