@@ -168,7 +168,7 @@ const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, s
     const loaded = yield* load(config)
     const q = yield* configuredQueue(loaded, s.queue, config)
     // Each line is printed as it happens, so a failure part-way still shows what was replayed.
-    const counts = yield* replaySelection(q, s).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats, "jetscale-dlq"), Tracing.layer("jetscale-cli"))))
+    const counts = yield* replaySelection(q, s).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats, "jetscale-dlq"), Tracing.layer("jetscale-cli", Tracing.cliOptions))))
     yield* Console.log(`${counts.replayed} dead letter(s) replayed`)
     if (counts.refused > 0) return yield* new DlqError({ message: `${counts.refused} dead letter(s) refused (see above), not replayed` })
   }).pipe(reportFailure)

@@ -46,7 +46,7 @@ export const enqueue = Command.make("enqueue", {
         attributes: { "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": subject, "jetscale.queue": q.name }
       }))
       return yield* Effect.forEach(Array.from({ length: count }), () => publishOne, { concurrency: 64 })
-    }).pipe(Effect.provide(Layer.merge(natsLayer(config.nats, "jetscale-enqueue", { checkJetStream: false }), Tracing.layer("jetscale-cli"))))
+    }).pipe(Effect.provide(Layer.merge(natsLayer(config.nats, "jetscale-enqueue", { checkJetStream: false }), Tracing.layer("jetscale-cli", Tracing.cliOptions))))
     yield* Console.log(`enqueued ${count} job(s) on ${subject} (stream ${q.stream}, seq ${seqs[0]}${count > 1 ? `..${seqs.at(-1)}` : ""})`)
   }).pipe(reportFailure)
 ).pipe(Command.withDescription("publish jobs to a queue"))

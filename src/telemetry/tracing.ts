@@ -3,19 +3,26 @@
 import { OtelTracer } from "@effect/opentelemetry"
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node"
 import { trace } from "@opentelemetry/api"
-import { Effect, Layer, type Tracer } from "effect"
+import { type Duration, Effect, Layer, type Tracer } from "effect"
 import { extractContext, injectSpan, makeSpanProcessor, serviceName, tracingEnabled } from "./otel.ts"
 
-/** The tracing layer for a program named `fallbackName` (OTEL_SERVICE_NAME wins); the SDK loads only when tracing is on. */
-export const layer = (fallbackName: string) =>
+/**
+ * The tracing layer for a program named `fallbackName` (OTEL_SERVICE_NAME wins); the SDK loads only
+ * when tracing is on. `shutdownTimeout` bounds the final export: a CLI command gives it little, so a
+ * collector that does not answer never holds it up.
+ */
+export const layer = (fallbackName: string, options: { readonly shutdownTimeout?: Duration.Input } = {}) =>
   tracingEnabled()
     ? Layer.unwrap(Effect.promise(() => import("@effect/opentelemetry/NodeSdk")).pipe(Effect.map((NodeSdk) =>
       NodeSdk.layer(Effect.promise(async () => ({
         resource: { serviceName: serviceName(fallbackName), serviceVersion: "0.1.0" },
         spanProcessor: await makeSpanProcessor(),
-        shutdownTimeout: "3 seconds" as const
+        shutdownTimeout: options.shutdownTimeout ?? "3 seconds"
       }))))))
     : Layer.empty
+
+/** A command's spans: exported if the collector answers within 200 ms of the end, else dropped. */
+export const cliOptions = { shutdownTimeout: "200 millis" } as const
 
 /** NATS headers carrying the current Effect span's trace context (empty headers outside a traced span). */
 export const traceHeaders = (base: MsgHdrs = natsHeaders()) =>

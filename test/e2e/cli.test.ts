@@ -2,6 +2,7 @@
 // errors, enqueue, status --json, push wake-up, crash-loop backoff, no orphans, and down.
 import { Effect } from "effect"
 import { writeFile } from "node:fs/promises"
+import { createServer, type AddressInfo } from "node:net"
 import { describe, expect, it } from "vitest"
 import { streamName } from "../../src/jetstream/names.ts"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
@@ -52,6 +53,24 @@ describe("jetscale CLI", () => {
     expect(r.code).toBe(1)
     expect(r.stderr.trim().split("\n")).toHaveLength(1)
     expect(r.stderr).toContain(text)
+  })
+
+  it("an OTLP collector that never answers does not hold up a command (its spans are dropped after 200 ms)", async () => {
+    const q = testQueue("otel-dead")
+    await Effect.runPromise(provisionQueue(nats.jsm, q))
+    const path = await processQueueConfig(q.name)
+    // Accepts connections and never answers: an export waits for its own 10s timeout.
+    const silent = createServer(() => {}).listen(0, "127.0.0.1")
+    await new Promise((r) => silent.once("listening", r))
+    try {
+      const started = performance.now()
+      const r = await runCli(["enqueue", q.name, "{}", "--config", path], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` })
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain("enqueued 1 job(s)")
+      expect(performance.now() - started).toBeLessThan(5000)
+    } finally {
+      silent.close()
+    }
   })
 
   it("enqueue publishes JSON or @file --count times; status --json works without a scaler (desired null)", async () => {
