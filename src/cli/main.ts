@@ -17,13 +17,23 @@ const jetscale = Command.make("jetscale").pipe(
   Command.withSubcommands([up, down, status, enqueue, dlq, events, scale, logs, natsAccounts])
 )
 
+/**
+ * Exits once the command and its finalizers are done and its output is written out (a pipe takes
+ * large output asynchronously): a socket left open, such as an OTLP export to a collector that does
+ * not answer, must not keep the process alive.
+ */
+const exitWhenWritten = (code: number) => {
+  let pending = 2
+  const done = () => { if (--pending === 0) process.exit(code) }
+  process.stdout.write("", done)
+  process.stderr.write("", done)
+}
+
 jetscale.pipe(
   Command.run({ version: "0.1.0" }),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     disableErrorReporting: false,
-    // Exit once the command and its finalizers are done: a socket left open (an OTLP export to a
-    // collector that does not answer) must not keep the process alive.
-    teardown: (exit) => process.exit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? (process.exitCode as number | undefined) ?? 0 : 1)
+    teardown: (exit) => exitWhenWritten(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? (process.exitCode as number | undefined) ?? 0 : 1)
   })
 )
