@@ -1,6 +1,7 @@
 // Schemas for the short human units used in jetscale.yaml: durations (`30s`, `5m`, `250ms`)
 // and byte sizes (`256m`, `1g`, `512k`, `1024`).
 import { Duration, Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { formatMillis } from "./format.ts"
 
 const durationUnits = { ms: "millis", s: "seconds", m: "minutes", h: "hours", d: "days" } as const
 const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
@@ -8,12 +9,7 @@ const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
 /** Formats a duration back into the short form (`1500ms` -> `1500ms`, 30 s -> `30s`). */
 export const formatShortDuration = (d: Duration.Duration): string => formatMillis(Duration.toMillis(d))
 
-/** Milliseconds in the short form: `30000` -> `30s`, `1500` -> `1500ms`. */
-export const formatMillis = (ms: number): string => {
-  const units: ReadonlyArray<readonly [string, number]> = [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]]
-  for (const [unit, size] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
-  return `${ms}ms`
-}
+export { formatMillis }
 
 /** `"30s" | "5m" | "250ms" | "1.5h" | "2d"` <-> `Duration`. */
 export const ShortDuration = Schema.String.annotate({ expected: "a duration like 30s, 5m or 250ms" }).pipe(

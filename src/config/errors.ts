@@ -1,6 +1,9 @@
 // Config errors: the one tagged error of the config boundary (`ConfigLoadError`), the
 // `path: reason` problem lines it carries, and the conversion of Schema issues into them.
-import { Schema, SchemaIssue, type SchemaAST } from "effect"
+// Deep imports: the worker SDK uses this module, and the `effect` barrel costs its start time.
+import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaIssue from "effect/SchemaIssue"
 
 /** `queues.demo.backoff[1]` as data: keys and array indices. */
 export type ProblemPath = ReadonlyArray<string | number>

@@ -1,5 +1,7 @@
 // Retry delays as Effect Schedules: the NAK delay for a delivery is the schedule's delay at that step.
-import { Duration, Effect, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 
 /** Exponential backoff in ms: `initialMs * factor^(attempt-1)`, capped at `maxMs`, times 1 ± jitter. */
 export interface ExponentialBackoff {

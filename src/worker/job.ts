@@ -1,9 +1,10 @@
 // One job: decode its payload, run the handler with heartbeats, then ack or NAK with the backoff delay.
 import type { JsMsg } from "@nats-io/jetstream"
-import { Result, Schema, type Schedule } from "effect"
+// Deep imports keep `import "jetscale/worker"` fast (the `effect` barrel loads every module).
+import type * as Schedule from "effect/Schedule"
 import { delayForAttempt } from "./backoff.ts"
-import { formatMillis } from "../config/duration.ts"
-import { formatProblem, issueProblems } from "../config/errors.ts"
+import { formatMillis } from "../config/format.ts"
+import { InvalidPayloadError, type Decode } from "./decode.ts"
 import { headersToRecord } from "../nats/headers.ts"
 import { isNonRetryable } from "./errors.ts"
 
@@ -46,7 +47,8 @@ export interface FailureHooks {
 }
 
 export interface JobOptions<A> {
-  readonly schema: Schema.Codec<A, unknown> | undefined
+  /** JSON, checked against the worker's schema (see ./decode.ts). */
+  readonly decode: Decode<A>
   readonly handler: Handler<A>
   readonly backoff: Schedule.Schedule<unknown>
   readonly heartbeatMs: number
@@ -58,28 +60,6 @@ export interface JobOptions<A> {
   readonly failures: FailureHooks
   /** Acks the job (confirmed in the background, see ./ack.ts); false when the connection is gone. */
   readonly ack: (m: JsMsg) => boolean
-}
-
-/** Parses JSON and checks it against the schema; the error names the field that is wrong. */
-export const decodePayload = <A>(data: Uint8Array, schema: Schema.Codec<A, unknown> | undefined): A => {
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder().decode(data))
-  } catch (e) {
-    throw new InvalidPayloadError(`payload is not JSON: ${(e as Error).message}`)
-  }
-  if (!schema) return json as A
-  const decoded = Schema.decodeUnknownResult(schema, { errors: "all" })(json)
-  if (Result.isFailure(decoded)) {
-    const problems = issueProblems(decoded.failure.issue).map(formatProblem)
-    throw new InvalidPayloadError(`payload does not match the schema: ${problems.join("; ") || decoded.failure.message}`)
-  }
-  return decoded.success
-}
-
-export class InvalidPayloadError extends Error {
-  override readonly name = "InvalidPayloadError"
-  readonly nonRetryable = true
 }
 
 export const errorText = (e: unknown): string => e instanceof Error ? `${e.name}: ${e.message}` : String(e)
@@ -129,7 +109,7 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
   const deliveries = m.info.deliveryCount
   try {
     const run = (async () => {
-      const payload = decodePayload(m.data, opts.schema)
+      const payload = opts.decode(m.data)
       await opts.handler(payload, {
         subject: m.subject,
         streamSeq: m.seq,

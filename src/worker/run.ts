@@ -8,6 +8,7 @@ import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
 import { makeAcker } from "./ack.ts"
+import { makeDecoder } from "./decode.ts"
 import { fromSpec } from "./backoff.ts"
 import { jobReportSubject } from "../jetstream/names.ts"
 import { makeFailureHooks } from "./failures.ts"
@@ -63,6 +64,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const tracing = await startWorkerTracing(settings)
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
   const backoff = fromSpec(settings.backoff)
+  const decode = await makeDecoder(options.schema)
   const acker = makeAcker(nc, { confirmTimeoutMs: Math.min(2000, ackWaitMs), giveUpAfterMs: ackWaitMs })
   const shutdown = new AbortController()
   const inFlight = new Set<Promise<JobOutcome>>()
@@ -80,7 +82,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
     const startedAt = performance.now()
     const job = traceJob(tracing.tracer, settings, m, () =>
       runJob(m, {
-        schema: options.schema, handler: options.handler, backoff, heartbeatMs, instance: settings.instance,
+        decode, handler: options.handler, backoff, heartbeatMs, instance: settings.instance,
         shutdown: shutdown.signal, timeoutMs: settings.jobTimeoutMs, failures, ack: acker.ack
       }))
       .then((outcome) => {
