@@ -5,7 +5,7 @@ import { Console, Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { writeFile } from "node:fs/promises"
 import { renderAccounts } from "../nats/accounts-conf.ts"
-import { describe } from "../nats/connection.ts"
+import { attemptWith } from "../effect/attempt.ts"
 import { configFlag, load, reportFailure } from "./common.ts"
 
 export class NatsAccountsError extends Schema.TaggedError<NatsAccountsError>()("NatsAccountsError", { message: Schema.String }) {}
@@ -22,10 +22,7 @@ export const natsAccounts = Command.make("nats-accounts", {
     }
     const text = renderAccounts({ config, workerSecret })
     if (Option.isNone(out)) return yield* Console.log(text)
-    yield* Effect.tryPromise({
-      try: () => writeFile(out.value, text, { mode: 0o600 }),
-      catch: (e) => new NatsAccountsError({ message: `cannot write ${out.value}: ${describe(e)}` })
-    })
+    yield* attemptWith((message) => new NatsAccountsError({ message }))(`cannot write ${out.value}`, () => writeFile(out.value, text, { mode: 0o600 }))
     yield* Console.log(`nats-accounts: ${config.queues.length} queue worker user(s) written to ${out.value}; reload nats-server to apply`)
   }).pipe(reportFailure)
 ).pipe(Command.withDescription("write the NATS accounts (per-queue worker users) that nats.conf includes"))

@@ -8,7 +8,7 @@ import { Clock, Effect, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { isMessageGone } from "../jetstream/errors.ts"
 import { dlqSubject, errorsBucket } from "../jetstream/names.ts"
-import { attemptWith } from "../effect/attempt.ts"
+import { attemptWith, lookupWith } from "../effect/attempt.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { deleteErrorRecord, errorRecordText, readErrorRecord, type ErrorRecord } from "./error-record.ts"
@@ -19,7 +19,10 @@ export class DeadLetterError extends Schema.TaggedError<DeadLetterError>()("Dead
   cause: Schema.optional(Schema.Unknown)
 }) {}
 
-export const call = attemptWith((message, cause) => new DeadLetterError({ message, cause }))
+const deadLetterError = (message: string, cause: unknown) => new DeadLetterError({ message, cause })
+export const call = attemptWith(deadLetterError)
+/** Like `call`, for a stream or consumer that may not exist (null then). */
+export const lookup = lookupWith(deadLetterError)
 
 export interface DeadLetterDeps {
   readonly js: JetStreamClient

@@ -8,9 +8,9 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstrea
 import { Kvm } from "@nats-io/kv"
 import { Cause, Clock, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
-import { isMessageGone, isNotFound } from "../jetstream/errors.ts"
+import { isMessageGone } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
-import { advisoryOf, advisoryTime, call, deadLetterBySeq, nextStored, type DeadLetterDeps, type MaxDeliveriesAdvisory } from "./actions.ts"
+import { advisoryOf, advisoryTime, call, deadLetterBySeq, lookup, nextStored, type DeadLetterDeps, type MaxDeliveriesAdvisory } from "./actions.ts"
 import { hadFirstSweep, recordFirstSweep, sweepQueue, type SweepMemory } from "./sweep.ts"
 
 type AdvisoryOutcome = "handled" | "not-ours" | "malformed"
@@ -24,8 +24,8 @@ const handleAdvisory = (deps: DeadLetterDeps, adv: MaxDeliveriesAdvisory | undef
   if (!q) {
     // This deployment's advisories stream captures only its own queues: the queue was removed from
     // the config since (or the stream is gone). Its message stays where it is; the advisory is dropped.
-    const exists = yield* Effect.tryPromise(() => deps.jsm.streams.info(adv.stream)).pipe(Effect.as(true), Effect.catch((e) => Effect.succeed(!isNotFound(e.cause))))
-    if (!exists) return "handled" as AdvisoryOutcome
+    const stream = yield* lookup(`stream ${adv.stream}`, () => deps.jsm.streams.info(adv.stream))
+    if (stream === null) return "handled" as AdvisoryOutcome
     yield* Effect.logWarning(`advisory for ${adv.stream}/${adv.consumer}: its queue is no longer in this config; message ${adv.stream_seq} stays in ${adv.stream}`)
     return "not-ours" as AdvisoryOutcome
   }

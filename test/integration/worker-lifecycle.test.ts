@@ -14,23 +14,13 @@ import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { startWorker } from "../../src/worker/index.ts"
 import type { WorkerStateReport } from "../../src/worker/state-report.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
+import { queueOps } from "../support/queue-ops.ts"
 import { startRestartableNatsServer } from "../support/nats-server.ts"
 import { testQueue } from "../support/queue.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
-
-const setup = async (over: Partial<QueueConfig> = {}) => {
-  const q = testQueue("wl", over)
-  await Effect.runPromise(provisionQueue(nats.jsm, q))
-  return q
-}
-const publish = async (q: QueueConfig, payloads: ReadonlyArray<unknown>) => {
-  const js = jetstream(nats.nc)
-  for (const p of payloads) await js.publish(q.subjects[0]!, JSON.stringify(p))
-}
-const consumer = (q: QueueConfig) => nats.jsm.consumers.info(q.stream, q.consumer)
-const streamMessages = async (q: QueueConfig) => (await nats.jsm.streams.info(q.stream)).state.messages
+const { setup, publish, consumer, streamMessages } = queueOps(nats, "wl")
 const settingsOf = (q: QueueConfig) => ({ natsUrl: nats.server.url, queue: q.name, instance: `t-${q.name}` })
 
 describe("worker lifecycle", () => {

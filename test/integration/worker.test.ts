@@ -1,29 +1,16 @@
 // Worker SDK against a real nats-server: ack, NAK with delay, heartbeats, and a SIGTERM drain.
-import { jetstream } from "@nats-io/jetstream"
 import { Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import type { QueueConfig } from "../../src/config/model.ts"
 import { readBacklog } from "../../src/jetstream/backlog.ts"
-import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { startWorker } from "../../src/worker/index.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
-import { testQueue } from "../support/queue.ts"
+import { queueOps } from "../support/queue-ops.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
-
-
-const setup = async (over: Partial<QueueConfig> = {}) => {
-  const q = testQueue("w", over)
-  await Effect.runPromise(provisionQueue(nats.jsm, q))
-  return q
-}
-const publish = async (q: QueueConfig, payloads: ReadonlyArray<unknown>) => {
-  const js = jetstream(nats.nc)
-  for (const p of payloads) await js.publish(q.subjects[0]!, JSON.stringify(p))
-}
-const streamMessages = async (q: QueueConfig) => (await nats.jsm.streams.info(q.stream)).state.messages
+const { setup, publish, streamMessages } = queueOps(nats, "w")
 const settingsOf = (q: QueueConfig) => ({ natsUrl: nats.server.url, queue: q.name, instance: `t-${q.name}`, stopTimeoutMs: 5000 })
 
 describe("worker SDK", () => {
