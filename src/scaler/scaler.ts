@@ -13,6 +13,7 @@ import { Nats } from "../nats/connection.ts"
 import { onEachMessage } from "../nats/subscription.ts"
 import { queueWorkerCredentials } from "../nats/worker-credentials.ts"
 import { Runtime } from "../runtime/driver.ts"
+import { parseJobReport } from "../telemetry/job-report.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { overrideTtlProblem } from "./override.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
@@ -126,15 +127,15 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     failingQueues: status.pipe(Effect.map((qs) => Object.fromEntries(qs.flatMap((q) => q.reconcileError === null ? [] : [[q.name, q.reconcileError]]))))
   }, { concurrency: "unbounded" })
 
-  // Workers report each finished job (and each job they dead-lettered themselves); the counts and
-  // durations are served on /metrics. Only configured queues and known values become labels.
+  // Workers report their finished jobs (and those they dead-lettered themselves) once a second; the
+  // counts and durations are served on /metrics. Only configured queues and known values become labels.
   const queueNames = new Set(config.queues.map((q) => q.name))
   yield* onEachMessage(nats.nc, "jetscale.metrics.jobs.>", (m) => Effect.gen(function*() {
     const queue = m.subject.slice("jetscale.metrics.jobs.".length)
-    const r = yield* Effect.try(() => m.json<{ outcome: Metrics.JobOutcome; seconds: number; reason?: string }>())
-    if (!queueNames.has(queue) || typeof r.seconds !== "number" || !Number.isFinite(r.seconds) || r.seconds < 0 || !["succeeded", "failed", "dead_lettered"].includes(r.outcome)) return
-    yield* Metrics.recordJob(queue, r.outcome, r.seconds)
-    if (r.outcome === "dead_lettered" && (r.reason === "invalid_payload" || r.reason === "rejected")) yield* Metrics.recordDeadLetter(queue, r.reason)
+    if (!queueNames.has(queue)) return
+    const entries = parseJobReport(m.string())
+    if (typeof entries === "string") return yield* Effect.logDebug(`job report of queue ${queue} ignored: ${entries}`)
+    for (const entry of entries) yield* Metrics.recordJobs(queue, entry)
   }))
   yield* onEachMessage(nats.nc, statusSubjectOf(config.deployment), (m) => status.pipe(Effect.map((queues) => m.respond(JSON.stringify({ queues })))))
   // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.

@@ -6,11 +6,10 @@
 // All of it goes to the registry in the current context (Metric.MetricRegistry, one shared Map by
 // default), so the recording fibers and the /metrics handler must not provide different ones.
 import { Effect, Metric } from "effect"
+import { jobDurationBuckets, type JobOutcome, type JobReportEntry } from "./job-report.ts"
 
 /** Cold starts: 50 ms (a process worker) .. 30 s (an image pull). */
 export const coldStartBuckets: ReadonlyArray<number> = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
-/** Job run times: 5 ms .. 10 min. */
-export const jobDurationBuckets: ReadonlyArray<number> = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
 
 export const queueBacklog = Metric.gauge("jetscale_queue_backlog", {
   description: "Messages waiting or in flight in the queue's consumer (num_pending + num_ack_pending)"
@@ -56,8 +55,7 @@ export const logLinesDropped = Metric.counter("jetscale_log_lines_dropped_total"
 })
 
 export type ScaleDirection = "up" | "down"
-/** `succeeded`: acked; `failed`: NAKed for a retry; `dead_lettered`: sent to the DLQ. */
-export type JobOutcome = "succeeded" | "failed" | "dead_lettered"
+export type { JobOutcome }
 /** The `Jetscale-Reason` values of the dead-letter queue. */
 export type DeadLetterReason = "max_deliveries" | "invalid_payload" | "rejected"
 
@@ -101,12 +99,20 @@ export const recordReconcileError = (queue: string): Effect.Effect<void> =>
 export const recordWorkerCrash = (queue: string): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(workerCrashes, { queue }), 1)
 
-/** One job a worker finished (`seconds`: its handler's run time). */
-export const recordJob = (queue: string, outcome: JobOutcome, seconds: number): Effect.Effect<void> =>
-  Effect.andThen(
-    Metric.update(Metric.withAttributes(jobs, { queue, outcome }), 1),
-    Metric.update(Metric.withAttributes(jobDurationSeconds, { queue }), seconds)
-  )
+/**
+ * Jobs a worker finished, as its report counts them (see ./job-report.ts): each entry's jobs land
+ * in its bucket of the histogram at the entry's mean run time, so counts, buckets and sum are exact.
+ */
+export const recordJobs = (queue: string, entry: JobReportEntry): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* Metric.update(Metric.withAttributes(jobs, { queue, outcome: entry.outcome }), entry.count)
+    const duration = Metric.withAttributes(jobDurationSeconds, { queue })
+    const mean = entry.seconds / entry.count
+    for (let i = 0; i < entry.count; i++) yield* Metric.update(duration, mean)
+    if (entry.outcome === "dead_lettered" && entry.reason !== undefined) {
+      yield* Metric.update(Metric.withAttributes(dlqMessages, { queue, reason: entry.reason }), entry.count)
+    }
+  })
 
 /**
  * Creates a queue's counters at zero (scale events up/down, worker crashes), so they are scraped

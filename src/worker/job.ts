@@ -1,4 +1,4 @@
-// One job: decode its payload, run the handler with heartbeats, then ack or NAK with the backoff delay.
+// One job: decode its payload, run the handler (the worker heartbeats it meanwhile), then ack or NAK with the backoff delay.
 import type { JsMsg } from "@nats-io/jetstream"
 // Deep imports keep `import "jetscale/worker"` fast (the `effect` barrel loads every module).
 import type * as Schedule from "effect/Schedule"
@@ -51,7 +51,8 @@ export interface JobOptions<A> {
   readonly decode: Decode<A>
   readonly handler: Handler<A>
   readonly backoff: Schedule.Schedule<unknown>
-  readonly heartbeatMs: number
+  /** Ends the worker's heartbeats for this job; called before its ack or NAK goes out. */
+  readonly release: (m: JsMsg) => void
   readonly instance: string
   /** Aborted when a shutdown runs out of time: unfinished jobs are handed back. */
   readonly shutdown: AbortSignal
@@ -98,7 +99,6 @@ type Ending =
  */
 export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutcome> => {
   const job = new AbortController()
-  const heartbeat = setInterval(() => send(() => m.working()), opts.heartbeatMs)
   let interrupt: (e: Ending) => void = () => {}
   const interrupted = new Promise<Ending>((resolve) => { interrupt = resolve })
   const onShutdown = () => interrupt({ _tag: "shutdown" })
@@ -122,7 +122,6 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
     })()
     const settled = run.then((): Ending => ({ _tag: "done" }), (error: unknown): Ending => ({ _tag: "failed", error }))
     let ending = await Promise.race([settled, interrupted])
-    clearInterval(heartbeat)
     if (ending._tag === "shutdown" || ending._tag === "timeout") {
       // A handler that finishes just as the interruption comes (in the same turn of the event loop,
       // before its signal is aborted) is acked, not handed back or failed. One that is still running
@@ -134,6 +133,7 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
         run.catch(() => {})
       }
     }
+    opts.release(m)
     switch (ending._tag) {
       case "done": {
         if (!opts.ack(m)) return { _tag: "abandoned" }
@@ -148,7 +148,7 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
         return failed(m, ending.error, opts)
     }
   } finally {
-    clearInterval(heartbeat)
+    opts.release(m)
     clearTimeout(timer)
     opts.shutdown.removeEventListener("abort", onShutdown)
   }

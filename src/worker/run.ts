@@ -1,9 +1,11 @@
-// The worker loop: pulls only as many jobs as it has free slots and runs them. Two ways to end:
-// - a scale-in drain (SIGUSR2, `drain()`): no new pulls; every job in flight, and any the last open
-//   pull request still delivers, runs to its end however long it takes (`jobTimeout` bounds a job);
-// - a shutdown (SIGTERM/SIGINT, `stop()`): the same, but within stopTimeout; jobs still running then
-//   are handed back with a NAK.
-// Then the acks are confirmed and the connection closes.
+// The worker loop: takes jobs from the puller (free slots plus a small prefetch, see ./puller.ts)
+// and runs them; every job it holds, running or buffered, is heartbeated. Two ways to end:
+// - a scale-in drain (SIGUSR2, `drain()`): no new pulls; every job in flight or buffered, and any
+//   the last open pull requests still deliver, runs to its end however long it takes (`jobTimeout`
+//   bounds a job);
+// - a shutdown (SIGTERM/SIGINT, `stop()`): the same, but within stopTimeout; jobs still running or
+//   buffered then are handed back with a NAK.
+// Then the acks are confirmed, the last job report goes out and the connection closes.
 import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Schema } from "effect"
@@ -11,6 +13,8 @@ import { makeAcker } from "./ack.ts"
 import { makeDecoder } from "./decode.ts"
 import { fromSpec } from "./backoff.ts"
 import { jobReportSubject } from "../jetstream/names.ts"
+import { makeJobReportBatcher } from "../telemetry/job-report.ts"
+import { startPuller } from "./puller.ts"
 import { makeFailureHooks } from "./failures.ts"
 import { recordStartup, startWorkerTracing, traceJob } from "./tracing.ts"
 import { errorText, runJob, send, type Handler, type JobOutcome } from "./job.ts"
@@ -44,10 +48,16 @@ export interface RunningWorker {
     readonly inFlight: number
     /** Acks sent again because the server did not confirm them (a reconnect). */
     readonly acksResent: number
+    /** Jobs received ahead of a free slot, waiting to start (heartbeated meanwhile). */
+    readonly prefetched: number
   }
 }
 
 const fetchExpiresMs = 2000
+/** A buffered job waits about this long before it starts (see ./puller.ts). */
+const prefetchWindowMs = 50
+const maxPrefetch = 256
+const reportEveryMs = 1000
 
 /** Connects and starts pulling; does not install signal handlers (see `runWorker`). */
 export const startWorker = async <A>(options: WorkerOptions<A>): Promise<RunningWorker> => {
@@ -71,18 +81,35 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const counts = { acked: 0, naked: 0, deadLettered: 0 }
   let phase: WorkerPhase = "running"
   const reports = startStateReports(nc, settings.queue, settings.instance, () => ({ state: phase, inFlight: inFlight.size }))
+  const puller = startPuller(consumer, {
+    concurrency: settings.concurrency, inFlight: () => inFlight.size, windowMs: prefetchWindowMs, maxPrefetch, expiresMs: fetchExpiresMs, log
+  })
+  // Running jobs and buffered ones share one heartbeat timer.
+  const running = new Set<JsMsg>()
+  const heartbeats = setInterval(() => {
+    for (const m of running) send(() => m.working())
+    for (const m of puller.buffered()) send(() => m.working())
+  }, heartbeatMs)
+  const jobReports = makeJobReportBatcher()
+  const publishJobReport = () => {
+    const body = jobReports.take()
+    if (body !== undefined) send(() => nc.publish(jobReportSubject(settings.queue), body))
+  }
+  const jobReportTimer = setInterval(publishJobReport, reportEveryMs)
 
   const report = (outcome: JobOutcome, startedAt: number) => {
-    const name = outcome._tag === "acked" ? "succeeded" : outcome._tag === "naked" ? "failed" : outcome._tag === "dead-lettered" ? "dead_lettered" : undefined
-    const reason = outcome._tag === "dead-lettered" ? { reason: outcome.reason } : {}
-    if (name) send(() => nc.publish(jobReportSubject(settings.queue), JSON.stringify({ outcome: name, seconds: (performance.now() - startedAt) / 1000, ...reason })))
+    const seconds = (performance.now() - startedAt) / 1000
+    if (outcome._tag === "acked") jobReports.add("succeeded", seconds)
+    if (outcome._tag === "naked") jobReports.add("failed", seconds)
+    if (outcome._tag === "dead-lettered") jobReports.add("dead_lettered", seconds, outcome.reason)
   }
 
   const start = (m: JsMsg) => {
     const startedAt = performance.now()
+    running.add(m)
     const job = traceJob(tracing.tracer, settings, m, () =>
       runJob(m, {
-        decode, handler: options.handler, backoff, heartbeatMs, instance: settings.instance,
+        decode, handler: options.handler, backoff, release: (done) => running.delete(done), instance: settings.instance,
         shutdown: shutdown.signal, timeoutMs: settings.jobTimeoutMs, failures, ack: acker.ack
       }))
       .then((outcome) => {
@@ -105,28 +132,21 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         return { _tag: "abandoned" }
       })
       .finally(() => {
+        running.delete(m)
         inFlight.delete(job)
+        puller.finished(performance.now() - startedAt)
         if (phase === "draining") reports.changed()
       })
     inFlight.add(job)
   }
 
+  // Ends once the puller is stopped and has handed out everything its pulls delivered.
   const pullLoop = async () => {
-    while (phase === "running") {
-      const free = settings.concurrency - inFlight.size
-      if (free <= 0) {
-        await Promise.race(inFlight)
-        continue
-      }
-      try {
-        const batch = await consumer.fetch({ max_messages: free, expires: fetchExpiresMs })
-        // Even after the stop began: this pull was issued before, and the job is ours to run now.
-        for await (const m of batch) start(m)
-      } catch (e) {
-        if (phase !== "running" || nc.isClosed()) break
-        log(`pull failed, retrying in 1s: ${errorText(e)}`)
-        await new Promise((r) => setTimeout(r, 1000))
-      }
+    for (;;) {
+      while (inFlight.size >= settings.concurrency) await Promise.race(inFlight)
+      const m = await puller.next()
+      if (m === undefined) return
+      start(m)
     }
   }
 
@@ -142,12 +162,16 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
     log(`draining (${why}): ${inFlight.size} job(s) in flight`)
     if (phase === "draining") return
     phase = "draining"
+    puller.stop()
     reports.changed()
   }
 
   let closing: Promise<void> | undefined
   const close = () => closing ??= (async () => {
     reports.stop()
+    clearInterval(heartbeats)
+    clearInterval(jobReportTimer)
+    publishJobReport()
     // A confirmation still outstanding after ack wait is moot: the job has been redelivered.
     await Promise.race([acker.settled(), new Promise((r) => setTimeout(r, ackWaitMs).unref())])
     await nc.drain().catch(() => nc.close())
@@ -167,8 +191,13 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
     beginDraining(`shutdown, up to ${settings.stopTimeoutMs}ms`)
     const timedOut = new Promise<false>((r) => setTimeout(() => r(false), settings.stopTimeoutMs).unref())
     if (!(await Promise.race([jobsDone().then(() => true), timedOut]))) {
-      log(`stop timeout: handing back ${inFlight.size} unfinished job(s)`)
+      // Hand-backs wait for this worker's open pull requests to end (within the fetch expiry of
+      // the stop's start): the server would otherwise deliver them straight back here.
+      await puller.pullsEnded()
+      const buffered = puller.takeBuffered()
+      log(`stop timeout: handing back ${inFlight.size} unfinished job(s)${buffered.length > 0 ? ` and ${buffered.length} not started` : ""}`)
       shutdown.abort()
+      for (const m of buffered) send(() => m.nak())
       // Interrupted jobs settle at once (their handlers are not waited for); the bound is a safety net.
       await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, 1000))])
     }
@@ -176,7 +205,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   })()
 
   const stopped = nc.closed().then(() => undefined)
-  return { settings, stop, drain, stopped, stats: () => ({ ...counts, inFlight: inFlight.size, acksResent: acker.stats().resent }) }
+  return { settings, stop, drain, stopped, stats: () => ({ ...counts, inFlight: inFlight.size, acksResent: acker.stats().resent, prefetched: puller.buffered().length }) }
 }
 
 /**

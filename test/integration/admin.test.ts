@@ -111,7 +111,7 @@ describe("admin API without a token", () => {
       Metrics.recordColdStart("adm", 0.8),
       Metrics.recordDeadLetter("adm", "max_deliveries"),
       Metrics.recordWorkerCrash("adm"),
-      Metrics.recordJob("adm", "succeeded", 0.02)
+      Metrics.recordJobs("adm", { outcome: "succeeded", count: 1, seconds: 0.02, le: 0.025 })
     ]))
     const res = await call(`${admin.url}/metrics`)
     expect(res.status).toBe(200)

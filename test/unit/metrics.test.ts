@@ -3,6 +3,7 @@
 import { Effect, Metric } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { describe, expect, it } from "vitest"
+import { makeJobReportBatcher, parseJobReport, type JobOutcome, type WorkerDeadLetterReason } from "../../src/telemetry/job-report.ts"
 import * as Metrics from "../../src/telemetry/metrics.ts"
 
 const render = (program: Effect.Effect<unknown>) =>
@@ -65,8 +66,8 @@ describe("metrics", () => {
       yield* Metrics.recordColdStart("demo", 0.2)
       yield* Metrics.recordColdStart("demo", 3)
       yield* Metrics.recordColdStart("demo", 45)
-      yield* Metrics.recordJob("demo", "succeeded", 0.03)
-      yield* Metrics.recordJob("demo", "failed", 1.5)
+      yield* Metrics.recordJobs("demo", { outcome: "succeeded", count: 1, seconds: 0.03, le: 0.05 })
+      yield* Metrics.recordJobs("demo", { outcome: "failed", count: 1, seconds: 1.5, le: 2.5 })
     }))
     const lines = text.split("\n")
     expect(lines.filter((l) => l.includes("jetscale_cold_start_seconds"))).toEqual([
@@ -96,5 +97,43 @@ describe("metrics", () => {
       `jetscale_job_duration_seconds_sum{queue="demo"} 1.53`,
       `jetscale_job_duration_seconds_count{queue="demo"} 2`
     ]))
+  })
+
+  it("batched job reports add up to the same counters, buckets and sums as one report per job", async () => {
+    // 1,000 jobs of every outcome and run times across the buckets (and past the last one).
+    const jobs = Array.from({ length: 1000 }, (_, i): [JobOutcome, number, WorkerDeadLetterReason | undefined] => {
+      const outcome: JobOutcome = i % 7 === 0 ? "failed" : i % 11 === 0 ? "dead_lettered" : "succeeded"
+      return [outcome, (i % 50) * 0.0137 + (i === 999 ? 900 : 0), outcome === "dead_lettered" ? (i % 2 ? "rejected" : "invalid_payload") : undefined]
+    })
+    const recordAll = (reports: ReadonlyArray<string>) => Effect.gen(function*() {
+      for (const body of reports) {
+        const entries = parseJobReport(body)
+        if (typeof entries === "string") throw new Error(entries)
+        for (const entry of entries) yield* Metrics.recordJobs("demo", entry)
+      }
+    })
+    const perJob = jobs.map(([outcome, seconds, reason]) => JSON.stringify({ outcome, seconds, ...(reason ? { reason } : {}) }))
+    const batcher = makeJobReportBatcher()
+    const batched: Array<string> = []
+    jobs.forEach(([outcome, seconds, reason], i) => {
+      batcher.add(outcome, seconds, reason)
+      if (i % 300 === 299) batched.push(batcher.take()!)
+    })
+    batched.push(batcher.take()!)
+    expect(batcher.take()).toBeUndefined()
+    expect(batched.length).toBe(4)
+    // Sums are floats added in another order: compare them rounded.
+    const rounded = (text: string) => text.replace(/_sum\{([^}]*)\} ([0-9.e+-]+)/g, (_, l, v) => `_sum{${l}} ${Number(v).toFixed(6)}`)
+    const one = rounded(await render(recordAll(perJob)))
+    expect(one).toContain(`jetscale_jobs_total{queue="demo",outcome="succeeded"} ${jobs.filter(([o]) => o === "succeeded").length}`)
+    expect(one).toContain(`jetscale_job_duration_seconds_bucket{queue="demo",le="+Inf"} 1000`)
+    expect(rounded(await render(recordAll(batched)))).toBe(one)
+  })
+
+  it("job reports: bad ones are named, not recorded", () => {
+    expect(parseJobReport("nope")).toBe("not JSON")
+    expect(parseJobReport(JSON.stringify({ outcome: "won", seconds: 1 }))).toMatch(/expected \{outcome, seconds\}/)
+    expect(parseJobReport(JSON.stringify({ jobs: [{ outcome: "succeeded", count: 1, seconds: 0.001, le: 0.005 }, { outcome: "succeeded", count: -2, seconds: 1, le: null }] }))).toMatch(/^jobs\[1\]: /)
+    expect(parseJobReport(JSON.stringify({ jobs: [{ outcome: "succeeded", count: 1, seconds: 0.001, le: 0.007 }] }))).toMatch(/^jobs\[0\]: /)
   })
 })
