@@ -10,8 +10,9 @@ import { Cause, Clock, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { isMessageGone } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
+import { readStreamLevels, type StreamLevels } from "../jetstream/stream-levels.ts"
 import { advisoryOf, advisoryTime, call, deadLetterBySeq, lookup, nextStored, type DeadLetterDeps, type MaxDeliveriesAdvisory } from "./actions.ts"
-import { hadFirstSweep, recordFirstSweep, sweepQueue, type SweepMemory } from "./sweep.ts"
+import { forgetStuck, hadFirstSweep, recordFirstSweep, sweepQueue, type SweepMemory } from "./sweep.ts"
 
 type AdvisoryOutcome = "handled" | "not-ours" | "malformed"
 
@@ -87,10 +88,15 @@ const recoverEveryMs = 1000
 type FirstSweeps = Map<string, number>
 const renewFirstSweepEveryMs = 24 * 3600 * 1000
 
-const sweepOne = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstSweeps, q: QueueConfig) => Effect.gen(function*() {
+const sweepOne = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstSweeps, q: QueueConfig, levels: StreamLevels | undefined) => Effect.gen(function*() {
   const now = yield* Clock.currentTimeMillis
   const renewed = firstSweeps.get(q.stream)
   const fresh = renewed !== undefined && now - renewed < renewFirstSweepEveryMs
+  // An empty stream has nothing to sweep: no request of its own once its first sweep is known.
+  if (fresh && levels?.get(q.stream) === 0) {
+    forgetStuck(memory, q)
+    return undefined
+  }
   const done = fresh || (yield* hadFirstSweep(deps, q))
   if (done && !fresh) firstSweeps.set(q.stream, now)
   const hint = yield* sweepQueue(deps, q, memory, !done)
@@ -101,8 +107,14 @@ const sweepOne = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstS
   return hint
 })
 
-const sweepAll = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstSweeps) =>
-  Effect.forEach(deps.queues, (q: QueueConfig) => sweepOne(deps, memory, firstSweeps, q).pipe(
+const sweepAll = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstSweeps) => Effect.gen(function*() {
+  // One read of every stream's level; unreadable, every queue is swept the long way.
+  const levels = yield* readStreamLevels(deps.jsm).pipe(Effect.orElseSucceed(() => undefined))
+  return yield* sweepEach(deps, memory, firstSweeps, levels)
+})
+
+const sweepEach = (deps: DeadLetterDeps, memory: SweepMemory, firstSweeps: FirstSweeps, levels: StreamLevels | undefined) =>
+  Effect.forEach(deps.queues, (q: QueueConfig) => sweepOne(deps, memory, firstSweeps, q, levels).pipe(
     Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause)
       ? Effect.failCause(cause)
       : Effect.logWarning(`queue ${q.name}: sweep failed; again in ${sweepEveryMs / 1000}s`, cause).pipe(Effect.as(undefined)))

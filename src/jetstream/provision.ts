@@ -68,9 +68,9 @@ const sameStream = (have: StreamInfo["config"], want: ReturnType<typeof wantedSt
 const sameConsumer = (have: ConsumerInfo["config"], want: Partial<ConsumerConfig>) =>
   have.ack_wait === want.ack_wait && have.max_deliver === want.max_deliver && have.max_ack_pending === want.max_ack_pending
 
-const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStreamManager, q: QueueConfig, deployment: string) {
+const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStreamManager, q: QueueConfig, deployment: string, known: KnownStreams | undefined) {
   const want = wantedStream(q, deployment)
-  const have = yield* lookup(`stream ${q.stream}`, () => jsm.streams.info(q.stream))
+  const have = known !== undefined ? known.get(q.stream) ?? null : yield* lookup(`stream ${q.stream}`, () => jsm.streams.info(q.stream))
   if (have === null) {
     yield* call(`stream ${q.stream}: create failed`, () => jsm.streams.add(want))
     return "created" as const
@@ -89,9 +89,9 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
   return "updated" as const
 })
 
-const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetStreamManager, q: QueueConfig) {
+const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetStreamManager, q: QueueConfig, newStream: boolean) {
   const want = wantedConsumer(q)
-  const have = yield* lookup(`stream ${q.stream}: consumer "${q.consumer}"`, () => jsm.consumers.info(q.stream, q.consumer))
+  const have = newStream ? null : yield* lookup(`stream ${q.stream}: consumer "${q.consumer}"`, () => jsm.consumers.info(q.stream, q.consumer))
   if (have === null) {
     yield* call(`stream ${q.stream}: consumer "${q.consumer}": create failed`, () => jsm.consumers.add(q.stream, want))
     return "created" as const
@@ -107,10 +107,16 @@ const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetS
   return "updated" as const
 })
 
-/** Makes the queue's stream and consumer match the config; a stream of another deployment is refused. */
-export const provisionQueue = (jsm: JetStreamManager, q: QueueConfig, deployment = defaultDeployment): Effect.Effect<Provisioned, ProvisionError> =>
+/** The account's streams by name (see ../jetstream/stream-levels.ts), when the caller read them in one go. */
+export type KnownStreams = ReadonlyMap<string, Pick<StreamInfo, "config">>
+
+/**
+ * Makes the queue's stream and consumer match the config; a stream of another deployment is
+ * refused. With `known`, the stream is not looked up on its own (many queues: one stream list).
+ */
+export const provisionQueue = (jsm: JetStreamManager, q: QueueConfig, deployment = defaultDeployment, known?: KnownStreams): Effect.Effect<Provisioned, ProvisionError> =>
   Effect.gen(function*() {
-    const stream = yield* ensureStream(jsm, q, deployment)
-    const consumer = yield* ensureConsumer(jsm, q)
+    const stream = yield* ensureStream(jsm, q, deployment, known)
+    const consumer = yield* ensureConsumer(jsm, q, stream === "created")
     return { stream, consumer }
   })

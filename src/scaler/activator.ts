@@ -11,6 +11,8 @@ export interface Activator {
    * of the first of them: its trace is the one the wake-up joins.
    */
   readonly takeSeen: Effect.Effect<{ readonly count: number; readonly first: MsgHdrs | undefined; readonly firstAt: number | undefined }>
+  /** Whether messages were seen since the last `takeSeen` (read without taking them). */
+  readonly hasSeen: () => boolean
   readonly close: Effect.Effect<void>
 }
 
@@ -50,6 +52,7 @@ export const makeActivator = (nc: NatsConnection, subjects: ReadonlyArray<string
       firstAt = undefined
       return taken
     }),
+    hasSeen: () => seen > 0,
     close: set(false)
   }
 }

@@ -1,8 +1,10 @@
 // One queue's reconcile loop: a reconcile step (./reconcile.ts) on every tick of `scaler.interval`
-// (a Schedule) and on every activator wake. A step that fails or dies, whatever it threw, is logged
-// with the queue's name, counted, and shown in the queue's status and /readyz until a step succeeds
-// again; the next tick runs as usual.
-import { Cause, Duration, Effect, Fiber, Queue, Ref, Schedule } from "effect"
+// (the scaler's shared ticker, after its one read of every stream's level) and on every activator
+// wake. A quiet queue (at zero, no override, nothing in its stream, nothing seen by its activator)
+// skips the ticks' steps but for one every `quietRefresh`: 1,000 idle queues cost next to nothing.
+// A step that fails or dies, whatever it threw, is logged with the queue's name, counted, and
+// shown in the queue's status and /readyz until a step succeeds again; the next tick runs as usual.
+import { Cause, Clock, Effect, Fiber, Queue, Ref } from "effect"
 import { randomBytes } from "node:crypto"
 import type { QueueConfig } from "../config/model.ts"
 import { readBacklog } from "../jetstream/backlog.ts"
@@ -35,8 +37,9 @@ export interface QueueLoopDeps {
   readonly runtime: RuntimeDriver
   /** Where workers connect, as the worker user (never the scaler's credentials). */
   readonly workerNats: NatsEndpoint
-  readonly interval: Duration.Duration
   readonly control: QueueControl
+  /** Messages in the queue's stream at the last shared read; undefined when unknown. */
+  readonly level: Effect.Effect<number | undefined>
   readonly workerStates: WorkerStates
   readonly report: (status: QueueStatus) => Effect.Effect<void>
   /** Marks the queue's reconcile steps as failing (with the error) or healthy again (null). */
@@ -44,6 +47,9 @@ export interface QueueLoopDeps {
 }
 
 const newInstanceId = () => randomBytes(4).toString("hex")
+
+/** A quiet queue still gets a full step this often (gauges, anything the level read cannot see). */
+export const quietRefreshMs = 30_000
 
 /** One line for a failed step: the error's name and message, whether it was a typed failure or a defect. */
 export const causeText = (cause: Cause.Cause<unknown>): string => {
@@ -83,6 +89,8 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     yield* Ref.set(coldStart, yield* Effect.forkIn(measureColdStart(nats.nc, q, seenAtMs), scope))
   })
 
+  // The last step that completed: its status and when (undefined after a failed step).
+  const lastStep = yield* Ref.make<{ readonly status: QueueStatus; readonly atMs: number } | undefined>(undefined)
   const { step } = yield* makeReconcile({
     q,
     runtime,
@@ -94,9 +102,24 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     newInstanceId,
     publishEvent: (event) => publishScaleEvent(nats.nc, event),
     onWake,
-    report: deps.report
+    report: (status) => Effect.gen(function*() {
+      yield* Ref.set(lastStep, { status, atMs: yield* Clock.currentTimeMillis })
+      yield* deps.report(status)
+    })
   })
 
-  yield* Queue.offer(signal, "tick").pipe(Effect.repeat(Schedule.spaced(deps.interval)), Effect.forkScoped)
-  return yield* Queue.take(signal).pipe(Effect.andThen(guardStep(q.name, step, deps.reportError)), Effect.forever)
+  const isQuiet = (signal: "tick" | "wake") => Effect.gen(function*() {
+    const last = yield* Ref.get(lastStep)
+    if (signal === "wake" || last === undefined || activator.hasSeen()) return false
+    const s = last.status
+    if (s.desired !== 0 || s.running !== 0 || s.draining !== 0 || s.override !== null) return false
+    if ((yield* deps.level) !== 0) return false
+    return (yield* Clock.currentTimeMillis) - last.atMs < quietRefreshMs
+  })
+
+  const guarded = guardStep(q.name, step.pipe(Effect.onError(() => Ref.set(lastStep, undefined))), deps.reportError)
+  return yield* Queue.take(signal).pipe(
+    Effect.flatMap((s) => isQuiet(s).pipe(Effect.flatMap((quiet) => quiet ? Effect.void : guarded))),
+    Effect.forever
+  )
 })

@@ -1,13 +1,14 @@
 // The scaler service: provisions every queue, runs one reconcile fiber per queue (a slow queue does
 // not hold up the others) and the dead-letter processor, answers status requests on
 // `jetscale.api.status`, and takes manual overrides (the admin API).
-import { Cause, Clock, Context, Duration, Effect, Layer, Queue, Ref, Schema } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Queue, Ref, Schedule, Schema } from "effect"
 import type { JetscaleConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
-import { provisionQueue } from "../jetstream/provision.ts"
+import { ProvisionError, provisionQueue } from "../jetstream/provision.ts"
+import { readStreamLevels, readStreams, type StreamLevels } from "../jetstream/stream-levels.ts"
 import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
 import { Nats } from "../nats/connection.ts"
 import { onEachMessage } from "../nats/subscription.ts"
@@ -38,6 +39,10 @@ export class Scaler extends Context.Service<Scaler, {
   readonly ready: Effect.Effect<{ readonly nats: boolean; readonly runtime: boolean; readonly failingQueues: Readonly<Record<string, string>> }>
 }>()("jetscale/Scaler") {}
 
+const provisionConcurrency = 16
+/** How often quiet queues' stream levels are read at most (see ./queue-loop.ts). */
+const quietLevelsEveryMs = 5000
+
 /** Runs `loop` for the scaler's lifetime; if it ends, fails or dies, it is logged and started again. */
 const supervised = <E, R>(name: string, loop: Effect.Effect<unknown, E, R>) =>
   loop.pipe(
@@ -51,22 +56,27 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   const nats = yield* Nats
   const runtime = yield* Runtime
   yield* runtime.ping
-  for (const q of config.queues) {
-    const result = yield* provisionQueue(nats.jsm, q, config.deployment)
-    yield* Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`)
-  }
+  // One stream list instead of a lookup per queue, then a few queues at a time: 1,000 queues
+  // provision in seconds without flooding the server.
+  const known = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
+    Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
+  yield* Effect.forEach(config.queues, (q) => provisionQueue(nats.jsm, q, config.deployment, known).pipe(
+    Effect.tap((result) => Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`))
+  ), { concurrency: provisionConcurrency, discard: true })
   yield* provisionDeadLettering(nats.jsm, config.queues, { maxBytes: config.dlq.maxBytes, deployment: config.deployment })
   const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge, config.logs.maxBytes)
   yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}, max ${formatByteSize(config.logs.maxBytes)}`)
-  const statuses = yield* Ref.make<ReadonlyMap<string, QueueStatus>>(new Map(config.queues.map((q) => [q.name, initialStatus(q)])))
-  const status = Ref.get(statuses).pipe(Effect.map((m) => [...m.values()]))
-  const updateStatus = (queue: string, f: (s: QueueStatus) => QueueStatus) =>
-    Ref.update(statuses, (m) => {
-      const s = m.get(queue)
-      return s === undefined ? m : new Map(m).set(queue, f(s))
-    })
+  // One Ref per queue: a report touches its own queue only (not a copy of every queue's status).
+  const statuses = new Map<string, Ref.Ref<QueueStatus>>()
+  for (const q of config.queues) statuses.set(q.name, yield* Ref.make(initialStatus(q)))
+  const status = Effect.forEach([...statuses.values()], Ref.get)
+  const updateStatus = (queue: string, f: (s: QueueStatus) => QueueStatus) => {
+    const ref = statuses.get(queue)
+    return ref === undefined ? Effect.void : Ref.update(ref, f)
+  }
   const controls = new Map<string, QueueControl>()
   const workerStates = yield* trackWorkerStates(nats.nc, new Set(config.queues.map((q) => q.name)))
+  const levels = yield* Ref.make<StreamLevels>(new Map())
 
   for (const q of config.queues) {
     const control = yield* makeQueueControl
@@ -75,13 +85,31 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
       nats,
       runtime,
       workerNats: { url: config.nats.url, ...(config.nats.workerCredentials ? { credentials: queueWorkerCredentials(config.nats.workerCredentials, q.name) } : {}) },
-      interval: config.scaler.interval,
       control,
+      level: Ref.get(levels).pipe(Effect.map((l) => l.get(q.stream))),
       workerStates,
       report: (s) => updateStatus(q.name, (old) => ({ ...s, reconcileError: old.reconcileError })),
       reportError: (error) => updateStatus(q.name, (s) => s.reconcileError === error ? s : { ...s, reconcileError: error })
     }).pipe(Effect.scoped))
   }
+  // The shared ticker: a tick for every queue loop, after one read of every stream's level when the
+  // last is `levelsEveryMs` old. Only quiet queues use the levels (their wakes come from the
+  // activator; the levels are the safety net). Spaced from the end of a read, so slow reads never
+  // pile up; a failed read leaves the levels unknown (every queue then takes its full step).
+  const levelsRead = yield* Ref.make(0)
+  const levelsEveryMs = Math.max(Duration.toMillis(config.scaler.interval), quietLevelsEveryMs)
+  const refreshLevels = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    if (now - (yield* Ref.get(levelsRead)) < levelsEveryMs) return
+    yield* Ref.set(levelsRead, now)
+    yield* Ref.set(levels, yield* readStreamLevels(nats.jsm).pipe(
+      Effect.catch((e) => Effect.logWarning(`stream levels: ${e.message}`).pipe(Effect.as(new Map<string, number>())))))
+  })
+  yield* refreshLevels.pipe(
+    Effect.andThen(Effect.forEach([...controls.values()], (c) => Queue.offer(c.signal, "tick"), { discard: true })),
+    Effect.repeat(Schedule.spaced(config.scaler.interval)),
+    Effect.forkScoped
+  )
   yield* retireRemovedQueues(runtime, config.queues).pipe(
     Effect.catch((e) => Effect.logError(`workers of removed queues: ${e.message}`)),
     Effect.forkScoped

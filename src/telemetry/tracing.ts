@@ -1,6 +1,7 @@
 // Tracing for Effect programs (the scaler, the CLI): Effect spans exported through the OpenTelemetry
 // SDK when an OTLP endpoint is set, nothing otherwise.
-import { OtelTracer } from "@effect/opentelemetry"
+// The module, not the package barrel: the barrel loads the metrics and logs SDKs too.
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node"
 import { trace } from "@opentelemetry/api"
 import { type Duration, Effect, Layer, type Tracer } from "effect"

@@ -6,6 +6,7 @@ import { join } from "node:path"
 import { waitFor } from "./wait.ts"
 
 export interface ScalerProcess {
+  readonly pid: number
   readonly output: () => string
   /** Sends `signal` and resolves with the exit code. */
   readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
@@ -49,6 +50,7 @@ export const startScaler = (configPath: string, env: Record<string, string> = {}
   child.stderr.on("data", (d: Buffer) => (out += d))
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
   return {
+    pid: child.pid!,
     output: () => out,
     stop: async (signal = "SIGTERM") => {
       if (child.exitCode === null) child.kill(signal)
