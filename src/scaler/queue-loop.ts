@@ -72,6 +72,21 @@ export const guardStep = <E, R>(queue: string, step: Effect.Effect<void, E, R>, 
     }))
   )
 
+/**
+ * Whether a tick may skip the queue's step: the queue is quiet (at zero, no override, nothing seen
+ * by its activator, an empty stream at the last level read) and its last full step is recent.
+ */
+export const skipsStep = (input: {
+  readonly last: { readonly status: QueueStatus; readonly atMs: number }
+  readonly seen: boolean
+  readonly level: number | undefined
+  readonly nowMs: number
+}): boolean => {
+  const s = input.last.status
+  return !input.seen && input.level === 0 && s.desired === 0 && s.running === 0 && s.draining === 0 && s.override === null &&
+    input.nowMs - input.last.atMs < quietRefreshMs
+}
+
 /** Runs until interrupted. */
 export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(function*() {
   const { nats, runtime } = deps
@@ -110,11 +125,8 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
 
   const isQuiet = (signal: "tick" | "wake") => Effect.gen(function*() {
     const last = yield* Ref.get(lastStep)
-    if (signal === "wake" || last === undefined || activator.hasSeen()) return false
-    const s = last.status
-    if (s.desired !== 0 || s.running !== 0 || s.draining !== 0 || s.override !== null) return false
-    if ((yield* deps.level) !== 0) return false
-    return (yield* Clock.currentTimeMillis) - last.atMs < quietRefreshMs
+    if (signal === "wake" || last === undefined) return false
+    return skipsStep({ last, seen: activator.hasSeen(), level: yield* deps.level, nowMs: yield* Clock.currentTimeMillis })
   })
 
   const guarded = guardStep(q.name, step.pipe(Effect.onError(() => Ref.set(lastStep, undefined))), deps.reportError)
