@@ -1,6 +1,9 @@
 // Builds the runnable outputs with esbuild (type checking is `npm run typecheck`):
 // - dist/cli.js (+ dist/chunks/): the CLI, self-contained and split by command;
-// - dist/worker.js (+ dist/chunks/worker-*): the `jetscale/worker` export, dependencies left external;
+// - dist/worker.js (+ dist/chunks/worker-*): the `jetscale/worker` export, with the NATS client and the
+//   Effect modules it runs on bundled in (a user's worker then loads a few files, not hundreds of
+//   modules one by one); the Schema modules and OpenTelemetry stay external: a user's Schema and
+//   tracer must be the ones the SDK sees;
 // - dist/types/: the worker SDK's declarations (tsc), for `jetscale/worker` users;
 // - services/*/dist/main.js: self-contained bundles, so an image needs only `node` and one file.
 import { build } from "esbuild"
@@ -31,7 +34,10 @@ await Promise.all([
   // need (the scaler, the Docker client, the OpenTelemetry SDK) loads only when they run.
   build({ ...common, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", banner, plugins: [noSsh] }),
   // Split too: what only a worker with a Schema needs (the Schema machinery) loads only then.
-  build({ ...common, entryPoints: { worker: "src/worker/index.ts" }, outdir: "dist", packages: "external", splitting: true, chunkNames: "chunks/worker-[name]-[hash]" }),
+  build({
+    ...common, entryPoints: { worker: "src/worker/index.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/worker-[name]-[hash]", banner,
+    external: ["effect/Schema", "effect/SchemaAST", "effect/SchemaIssue", "effect/Result", "@opentelemetry/*", "@effect/*"]
+  }),
   build({ ...common, entryPoints: ["services/workers/demo/main.ts"], outfile: "services/workers/demo/dist/main.js", banner }),
   build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [noSsh] })
 ])

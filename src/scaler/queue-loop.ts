@@ -81,11 +81,11 @@ export const skipsStep = (input: {
   readonly seen: boolean
   readonly level: number | undefined
   readonly nowMs: number
-}): boolean => {
-  const s = input.last.status
-  return !input.seen && input.level === 0 && s.desired === 0 && s.running === 0 && s.draining === 0 && s.override === null &&
-    input.nowMs - input.last.atMs < quietRefreshMs
-}
+}): boolean => !input.seen && atRest(input.last.status, input.level) && input.nowMs - input.last.atMs < quietRefreshMs
+
+/** At zero, no override, no failing step, and an empty stream at the last level read. */
+export const atRest = (s: QueueStatus, level: number | undefined): boolean =>
+  level === 0 && s.desired === 0 && s.running === 0 && s.draining === 0 && s.override === null && s.reconcileError === null
 
 /** Runs until interrupted. */
 export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(function*() {

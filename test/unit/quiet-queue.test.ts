@@ -22,7 +22,8 @@ describe("skipsStep", () => {
     ["it wants replicas", input({ status: { desired: 1 } }), false],
     ["a replica runs", input({ status: { running: 1, replicas: 1 } }), false],
     ["a replica drains", input({ status: { draining: 1 } }), false],
-    ["an override holds it", input({ status: { override: { replicas: 0, until: "2026-12-01T00:00:00Z" } } }), false]
+    ["an override holds it", input({ status: { override: { replicas: 0, until: "2026-12-01T00:00:00Z" } } }), false],
+    ["its last step failed", input({ status: { reconcileError: "boom" } }), false]
   ])("%s -> %s", (_what, i, skips) => {
     expect(skipsStep(i)).toBe(skips)
   })

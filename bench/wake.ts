@@ -1,0 +1,189 @@
+// Wake from zero (not a test): publish one job at zero replicas and time it to its ack, with the
+// path broken down as seen from NATS and Docker: the scaler's decision (its scale event), the
+// container started (docker events; the process driver has no such step), the worker connected
+// (its first state report), its first pull request, and the ack. For each kind of worker:
+//   process / bundled   the demo worker's bundle (services/workers/demo/dist/main.js)
+//   process / unbundled a worker written as the README shows, `import { runWorker } from "jetscale/worker"`
+//   docker / bundled    the demo image jetscale/worker-demo:dev
+// next to a bare `docker run --rm jetscale/worker-demo:dev node -e 0`.
+// Run: npm run bench:coldstart   (BENCH_TRIALS=5 BENCH_KINDS=process-unbundled to narrow it)
+import { jetstream } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { execFileSync } from "node:child_process"
+import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { streamName } from "../src/jetstream/names.ts"
+import type { QueueStatus } from "../src/scaler/queue-loop.ts"
+import { statusSubject } from "../src/scaler/scaler.ts"
+import { docker, managedContainers } from "../test/support/docker.ts"
+import { startNatsServer } from "../test/support/nats-server.ts"
+import { workerPids } from "../test/support/processes.ts"
+import { runCli, startScaler, writeConfig } from "../test/support/scaler-process.ts"
+import { waitFor } from "../test/support/wait.ts"
+
+export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled"
+export const wakeKinds: ReadonlyArray<WakeKind> = ["process-bundled", "process-unbundled", "docker-bundled"]
+const image = "jetscale/worker-demo:dev"
+
+/** Milliseconds from the publish to each step (undefined: the step does not exist for this kind). */
+export interface WakeTrial {
+  readonly decided: number
+  readonly started: number | undefined
+  readonly connected: number
+  readonly firstFetch: number
+  readonly acked: number
+}
+
+export interface WakeResult {
+  readonly kind: WakeKind
+  readonly trials: ReadonlyArray<WakeTrial>
+}
+
+export const quantile = (values: ReadonlyArray<number>, q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}
+
+/** A project of a user's: its own worker file importing `jetscale/worker`, the package installed by link. */
+const userWorker = async () => {
+  const dir = await mkdtemp(join(tmpdir(), "jetscale-user-worker-"))
+  await mkdir(join(dir, "node_modules"))
+  await symlink(new URL("..", import.meta.url).pathname, join(dir, "node_modules", "jetscale"))
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "my-worker", type: "module", private: true }))
+  await writeFile(join(dir, "worker.js"), [
+    `import { runWorker } from "jetscale/worker"`,
+    "",
+    "await runWorker({",
+    "  handler: async (job, ctx) => {",
+    "    console.log(`job ${ctx.streamSeq}:`, job)",
+    "  }",
+    "})",
+    ""
+  ].join("\n"))
+  return join(dir, "worker.js")
+}
+
+/** The first time something shows up on `subject` after `from`, as ms since `from`. */
+const firstOn = (nc: NatsConnection, subject: string, from: () => number, accept: (body: string) => boolean = () => true) => {
+  let resolve: (ms: number) => void = () => {}
+  const seen = new Promise<number>((r) => { resolve = r })
+  const sub = nc.subscribe(subject, {
+    callback: (_e, m) => {
+      if (!accept(m.string())) return
+      sub.unsubscribe()
+      resolve(performance.now() - from())
+    }
+  })
+  return { seen, cancel: () => sub.unsubscribe() }
+}
+
+const dockerStarted = async (queue: string, from: () => number) => {
+  const stream = await docker.getEvents({ filters: { type: ["container"], event: ["start"], label: [`io.jetscale.queue=${queue}`] } }) as NodeJS.ReadableStream & { destroy: () => void }
+  const seen = new Promise<number>((resolve) => stream.once("data", () => resolve(performance.now() - from())))
+  return { seen, cancel: () => stream.destroy() }
+}
+
+export const measureWake = async (kind: WakeKind, trials: number, log: (line: string) => void = () => {}): Promise<WakeResult> => {
+  const driver = kind.startsWith("docker") ? "docker" : "process"
+  const command = kind === "process-unbundled" ? ["node", await userWorker()] : ["node", "services/workers/demo/dist/main.js"]
+  const server = await startNatsServer()
+  const nc = await connect({ servers: server.url })
+  const queue = `wake-${kind}`
+  const config = await writeConfig(`
+nats: { url: "${server.url}" }
+runtime: { driver: ${driver}, docker: { network: host } }
+scaler: { interval: 1s }
+queues:
+  ${queue}:
+    image: ${image}
+    command: ${JSON.stringify(command)}
+    maxReplicas: 1
+    idleTimeout: 500ms
+    scaleDownDelay: 500ms
+    stopTimeout: 5s
+`)
+  const scaler = startScaler(config)
+  try {
+    await scaler.waitForOutput("scaler up")
+    const js = jetstream(nc)
+    const atZero = async () => {
+      const reply = await nc.request(statusSubject, "", { timeout: 1000 })
+      const s = reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
+      const left = driver === "docker" ? (await managedContainers(queue)).length : (await workerPids(queue)).length
+      return s?.desired === 0 && s.running === 0 && left === 0
+    }
+    const results: Array<WakeTrial> = []
+    for (let i = 0; i < trials; i++) {
+      await waitFor("the queue to be at zero replicas", atZero, 30_000, 100)
+      let t0 = 0
+      const from = () => t0
+      const decided = firstOn(nc, `jetscale.events.scale.${queue}`, from)
+      const connected = firstOn(nc, `jetscale.workers.${queue}.>`, from)
+      const firstFetch = firstOn(nc, `$JS.API.CONSUMER.MSG.NEXT.${streamName(queue)}.>`, from)
+      // The ack subject also carries NAKs and heartbeats (-NAK, +WPI): only +ACK counts.
+      const acked = firstOn(nc, `$JS.ACK.${streamName(queue)}.>`, from, (body) => body === "+ACK")
+      const started = driver === "docker" ? await dockerStarted(queue, from) : undefined
+      await nc.flush()
+      t0 = performance.now()
+      await js.publish(`jobs.${queue}`, JSON.stringify({ id: `wake-${i}` }))
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no ack within 30s")), 30_000).unref())
+      try {
+        const trial: WakeTrial = {
+          acked: await Promise.race([acked.seen, timeout]),
+          decided: await decided.seen,
+          started: started ? await started.seen : undefined,
+          connected: await connected.seen,
+          firstFetch: await firstFetch.seen
+        }
+        results.push(trial)
+        log(`  ${kind} trial ${i + 1}/${trials}: ${trial.acked.toFixed(0)} ms`)
+      } finally {
+        for (const w of [decided, connected, firstFetch, acked, started]) w?.cancel()
+      }
+    }
+    return { kind, trials: results }
+  } finally {
+    await scaler.stop("SIGTERM")
+    // `up` leaves docker workers running on exit (they'd be adopted); `down` drains them.
+    if (driver === "docker") await runCli(["down", "--config", config])
+    await nc.close()
+    await server.stop()
+  }
+}
+
+/** `docker run --rm <worker image> node -e 0`, wall time in ms per trial. */
+export const bareDockerRun = (trials: number): ReadonlyArray<number> =>
+  Array.from({ length: trials }, () => {
+    const t0 = performance.now()
+    execFileSync("docker", ["run", "--rm", "--network", "host", image, "node", "-e", "0"], { stdio: "ignore" })
+    return performance.now() - t0
+  })
+
+const ms = (v: number | undefined) => v === undefined ? "-" : `${v.toFixed(0)} ms`
+
+/** The breakdown as median step times: each column is the p50 of that step's time since the previous one. */
+export const breakdownRows = (results: ReadonlyArray<WakeResult>) => results.map((r) => {
+  const p50 = (f: (t: WakeTrial) => number | undefined) => {
+    const values = r.trials.map(f).filter((v): v is number => v !== undefined)
+    return values.length === 0 ? undefined : quantile(values, 0.5)
+  }
+  return `| ${r.kind} | ${ms(p50((t) => t.decided))} | ${ms(p50((t) => t.started === undefined ? undefined : t.started - t.decided))} | ${ms(p50((t) => t.connected - (t.started ?? t.decided)))} | ${ms(p50((t) => t.firstFetch - t.connected))} | ${ms(p50((t) => t.acked - t.firstFetch))} | ${ms(p50((t) => t.acked))} | ${ms(quantile(r.trials.map((t) => t.acked), 0.95))} |`
+})
+
+export const breakdownHeader = [
+  "| worker | publish -> decision | -> container started | -> worker connected | -> first fetch | -> ack | wake to ack p50 | p95 |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- |"
+]
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
+  const trials = Number(process.env.BENCH_TRIALS ?? 20)
+  const kinds = (process.env.BENCH_KINDS?.split(",") ?? wakeKinds) as ReadonlyArray<WakeKind>
+  const results: Array<WakeResult> = []
+  for (const kind of kinds) results.push(await measureWake(kind, trials, console.log))
+  const bare = kinds.some((k) => k.startsWith("docker")) ? bareDockerRun(Math.min(trials, 10)) : []
+  console.log(`\nwake from zero: publish of one job at zero replicas -> its ack (${trials} trials; step columns are medians)\n`)
+  console.log([...breakdownHeader, ...breakdownRows(results)].join("\n"))
+  if (bare.length > 0) console.log(`\nbare docker run --rm ${image} node -e 0: p50 ${ms(quantile(bare, 0.5))}, p95 ${ms(quantile(bare, 0.95))}`)
+}
