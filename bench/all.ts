@@ -58,6 +58,8 @@ const bareP50 = quantile(bare, 0.5)
 row("wake to ack, process driver, bundled demo worker", s(p50("process-bundled")), `bare docker run: ${s(bareP50)}`, p50("process-bundled") / bareP50, "-")
 row("wake to ack, process driver, a user's unbundled worker", s(p50("process-unbundled")), `bundled demo: ${s(p50("process-bundled"))}`, p50("process-unbundled") / p50("process-bundled"), "<= 1.2x")
 row("wake to ack, docker driver, bundled demo worker", s(p50("docker-bundled")), `bare docker run: ${s(bareP50)}`, p50("docker-bundled") / bareP50, "<= 1.0x")
+row("wake to ack, docker driver, idle: suspend (thaw)", s(p50("docker-suspend")), `bare docker run: ${s(bareP50)}`, p50("docker-suspend") / bareP50, "<= 0.25x")
+row("wake to ack, process driver, idle: suspend (SIGCONT)", s(p50("process-suspend")), `bare docker run: ${s(bareP50)}`, p50("process-suspend") / bareP50, "-")
 
 // 3. CLI start.
 log("CLI start ...")

@@ -5,7 +5,10 @@
 //   process / bundled   the demo worker's bundle (services/workers/demo/dist/main.js)
 //   process / unbundled a worker written as the README shows, `import { runWorker } from "jetscale/worker"`
 //   docker / bundled    the demo image jetscale/worker-demo:dev
-// next to a bare `docker run --rm jetscale/worker-demo:dev node -e 0`.
+//   docker / suspend    the same with `idle: suspend`: the wake thaws a frozen container
+//   process / suspend   the bundled demo with `idle: suspend`: the wake sends SIGCONT
+// next to a bare `docker run --rm jetscale/worker-demo:dev node -e 0`. For the suspend kinds the
+// "container started" step is the unpause (docker) and "worker connected" its first report after it.
 // Run: npm run bench:coldstart   (BENCH_TRIALS=5 BENCH_KINDS=process-unbundled to narrow it)
 import { jetstream } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
@@ -23,8 +26,8 @@ import { workerPids } from "../test/support/processes.ts"
 import { runCli, startScaler, writeConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
 
-export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled"
-export const wakeKinds: ReadonlyArray<WakeKind> = ["process-bundled", "process-unbundled", "docker-bundled"]
+export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled" | "docker-suspend" | "process-suspend"
+export const wakeKinds: ReadonlyArray<WakeKind> = ["process-bundled", "process-unbundled", "docker-bundled", "docker-suspend", "process-suspend"]
 const image = "jetscale/worker-demo:dev"
 
 /** Milliseconds from the publish to each step (undefined: the step does not exist for this kind). */
@@ -79,8 +82,8 @@ const firstOn = (nc: NatsConnection, subject: string, from: () => number, accept
   return { seen, cancel: () => sub.unsubscribe() }
 }
 
-const dockerStarted = async (queue: string, from: () => number) => {
-  const stream = await docker.getEvents({ filters: { type: ["container"], event: ["start"], label: [`io.jetscale.queue=${queue}`] } }) as NodeJS.ReadableStream & { destroy: () => void }
+const dockerStarted = async (queue: string, from: () => number, event: "start" | "unpause") => {
+  const stream = await docker.getEvents({ filters: { type: ["container"], event: [event], label: [`io.jetscale.queue=${queue}`] } }) as NodeJS.ReadableStream & { destroy: () => void }
   const seen = new Promise<number>((resolve) => stream.once("data", () => resolve(performance.now() - from())))
   return { seen, cancel: () => stream.destroy() }
 }
@@ -91,6 +94,7 @@ export const measureWake = async (kind: WakeKind, trials: number, log: (line: st
   const server = await startNatsServer()
   const nc = await connect({ servers: server.url })
   const queue = `wake-${kind}`
+  const suspend = kind.endsWith("suspend")
   const config = await writeConfig(`
 nats: { url: "${server.url}" }
 runtime: { driver: ${driver}, docker: { network: host } }
@@ -103,6 +107,7 @@ queues:
     idleTimeout: 500ms
     scaleDownDelay: 500ms
     stopTimeout: 5s
+    idle: ${suspend ? "suspend" : "stop"}
 `)
   const scaler = startScaler(config)
   try {
@@ -111,20 +116,24 @@ queues:
     const atZero = async () => {
       const reply = await nc.request(statusSubject, "", { timeout: 1000 })
       const s = reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
+      if (suspend) return s?.desired === 0 && s.running === 0 && s.suspending === 0 && s.suspended === 1
       const left = driver === "docker" ? (await managedContainers(queue)).length : (await workerPids(queue)).length
       return s?.desired === 0 && s.running === 0 && left === 0
     }
+    // A suspend kind needs its replica first: one job, then it is frozen at idle.
+    if (suspend) await js.publish(`jobs.${queue}`, JSON.stringify({ id: "first" }))
     const results: Array<WakeTrial> = []
     for (let i = 0; i < trials; i++) {
       await waitFor("the queue to be at zero replicas", atZero, 30_000, 100)
       let t0 = 0
       const from = () => t0
       const decided = firstOn(nc, `jetscale.events.scale.${queue}`, from)
-      const connected = firstOn(nc, `jetscale.workers.${queue}.>`, from)
+      // A thawed worker's first report after the wake says it runs again.
+      const connected = firstOn(nc, `jetscale.workers.${queue}.>`, from, (body) => !suspend || body.includes(`"state":"running"`))
       const firstFetch = firstOn(nc, `$JS.API.CONSUMER.MSG.NEXT.${streamName(queue)}.>`, from)
       // The ack subject also carries NAKs and heartbeats (-NAK, +WPI): only +ACK counts.
       const acked = firstOn(nc, `$JS.ACK.${streamName(queue)}.>`, from, (body) => body === "+ACK")
-      const started = driver === "docker" ? await dockerStarted(queue, from) : undefined
+      const started = driver === "docker" ? await dockerStarted(queue, from, suspend ? "unpause" : "start") : undefined
       await nc.flush()
       t0 = performance.now()
       await js.publish(`jobs.${queue}`, JSON.stringify({ id: `wake-${i}` }))

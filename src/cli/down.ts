@@ -21,7 +21,7 @@ export const down = Command.make("down", { config: configFlag }, ({ config: path
       }
       const stopped = yield* Effect.forEach(config.queues, (q) => Effect.gen(function*() {
         const workers = yield* runtime.list(q.name)
-        yield* Effect.forEach(workers, (w) => w.state === "running" ? runtime.stop(w, q.stopTimeout) : runtime.remove(w), { concurrency: "unbounded", discard: true })
+        yield* Effect.forEach(workers, (w) => w.state !== "exited" ? runtime.stop(w, q.stopTimeout) : runtime.remove(w), { concurrency: "unbounded", discard: true })
         yield* Console.log(`${q.name}: ${workers.length} worker(s) drained and removed`)
         return workers.length
       }), { concurrency: "unbounded" })

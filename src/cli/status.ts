@@ -22,6 +22,8 @@ export interface StatusRow {
   readonly replicas: number
   /** Replicas drained by a scale-in, finishing their jobs; null when no scaler answers (docker: counted in replicas then). */
   readonly draining: number | null
+  /** `idle: suspend`: replicas frozen or being frozen (docker without a scaler: paused containers). */
+  readonly suspended: number | null
   readonly desired: number | null
   readonly error?: string
 }
@@ -51,6 +53,7 @@ export const collectStatus = (queues: ReadonlyArray<QueueConfig>, deployment = d
       // The scaler knows which replicas drain; without it, docker's running containers are all counted.
       replicas: fromScaler?.running ?? workers.filter((w) => w.state === "running").length,
       draining: fromScaler?.draining ?? null,
+      suspended: fromScaler ? fromScaler.suspended + fromScaler.suspending : runtime.name === "process" ? null : workers.filter((w) => w.state === "paused").length,
       desired: fromScaler?.desired ?? null,
       ...(backlog._tag === "Failure" ? { error: backlog.failure.message } : {})
     }
@@ -58,9 +61,11 @@ export const collectStatus = (queues: ReadonlyArray<QueueConfig>, deployment = d
   }), { concurrency: "unbounded" })
 })
 
-const table = (rows: ReadonlyArray<StatusRow>) => {
-  const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DRAINING", "DESIRED"]
-  const body = rows.map((r) => [r.name, r.stream, String(r.pending ?? "?"), String(r.ackPending ?? "?"), String(r.replicas), String(r.draining ?? "-"), String(r.desired ?? "-")])
+/** The table; a SUSPENDED column only when some queue has `idle: suspend`. */
+const table = (rows: ReadonlyArray<StatusRow>, withSuspended: boolean) => {
+  const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DRAINING", ...(withSuspended ? ["SUSPENDED"] : []), "DESIRED"]
+  const body = rows.map((r) => [r.name, r.stream, String(r.pending ?? "?"), String(r.ackPending ?? "?"), String(r.replicas), String(r.draining ?? "-"),
+    ...(withSuspended ? [String(r.suspended ?? "-")] : []), String(r.desired ?? "-")])
   const errors = rows.filter((r) => r.error).map((r) => `${r.name}: ${r.error}`)
   return [renderTable(head, body), ...errors].join("\n")
 }
@@ -99,7 +104,7 @@ export const status = Command.make("status", {
     const config = yield* load(path)
     if (!watch) {
       const rows = yield* collectStatus(config.queues, config.deployment).pipe(Effect.provide(servicesFor(config, "jetscale-status")))
-      return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows))
+      return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows, config.queues.some((q) => q.idle === "suspend")))
     }
     let previous: { at: number; done: Map<string, number> } | undefined
     yield* watchFrame(config.queues, config.deployment, previous).pipe(

@@ -2,7 +2,8 @@
 // then apply environment overrides (`NATS_URL`, credentials). The entry point for every jetscale program.
 import { Effect, Result, Schema } from "effect"
 import { readFile } from "node:fs/promises"
-import { LineCounter, parseDocument } from "yaml"
+import type * as Yaml from "yaml"
+import { commonJs } from "../modules/common-js.ts"
 import {
   type ConfigProblem,
   ConfigLoadError,
@@ -111,10 +112,13 @@ export const decodeConfigResult = (
 export const decodeConfig = (value: unknown, env: Env = process.env): Effect.Effect<JetscaleConfig, ConfigLoadError> =>
   Effect.suspend(() => Effect.fromResult(decodeConfigResult(value, env)))
 
-/** Parses YAML text; errors become one `file:line:col: message` line. */
-export const parseYaml = (text: string, file: string): Result.Result<unknown, ConfigLoadError> => {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true })
+/**
+ * Parses YAML text; errors become one `file:line:col: message` line. The `yaml` package comes in
+ * from the caller: it loads only when a config is read (`jetscale --help` starts without it).
+ */
+export const parseYaml = (yaml: typeof Yaml, text: string, file: string): Result.Result<unknown, ConfigLoadError> => {
+  const lineCounter = new yaml.LineCounter()
+  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: false, merge: true })
   const error = doc.errors[0]
   if (error !== undefined) {
     const { line, col } = lineCounter.linePos(error.pos[0])
@@ -173,6 +177,7 @@ export const loadScalerConfig = (path: string, env: Env = process.env): Effect.E
 export const loadConfig = (path: string, env: Env = process.env): Effect.Effect<JetscaleConfig, ConfigLoadError> =>
   Effect.gen(function*() {
     const text = yield* Effect.tryPromise({ try: () => readFile(path, "utf8"), catch: (cause) => readError(path, cause) })
-    const raw = yield* Effect.fromResult(parseYaml(text, path))
+    const yaml = commonJs(yield* Effect.promise(() => import("yaml")))
+    const raw = yield* Effect.fromResult(parseYaml(yaml, text, path))
     return yield* Effect.fromResult(decodeConfigResult(raw, env, path))
   }).pipe(Effect.withSpan("config.load", { attributes: { "config.file": path } }))

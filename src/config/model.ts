@@ -62,6 +62,11 @@ export interface QueueConfig {
   readonly limits: WorkerLimits
   /** Privileged worker containers; refused unless `runtime.docker.allowPrivileged`. */
   readonly privileged: boolean
+  /**
+   * What a scale-in does to a replica: `stop` drains and removes it; `suspend` cordons it (no new
+   * pulls, its jobs finish) and freezes it, to be thawed by the next wake.
+   */
+  readonly idle: "stop" | "suspend"
   /** Host mounts of worker containers; none unless configured. */
   readonly mounts: ReadonlyArray<WorkerMount>
 }

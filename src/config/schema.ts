@@ -179,6 +179,9 @@ export const QueueFile = Schema.Struct({
   }).pipe(withDefault({})),
   // Refused unless runtime.docker.allowPrivileged: see crossFieldProblems
   privileged: Schema.Boolean.pipe(withDefault(false)),
+  // What an idle replica becomes on a scale-in: stopped (drained, removed), or suspended (cordoned,
+  // then frozen: `docker pause` / SIGSTOP) and thawed by the next wake
+  idle: Schema.Literals(["stop", "suspend"]).pipe(withDefault("stop" as const)),
   // Host paths bind-mounted into worker containers (docker driver); none by default
   mounts: Schema.Array(MountSpec).pipe(withDefault([]))
 })
@@ -259,6 +262,7 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
     ...(q.limits.pids === undefined ? {} : { pids: q.limits.pids })
   },
   privileged: q.privileged,
+  idle: q.idle,
   mounts: q.mounts.map(toMount)
 })
 

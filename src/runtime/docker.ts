@@ -5,7 +5,7 @@ import { Duration, Effect, Layer } from "effect"
 import { PassThrough } from "node:stream"
 import { containerName, defaultDeployment, labels } from "../jetstream/names.ts"
 import { attemptWith, describe } from "../effect/attempt.ts"
-import { drainSignal, lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
+import { drainSignal, lineSplitter, resumeSignal, suspendSignal, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
 
 export interface DockerDriverOptions {
   readonly network: string
@@ -41,7 +41,7 @@ const toInfo = (deployment: string) => (c: Docker.ContainerInfo): WorkerInfo | u
     queue,
     name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
     // `created` is a container that never started (its start failed, or a scaler died in between).
-    state: c.State === "running" || c.State === "restarting" ? "running" : "exited",
+    state: c.State === "running" || c.State === "restarting" ? "running" : c.State === "paused" ? "paused" : "exited",
     exitCode: exited ? Number(exited[1]) : null,
     startedAt: c.Created * 1000
   }
@@ -116,7 +116,7 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
     })).pipe(Effect.map((cs) => {
       const infos = cs.flatMap((c) => toInfo(deployment)(c) ?? [])
       // Adopted workers: follow their output from now on.
-      for (const w of infos) if (w.state === "running") follow(w, Math.floor(Date.now() / 1000))
+      for (const w of infos) if (w.state !== "exited") follow(w, Math.floor(Date.now() / 1000))
       return infos
     }))
 
@@ -180,17 +180,24 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
 
   const stop: RuntimeDriver["stop"] = (w, grace) => {
     const t = Math.ceil(Duration.toSeconds(grace)) + killMarginSeconds
-    return call(`stop ${w.name}`, () => docker.getContainer(w.id).stop({ t }).catch((e) => {
-      // 304: already stopped; 404: already gone.
-      if (statusCode(e) !== 304 && statusCode(e) !== 404) throw e
-    })).pipe(Effect.andThen(removeContainer(w)))
+    return (w.state === "paused" ? unpause(w) : Effect.void).pipe(
+      Effect.andThen(call(`stop ${w.name}`, () => docker.getContainer(w.id).stop({ t }).catch((e) => {
+        // 304: already stopped; 404: already gone.
+        if (statusCode(e) !== 304 && statusCode(e) !== 404) throw e
+      }))),
+      Effect.andThen(removeContainer(w))
+    )
   }
 
-  const drain: RuntimeDriver["drain"] = (w) =>
-    call(`drain ${w.name}`, () => docker.getContainer(w.id).kill({ signal: drainSignal }).catch((e) => {
-      // 404: gone; 409: not running. Either way there is nothing left to drain.
+  /** Runs a container operation; 404 (gone) and 409 (not in a state for it) leave nothing to do. */
+  const onContainer = (what: string, w: WorkerInfo, f: (c: Docker.Container) => Promise<unknown>) =>
+    call(`${what} ${w.name}`, () => f(docker.getContainer(w.id)).catch((e) => {
       if (statusCode(e) !== 404 && statusCode(e) !== 409) throw e
     })).pipe(Effect.asVoid)
+
+  const drain: RuntimeDriver["drain"] = (w) => onContainer("drain", w, (c) => c.kill({ signal: drainSignal }))
+  // A paused container takes no signal: it is unpaused first (it stays cordoned until SIGCONT).
+  const unpause = (w: WorkerInfo) => onContainer("unpause", w, (c) => c.unpause())
 
   return {
     name: "docker",
@@ -198,6 +205,9 @@ export const makeDockerDriver = (options: DockerDriverOptions): RuntimeDriver =>
     start,
     stop,
     drain,
+    suspend: (w) => onContainer("suspend", w, (c) => c.kill({ signal: suspendSignal })),
+    freeze: (w) => onContainer("pause", w, (c) => c.pause()),
+    thaw: (w) => unpause(w).pipe(Effect.andThen(onContainer("resume", w, (c) => c.kill({ signal: resumeSignal })))),
     remove: removeContainer,
     ping: call("ping", () => docker.ping()).pipe(Effect.asVoid)
   }

@@ -18,7 +18,8 @@ export interface WorkerInfo {
   readonly queue: string
   /** Container name, or `pid <n>` for the process driver. */
   readonly name: string
-  readonly state: "running" | "exited"
+  /** `paused`: frozen by `freeze` (idle: suspend), its memory kept, no CPU. */
+  readonly state: "running" | "paused" | "exited"
   readonly exitCode: number | null
   /** ms since epoch. */
   readonly startedAt: number
@@ -52,6 +53,15 @@ export interface RuntimeDriver {
    * jobs however long they take, and exits by itself; `remove` then cleans it up. Never a kill.
    */
   readonly drain: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
+  /**
+   * `idle: suspend`: asks the worker to cordon (SIGTSTP): it stops pulling, finishes its jobs and
+   * reports `suspended`. Returns at once.
+   */
+  readonly suspend: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
+  /** Freezes a suspended worker (docker: `pause`, the cgroup freezer; process: SIGSTOP). */
+  readonly freeze: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
+  /** Thaws a frozen or suspending worker and tells it to pull again (SIGCONT). */
+  readonly thaw: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
   /** Removes a worker that has exited by itself, after its output has been read to the end. */
   readonly remove: (worker: WorkerInfo) => Effect.Effect<void, RuntimeError>
   /** Checks the runtime answers (docker: the engine is reachable). */
@@ -60,6 +70,9 @@ export interface RuntimeDriver {
 
 /** The signal that asks a worker to drain for a scale-in (the SDK's `runWorker` handles it). */
 export const drainSignal = "SIGUSR2"
+/** The signal that cordons a worker for `idle: suspend`; SIGCONT resumes it. */
+export const suspendSignal = "SIGTSTP"
+export const resumeSignal = "SIGCONT"
 
 export class Runtime extends Context.Service<Runtime, RuntimeDriver>()("jetscale/Runtime") {}
 

@@ -4,7 +4,7 @@
 import { Duration, Effect, Layer } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 import { describe } from "../nats/connection.ts"
-import { drainSignal, lineSplitter, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
+import { drainSignal, lineSplitter, resumeSignal, suspendSignal, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
 
 export interface ProcessDriverOptions {
   readonly onLog?: (line: LogLine) => void
@@ -17,6 +17,8 @@ interface Child {
   /** Resolves with the exit code (128 + signal number for a signal) once output has ended too. */
   readonly done: Promise<number>
   exitCode: number | null
+  /** Stopped by `freeze` (SIGSTOP) until `thaw`. */
+  frozen: boolean
 }
 
 const signalCodes: Record<string, number> = { SIGKILL: 137, SIGTERM: 143, SIGINT: 130 }
@@ -27,7 +29,14 @@ export const makeProcessDriver = (options: ProcessDriverOptions = {}) => {
   const children = new Map<string, Child>()
   const onLog = options.onLog ?? (() => {})
 
-  const infoOf = (c: Child): WorkerInfo => ({ ...c.info, state: c.exitCode === null ? "running" : "exited", exitCode: c.exitCode })
+  const infoOf = (c: Child): WorkerInfo => ({ ...c.info, state: c.exitCode !== null ? "exited" : c.frozen ? "paused" : "running", exitCode: c.exitCode })
+  const signal = (w: WorkerInfo, sig: NodeJS.Signals, after?: (c: Child) => void) => Effect.sync(() => {
+    const c = children.get(w.id)
+    if (c && c.exitCode === null) {
+      c.process.kill(sig)
+      after?.(c)
+    }
+  })
 
   const start = (spec: WorkerSpec) => Effect.try({
     try: () => {
@@ -47,6 +56,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions = {}) => {
         info: { id: key(q.name, spec.instance), instance: spec.instance, queue: q.name, name: `pid ${child.pid ?? "?"}`, startedAt: Date.now() },
         process: child,
         exitCode: null,
+        frozen: false,
         done: new Promise<number>((resolve) => {
           // "close" comes after both output streams have ended.
           child.once("close", (code, signal) => {
@@ -69,6 +79,9 @@ export const makeProcessDriver = (options: ProcessDriverOptions = {}) => {
   const stopChild = async (c: Child, graceMs: number) => {
     if (c.exitCode === null) {
       c.process.kill("SIGTERM")
+      // A stopped process gets its SIGTERM once continued; the worker stays cordoned meanwhile.
+      if (c.frozen) c.process.kill(resumeSignal)
+      c.frozen = false
       const killer = setTimeout(() => c.process.kill("SIGKILL"), graceMs + 2000)
       await c.done
       clearTimeout(killer)
@@ -85,10 +98,10 @@ export const makeProcessDriver = (options: ProcessDriverOptions = {}) => {
       await stopChild(c, Duration.toMillis(grace))
       children.delete(w.id)
     }),
-    drain: (w) => Effect.sync(() => {
-      const c = children.get(w.id)
-      if (c && c.exitCode === null) c.process.kill(drainSignal)
-    }),
+    drain: (w) => signal(w, drainSignal),
+    suspend: (w) => signal(w, suspendSignal),
+    freeze: (w) => signal(w, "SIGSTOP", (c) => { c.frozen = true }),
+    thaw: (w) => signal(w, resumeSignal, (c) => { c.frozen = false }),
     remove: (w) => Effect.promise(async () => {
       const c = children.get(w.id)
       if (c && c.exitCode !== null) {

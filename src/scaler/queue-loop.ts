@@ -83,9 +83,9 @@ export const skipsStep = (input: {
   readonly nowMs: number
 }): boolean => !input.seen && atRest(input.last.status, input.level) && input.nowMs - input.last.atMs < quietRefreshMs
 
-/** At zero, no override, no failing step, and an empty stream at the last level read. */
+/** At zero (frozen replicas allowed), no override, no failing step, and an empty stream at the last level read. */
 export const atRest = (s: QueueStatus, level: number | undefined): boolean =>
-  level === 0 && s.desired === 0 && s.running === 0 && s.draining === 0 && s.override === null && s.reconcileError === null
+  level === 0 && s.desired === 0 && s.running === 0 && s.draining === 0 && s.suspending === 0 && s.override === null && s.reconcileError === null
 
 /** Runs until interrupted. */
 export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(function*() {

@@ -14,8 +14,8 @@ import { canStart, noCrashes, recordCrash, recordHealthy, type CrashState } from
 import type { ScaleEvent } from "./events.ts"
 import { overrideDecision, type OverrideState } from "./override.ts"
 import { decide, fromQueueConfig, initialState, type Decision, type PolicyState } from "./policy.ts"
-import { classify, isDraining, pickForScaleIn } from "./replicas.ts"
-import type { WorkerStates } from "./worker-states.ts"
+import { classify, isDraining, pickForScaleIn, reportsSuspending, type Replicas } from "./replicas.ts"
+import type { QueueWorkerStates, WorkerStates } from "./worker-states.ts"
 
 /** A manual override as the API shows it. */
 export interface Override {
@@ -38,6 +38,10 @@ export interface QueueStatus {
   readonly replicas: number
   /** Replicas drained by a scale-in, finishing their jobs before they exit. */
   readonly draining: number
+  /** `idle: suspend`: replicas frozen at idle (memory kept, no CPU), thawed by the next wake. */
+  readonly suspended: number
+  /** `idle: suspend`: replicas cordoned at a scale-in, finishing their jobs before they are frozen. */
+  readonly suspending: number
   readonly lastDecision: { readonly kind: string; readonly reason: string; readonly at: string } | null
   readonly override: Override | null
   /** The last reconcile step's error while steps fail; null when the last one succeeded. */
@@ -45,7 +49,7 @@ export interface QueueStatus {
 }
 
 export const initialStatus = (q: QueueConfig): QueueStatus => ({
-  name: q.name, stream: q.stream, consumer: q.consumer, pending: null, ackPending: null, desired: 0, running: 0, replicas: 0, draining: 0,
+  name: q.name, stream: q.stream, consumer: q.consumer, pending: null, ackPending: null, desired: 0, running: 0, replicas: 0, draining: 0, suspended: 0, suspending: 0,
   lastDecision: null, override: null, reconcileError: null
 })
 
@@ -56,12 +60,14 @@ export interface LoopState {
   readonly crashes: CrashState
   /** Workers asked to drain for a scale-in (runtime ids): not counted as running; their exit is no crash. */
   readonly draining: ReadonlySet<string>
+  /** Workers asked to suspend (`idle: suspend`) and not frozen yet (runtime ids): not counted as running. */
+  readonly suspending: ReadonlySet<string>
   /** Workers that died unasked and were counted as crashes, until they are removed. */
   readonly counted: ReadonlySet<string>
   readonly lastDecision: QueueStatus["lastDecision"]
 }
 
-export const initialLoopState: LoopState = { policy: undefined, crashes: noCrashes, draining: new Set(), counted: new Set(), lastDecision: null }
+export const initialLoopState: LoopState = { policy: undefined, crashes: noCrashes, draining: new Set(), suspending: new Set(), counted: new Set(), lastDecision: null }
 
 /** After a restart, how long adoption waits for every running worker's first report (they report every second). */
 export const adoptionWaitMs = 2000
@@ -119,11 +125,17 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     const alive = workers.filter((w) => w.state === "running")
     if (alive.some((w) => !reports.has(w.instance)) && now - deps.workerStates.since < adoptionWaitMs) return false
     const draining = alive.filter((w) => isDraining(w, new Set(), reports))
-    const running = alive.length - draining.length
-    if (alive.length > 0) yield* log(`adopted ${running} running worker(s)${draining.length > 0 ? ` and ${draining.length} draining` : ""}`)
+    const suspending = alive.filter((w) => !draining.includes(w) && reportsSuspending(w, reports))
+    const frozen = workers.filter((w) => w.state === "paused").length
+    const running = alive.length - draining.length - suspending.length
+    if (alive.length + frozen > 0) {
+      yield* log(`adopted ${running} running worker(s)${draining.length > 0 ? `, ${draining.length} draining` : ""}` +
+        `${suspending.length > 0 ? `, ${suspending.length} suspending` : ""}${frozen > 0 ? `, ${frozen} suspended` : ""}`)
+    }
     yield* Ref.update(state, (s) => ({
       ...s,
       draining: new Set([...s.draining, ...draining.map((w) => w.id)]),
+      suspending: new Set([...s.suspending, ...suspending.map((w) => w.id)]),
       policy: running > 0 ? { ...initialState(running), lastChangeAt: now } : initialState(0)
     }))
     return true
@@ -139,7 +151,7 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
       yield* crashed(now, `worker ${w.name} ${w.exitCode === 0 ? "exited by itself" : `died (exit ${w.exitCode ?? "?"})`}: unexpected exit`)
     }
     yield* runtime.remove(w).pipe(
-      Effect.andThen(Ref.update(state, (s) => ({ ...s, counted: remove(s.counted, w.id), draining: remove(s.draining, w.id) }))),
+      Effect.andThen(Ref.update(state, (s) => ({ ...s, counted: remove(s.counted, w.id), draining: remove(s.draining, w.id), suspending: remove(s.suspending, w.id) }))),
       Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`))
     )
   }), { discard: true })
@@ -165,23 +177,64 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
       Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
     )
 
-  /** Starts or drains workers towards the decision; returns how many run, and drain, afterwards. */
-  const converge = (decision: Decision, running: ReadonlyArray<WorkerInfo>, now: number) => Effect.gen(function*() {
+  /** `idle: suspend`: asks a worker to cordon; it is frozen once it reports `suspended`. */
+  const suspendWorker = (w: WorkerInfo, inFlight: number | undefined) =>
+    runtime.suspend(w).pipe(
+      Effect.andThen(Ref.update(state, (s) => ({ ...s, suspending: new Set(s.suspending).add(w.id) }))),
+      Effect.andThen(log(`suspending worker ${w.name} (${inFlight === undefined ? "jobs in flight unknown" : `${inFlight} job(s) in flight`}); frozen when they are done`)),
+      Effect.as(true),
+      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
+    )
+
+  /** Thaws a suspended (or still suspending) worker: it pulls again at once. */
+  const thawWorker = (w: WorkerInfo) =>
+    runtime.thaw(w).pipe(
+      Effect.andThen(Ref.update(state, (s) => ({ ...s, suspending: remove(s.suspending, w.id) }))),
+      Effect.andThen(log(`thawed worker ${w.name}`)),
+      Effect.as([w.id]),
+      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as([] as ReadonlyArray<string>)))
+    )
+
+  /**
+   * Starts (thawing suspended replicas first), drains or suspends workers towards the decision;
+   * returns how many run, drain, and were suspended or thawed, afterwards.
+   */
+  const converge = (decision: Decision, replicas: Replicas, now: number) => Effect.gen(function*() {
+    const running = replicas.running
     const missing = decision.replicas - running.length
+    const none = { drained: 0, thawed: [] as ReadonlyArray<string> }
     if (missing > 0) {
-      if (!canStart((yield* Ref.get(state)).crashes, now)) return { running: running.length, drained: 0 }
-      const started = (yield* Effect.forEach(Array.from({ length: missing }), () => startWorker, { concurrency: "unbounded" })).filter(Boolean).length
-      if (started < missing) yield* crashed(now, `${missing - started} of ${missing} worker start(s) failed`)
-      return { running: running.length + started, drained: 0 }
+      // A cordoned replica is resumed before a frozen one is thawed, and both before a start.
+      const idle = [...replicas.suspending, ...replicas.suspended].slice(0, missing)
+      const thawed = (yield* Effect.forEach(idle, thawWorker, { concurrency: "unbounded" })).flat()
+      const toStart = missing - thawed.length
+      if (toStart === 0 || !canStart((yield* Ref.get(state)).crashes, now)) return { ...none, running: running.length + thawed.length, thawed }
+      const started = (yield* Effect.forEach(Array.from({ length: toStart }), () => startWorker, { concurrency: "unbounded" })).filter(Boolean).length
+      if (started < toStart) yield* crashed(now, `${toStart - started} of ${toStart} worker start(s) failed`)
+      return { ...none, running: running.length + thawed.length + started, thawed }
     }
     if (missing < 0) {
       const reports = yield* deps.workerStates.of(q.name)
       const victims = pickForScaleIn(running, reports, -missing)
+      if (q.idle === "suspend") {
+        const suspended = (yield* Effect.forEach(victims, (w) => suspendWorker(w, reports.get(w.instance)?.inFlight))).filter(Boolean).length
+        return { ...none, running: running.length - suspended }
+      }
       const drained = (yield* Effect.forEach(victims, (w) => drainWorker(w, reports.get(w.instance)?.inFlight))).filter(Boolean).length
-      return { running: running.length - drained, drained }
+      return { ...none, running: running.length - drained, drained }
     }
-    return { running: running.length, drained: 0 }
+    return { ...none, running: running.length }
   })
+
+  /** Freezes the cordoned replicas that report `suspended` (no job, no pull open); returns their ids. */
+  const freezeIdle = (suspending: ReadonlyArray<WorkerInfo>, reports: QueueWorkerStates) =>
+    Effect.forEach(suspending.filter((w) => reports.get(w.instance)?.state === "suspended"), (w) =>
+      runtime.freeze(w).pipe(
+        Effect.andThen(Ref.update(state, (s) => ({ ...s, suspending: remove(s.suspending, w.id) }))),
+        Effect.andThen(log(`suspended worker ${w.name} (frozen)`)),
+        Effect.as([w.id]),
+        Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as([])))
+      )).pipe(Effect.map((ids) => ids.flat()))
 
   const step = Effect.gen(function*() {
     const backlog = yield* deps.backlog
@@ -190,9 +243,12 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     if ((yield* Ref.get(state)).policy === undefined && !(yield* adopt(workers, now))) return
     const seen = yield* deps.activator.takeSeen
     const reports = yield* deps.workerStates.of(q.name)
-    const { running, draining, exited } = classify(workers, (yield* Ref.get(state)).draining, reports)
+    const loop = yield* Ref.get(state)
+    const replicas = classify(workers, loop.draining, reports, loop.suspending)
+    const { running, draining, exited } = replicas
     yield* reap(exited, now)
-    yield* deps.workerStates.retain(q.name, new Set(running.concat(draining).map((w) => w.instance)))
+    yield* deps.workerStates.retain(q.name, new Set([...running, ...draining, ...replicas.suspending, ...replicas.suspended].map((w) => w.instance)))
+    const frozen = yield* freezeIdle(replicas.suspending, reports)
     const s = yield* Ref.updateAndGet(state, (s) => ({ ...s, crashes: recordHealthy(s.crashes, running.map((w) => w.startedAt), now) }))
     const current = s.policy!
     // At zero, a message the activator saw may not be in the consumer's counts yet.
@@ -215,7 +271,7 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
           backlog: effective, pending: backlog.pending, ackPending: backlog.ackPending, at: new Date(now).toISOString()
         })
       }
-      return yield* converge(decision, running, now)
+      return yield* converge(decision, replicas, now)
     })
     // A scale decision is a span; a wake-up from zero joins (and links to) the trace of the job that woke it.
     const woke = decision.kind === "wake" ? Tracing.externalSpanFrom(seen.first) : undefined
@@ -227,10 +283,16 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
       : act)
     yield* deps.activator.set(decision.replicas === 0)
     const drainingNow = draining.length + after.drained
-    yield* Metrics.recordQueue(q.name, { pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: after.running, draining: drainingNow })
+    const thawed = new Set(after.thawed)
+    const suspendedNow = [...replicas.suspended.map((w) => w.id), ...frozen].filter((id) => !thawed.has(id)).length
+    const suspendingNow = (yield* Ref.get(state)).suspending.size
+    yield* Metrics.recordQueue(q.name, {
+      pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas, running: after.running, draining: drainingNow,
+      suspended: suspendedNow + suspendingNow
+    })
     yield* deps.report({
       ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas,
-      running: after.running, replicas: after.running, draining: drainingNow, lastDecision,
+      running: after.running, replicas: after.running, draining: drainingNow, suspended: suspendedNow, suspending: suspendingNow, lastDecision,
       override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null
     })
   })

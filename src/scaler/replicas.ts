@@ -1,5 +1,5 @@
-// Which workers count as what, and which replicas a scale-in drains. Pure: the reconcile step feeds
-// it the runtime's list, the loop's draining set and the workers' own reports.
+// Which workers count as what, and which replicas a scale-in drains or suspends. Pure: the reconcile
+// step feeds it the runtime's list, the loop's draining and suspending sets and the workers' own reports.
 import type { WorkerInfo } from "../runtime/driver.ts"
 import type { QueueWorkerStates } from "./worker-states.ts"
 
@@ -8,6 +8,10 @@ export interface Replicas {
   readonly running: ReadonlyArray<WorkerInfo>
   /** Asked to drain (by this scaler, or before it restarted): finishing their jobs, then exiting. */
   readonly draining: ReadonlyArray<WorkerInfo>
+  /** `idle: suspend`: cordoned, finishing their jobs; frozen once they report `suspended`. */
+  readonly suspending: ReadonlyArray<WorkerInfo>
+  /** Frozen (`idle: suspend`): thawed by the next scale-up before any new replica starts. */
+  readonly suspended: ReadonlyArray<WorkerInfo>
   readonly exited: ReadonlyArray<WorkerInfo>
 }
 
@@ -15,11 +19,26 @@ export interface Replicas {
 export const isDraining = (w: WorkerInfo, draining: ReadonlySet<string>, reports: QueueWorkerStates): boolean =>
   draining.has(w.id) || reports.get(w.instance)?.state === "draining"
 
-export const classify = (workers: ReadonlyArray<WorkerInfo>, draining: ReadonlySet<string>, reports: QueueWorkerStates): Replicas => ({
-  running: workers.filter((w) => w.state === "running" && !isDraining(w, draining, reports)),
-  draining: workers.filter((w) => w.state === "running" && isDraining(w, draining, reports)),
-  exited: workers.filter((w) => w.state === "exited")
-})
+/** A worker that says it is suspending or suspended (a scaler restarted since it was asked). */
+export const reportsSuspending = (w: WorkerInfo, reports: QueueWorkerStates): boolean => {
+  const state = reports.get(w.instance)?.state
+  return state === "suspending" || state === "suspended"
+}
+
+export const classify = (
+  workers: ReadonlyArray<WorkerInfo>, draining: ReadonlySet<string>, reports: QueueWorkerStates, suspending: ReadonlySet<string> = new Set()
+): Replicas => {
+  const live = workers.filter((w) => w.state === "running")
+  const drains = live.filter((w) => isDraining(w, draining, reports))
+  const cordoned = live.filter((w) => !drains.includes(w) && suspending.has(w.id))
+  return {
+    running: live.filter((w) => !drains.includes(w) && !cordoned.includes(w)),
+    draining: drains,
+    suspending: cordoned,
+    suspended: workers.filter((w) => w.state === "paused"),
+    exited: workers.filter((w) => w.state === "exited")
+  }
+}
 
 /**
  * The `count` replicas a scale-in drains: idle ones first, then those with the fewest jobs in

@@ -14,7 +14,7 @@ export const retireRemovedQueues = (runtime: RuntimeDriver, queues: ReadonlyArra
   const known = new Set(queues.map((q) => q.name))
   const orphans = (yield* runtime.list()).filter((w) => !known.has(w.queue))
   yield* Effect.forEach(orphans, (w) => Effect.gen(function*() {
-    if (w.state === "running") {
+    if (w.state !== "exited") {
       yield* Effect.logWarning(`queue ${w.queue} is no longer in the config: shutting down its worker ${w.name} (up to ${Duration.format(removedQueueStopTimeout)} to finish its jobs)`)
       yield* runtime.stop(w, removedQueueStopTimeout)
     } else {

@@ -43,7 +43,7 @@ export const parseWorkerState = (subject: string, data: Uint8Array, queues: Read
   }
   const r = body as { readonly state?: unknown; readonly inFlight?: unknown } | null
   if (typeof r !== "object" || r === null) return undefined
-  if (r.state !== "running" && r.state !== "draining") return undefined
+  if (r.state !== "running" && r.state !== "draining" && r.state !== "suspending" && r.state !== "suspended") return undefined
   if (typeof r.inFlight !== "number" || !Number.isSafeInteger(r.inFlight) || r.inFlight < 0 || r.inFlight > maxInFlight) return undefined
   return { queue, instance, state: r.state, inFlight: r.inFlight } as const
 }

@@ -18,7 +18,7 @@ export const queueAckPending = Metric.gauge("jetscale_queue_ack_pending", {
   description: "Messages delivered to a worker and not yet acknowledged (num_ack_pending)"
 })
 export const replicas = Metric.gauge("jetscale_replicas", {
-  description: "Worker replicas of the queue: state=desired (the decision), running, or draining (scale-in, finishing their jobs)"
+  description: "Worker replicas of the queue: state=desired (the decision), running, draining (scale-in, finishing their jobs), or suspended (idle: suspend, frozen or being frozen)"
 })
 export const scaleEvents = Metric.counter("jetscale_scale_events_total", {
   description: "Scale decisions that changed the replica count, by direction (up, down)",
@@ -67,6 +67,8 @@ export interface QueueSample {
   readonly running: number
   /** Replicas draining after a scale-in. */
   readonly draining: number
+  /** Replicas suspended or being suspended (`idle: suspend`). */
+  readonly suspended: number
 }
 
 /** The queue's gauges, after each reconcile. */
@@ -79,6 +81,7 @@ export const recordQueue = (queue: string, sample: QueueSample): Effect.Effect<v
     yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "desired" }), sample.desired)
     yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "running" }), sample.running)
     yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "draining" }), sample.draining)
+    yield* Metric.update(Metric.withAttributes(replicas, { queue, state: "suspended" }), sample.suspended)
   })
 
 /** One decision that changed the replica count. */

@@ -6,6 +6,7 @@ import { context, propagation, ROOT_CONTEXT, trace, type Context, type Span, typ
 import { W3CTraceContextPropagator } from "@opentelemetry/core"
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import type { MsgHdrs } from "@nats-io/transport-node"
+import { commonJs } from "../modules/common-js.ts"
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -19,11 +20,6 @@ export const tracingEnabled = (env: Env = process.env): boolean =>
  * and the exporter for OTEL_EXPORTER_OTLP_PROTOCOL (they read the endpoint variables themselves) are
  * loaded only here, so a worker without tracing does not pay for them at start.
  */
-/**
- * The exports of a dynamically imported CommonJS package, however it was loaded: Node gives them as
- * named exports and as `default`, a split bundle (the CLI) only as `default`.
- */
-const commonJs = <M>(mod: M): M => (mod as { readonly default?: M }).default ?? mod
 
 export const makeSpanProcessor = async (env: Env = process.env): Promise<SpanProcessor> => {
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf").trim()

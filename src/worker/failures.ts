@@ -1,19 +1,22 @@
 // What a worker does with failed jobs besides NAKing them: keep each attempt's error in the
 // `jetscale_errors` KV bucket, and copy jobs that can never succeed to the DLQ.
 import type { JetStreamClient } from "@nats-io/jetstream"
-import { Kvm } from "@nats-io/kv"
+import { Kvm, type KV } from "@nats-io/kv"
 import { deleteErrorRecord, writeErrorRecord } from "../dlq/error-record.ts"
 import { deadLetterHeaders, deadLetterMsgId } from "../dlq/message.ts"
 import { dlqSubject, errorsBucket } from "../jetstream/names.ts"
 import type { FailureHooks } from "./job.ts"
 import type { WorkerSettings } from "./settings.ts"
 
-export const makeFailureHooks = async (js: JetStreamClient, settings: WorkerSettings, maxDeliver: number): Promise<FailureHooks> => {
-  // The scaler provisions the bucket; without it, errors are simply not recorded.
-  const errors = await new Kvm(js).open(errorsBucket).catch(() => undefined)
+export const makeFailureHooks = (js: JetStreamClient, settings: WorkerSettings, maxDeliver: number): FailureHooks => {
+  // Opened on the first failure, not on the way to the first job. The scaler provisions the
+  // bucket; without it, errors are simply not recorded.
+  let opened: Promise<KV | undefined> | undefined
+  const bucket = () => opened ??= new Kvm(js).open(errorsBucket).catch(() => undefined)
   return {
     maxDeliver,
     record: async (m, e, deliveries) => {
+      const errors = await bucket()
       if (!errors) return
       await writeErrorRecord(errors, settings.stream, m.seq, {
         message: e instanceof Error ? e.message : String(e),
@@ -24,6 +27,7 @@ export const makeFailureHooks = async (js: JetStreamClient, settings: WorkerSett
       })
     },
     clear: async (m) => {
+      const errors = await bucket()
       if (errors) await deleteErrorRecord(errors, settings.stream, m.seq)
     },
     deadLetter: async (m, reason, error) => {
@@ -34,7 +38,8 @@ export const makeFailureHooks = async (js: JetStreamClient, settings: WorkerSett
       const storedAtMs = Math.floor(m.info.timestampNanos / 1e6)
       await js.publish(dlqSubject(settings.queue), m.data, { headers, msgID: deadLetterMsgId(settings.stream, m.seq, storedAtMs) })
       // An earlier attempt may have failed retryably and left a record.
-      if (errors && m.info.deliveryCount > 1) await deleteErrorRecord(errors, settings.stream, m.seq)
+      const errors = m.info.deliveryCount > 1 ? await bucket() : undefined
+      if (errors) await deleteErrorRecord(errors, settings.stream, m.seq)
     }
   }
 }

@@ -25,6 +25,10 @@ export interface Puller {
   readonly finished: (ms: number) => void
   /** Jobs received and not yet started (to heartbeat). */
   readonly buffered: () => ReadonlyArray<JsMsg>
+  /** No new pull requests for now (a worker being suspended); `next` keeps waiting. */
+  readonly pause: () => void
+  /** Pulls again after a `pause` (a suspended worker thawed). */
+  readonly resume: () => void
   /** Resolves once no pull request is open any more (at most `expiresMs` after `stop`). */
   readonly pullsEnded: () => Promise<void>
   /** Stops and empties the buffer for good: the jobs are the caller's to hand back. */
@@ -45,6 +49,7 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
   let stopped = false
   let pausedUntil = 0
   let closed = false
+  let paused = false
   const whenPullsEnd: Array<() => void> = []
 
   const prefetch = () =>
@@ -85,7 +90,7 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
   // Keeps requests open for every free slot plus the prefetch; a new one goes out once at least
   // half of that is missing (or nothing is open), so requests are few and large at high rates.
   const pump = () => {
-    if (stopped || Date.now() < pausedUntil) return
+    if (stopped || paused || Date.now() < pausedUntil) return
     const target = options.concurrency + prefetch()
     const missing = target - options.inFlight() - buffer.length - credit
     if (missing <= 0) return
@@ -107,6 +112,13 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
     stop: () => {
       stopped = true
       hand()
+    },
+    pause: () => {
+      paused = true
+    },
+    resume: () => {
+      paused = false
+      pump()
     },
     pullsEnded: () => new Promise((resolve) => {
       whenPullsEnd.push(resolve)

@@ -39,6 +39,12 @@ export interface RunningWorker {
   readonly stop: () => Promise<void>
   /** Scale-in drain: stops pulling, lets every job in flight finish without a time limit, then closes. */
   readonly drain: () => Promise<void>
+  /** `idle: suspend`: stops pulling and reports `suspended` once its jobs are done (SIGTSTP). */
+  readonly suspend: () => void
+  /** Pulls again after `suspend` (SIGCONT, sent on a thaw). */
+  readonly resume: () => void
+  /** running, draining, suspending or suspended. */
+  readonly phase: () => WorkerPhase
   /** Resolves when the worker has stopped, for whatever reason. */
   readonly stopped: Promise<void>
   readonly stats: () => {
@@ -67,14 +73,15 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   const nc: NatsConnection = await connect({ ...connectOptions(endpoint), name: `jetscale-worker ${settings.instance}`, maxReconnectAttempts: -1 })
     .catch((e: unknown) => { throw new Error(`cannot connect to NATS at ${endpointText(endpoint)}: ${errorText(e)}`, { cause: e }) })
   const js = jetstream(nc)
-  const consumer: Consumer = await js.consumers.get(settings.stream, settings.consumer)
+  // What the first pull needs, at once: the consumer, the tracer and the payload decoder.
+  const [consumer, tracing, decode] = await Promise.all([
+    js.consumers.get(settings.stream, settings.consumer) as Promise<Consumer>, startWorkerTracing(settings), makeDecoder(options.schema)
+  ])
   const consumerConfig = (await consumer.info(true)).config
   const ackWaitMs = settings.ackWaitMs ?? (consumerConfig.ack_wait ?? 30e9) / 1_000_000
-  const failures = await makeFailureHooks(js, settings, consumerConfig.max_deliver ?? -1)
-  const tracing = await startWorkerTracing(settings)
+  const failures = makeFailureHooks(js, settings, consumerConfig.max_deliver ?? -1)
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
   const backoff = fromSpec(settings.backoff)
-  const decode = await makeDecoder(options.schema)
   const acker = makeAcker(nc, { confirmTimeoutMs: Math.min(2000, ackWaitMs), giveUpAfterMs: ackWaitMs })
   const shutdown = new AbortController()
   const inFlight = new Set<Promise<JobOutcome>>()
@@ -166,6 +173,33 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
     reports.changed()
   }
 
+  // `idle: suspend`: cordoned (no new pulls; jobs in flight and buffered run to their end), then
+  // reported `suspended` once idle with no pull open, when the scaler freezes it. A thaw resumes.
+  const suspend = () => {
+    if (phase !== "running") return
+    phase = "suspending"
+    puller.pause()
+    log(`suspending (idle: suspend): ${inFlight.size} job(s) in flight`)
+    reports.changed()
+    void (async () => {
+      await puller.pullsEnded()
+      while (phase === "suspending" && (inFlight.size > 0 || puller.buffered().length > 0)) {
+        await Promise.race([...inFlight, new Promise((r) => setTimeout(r, 50))])
+      }
+      if (phase !== "suspending") return
+      phase = "suspended"
+      log("suspended: no job, no pull open")
+      reports.changed()
+    })()
+  }
+  const resume = () => {
+    if (phase !== "suspending" && phase !== "suspended") return
+    phase = "running"
+    puller.resume()
+    log("resumed")
+    reports.changed()
+  }
+
   let closing: Promise<void> | undefined
   const close = () => closing ??= (async () => {
     reports.stop()
@@ -205,13 +239,13 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   })()
 
   const stopped = nc.closed().then(() => undefined)
-  return { settings, stop, drain, stopped, stats: () => ({ ...counts, inFlight: inFlight.size, acksResent: acker.stats().resent, prefetched: puller.buffered().length }) }
+  return { settings, stop, drain, suspend, resume, phase: () => phase, stopped, stats: () => ({ ...counts, inFlight: inFlight.size, acksResent: acker.stats().resent, prefetched: puller.buffered().length }) }
 }
 
 /**
  * Runs a worker as the whole program: reads settings from the environment; shuts down on
  * SIGTERM/SIGINT (and when the parent scaler process is gone), drains for a scale-in on SIGUSR2;
- * then exits 0.
+ * then exits 0. SIGTSTP suspends it (`idle: suspend`), SIGCONT resumes it.
  */
 export const runWorker = async <A>(options: WorkerOptions<A>): Promise<void> => {
   let worker: RunningWorker
@@ -225,6 +259,9 @@ export const runWorker = async <A>(options: WorkerOptions<A>): Promise<void> => 
   process.once("SIGTERM", shutdown)
   process.once("SIGINT", shutdown)
   process.once("SIGUSR2", () => void worker.drain().then(() => process.exit(0)))
+  // `idle: suspend`: SIGTSTP cordons (the scaler then freezes the worker), SIGCONT resumes.
+  process.on("SIGTSTP", () => worker.suspend())
+  process.on("SIGCONT", () => worker.resume())
   const parent = worker.settings.parentPid
   if (parent !== undefined) {
     setInterval(() => { if (process.ppid !== parent) shutdown() }, 1000).unref()

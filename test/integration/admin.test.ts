@@ -23,7 +23,7 @@ const makeFakeScaler = () => {
   const readiness: { nats: boolean; runtime: boolean; failingQueues: Record<string, string> } = { nats: true, runtime: true, failingQueues: {} }
   const calls: Array<{ queue: string; replicas: number; ttlMs: number }> = []
   const base = (name: string): Omit<QueueStatus, "override"> => ({
-    name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, draining: 0, desired: 2, reconcileError: null,
+    name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, draining: 0, suspended: 0, suspending: 0, desired: 2, reconcileError: null,
     lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }
   })
   const known = ["demo", "orders"]
@@ -106,7 +106,7 @@ describe("admin API without a token", () => {
   it("/metrics serves the recorded metrics as Prometheus text", async () => {
     await Effect.runPromise(Effect.all([
       Metrics.registerQueue("adm"),
-      Metrics.recordQueue("adm", { pending: 12, ackPending: 3, desired: 2, running: 1, draining: 0 }),
+      Metrics.recordQueue("adm", { pending: 12, ackPending: 3, desired: 2, running: 1, draining: 0, suspended: 0 }),
       Metrics.recordScaleEvent("adm", "up"),
       Metrics.recordColdStart("adm", 0.8),
       Metrics.recordDeadLetter("adm", "max_deliveries"),

@@ -121,15 +121,19 @@ export interface RestartableNatsServer extends NatsServer {
 }
 
 /** A nats-server (own config) that can be killed and started again on the same port and store. */
-export const startRestartableNatsServer = async (): Promise<RestartableNatsServer> => {
+export const startRestartableNatsServer = async (options: {
+  /** More top-level settings, e.g. `ping_interval: "1s"`. */
+  readonly extra?: string
+} = {}): Promise<RestartableNatsServer> => {
   const dir = await mkdtemp(join(tmpdir(), "jetscale-nats-"))
   const storeDir = join(dir, "store")
   const conf = join(dir, "nats.conf")
-  await writeFile(conf, ownConfig(dir, storeDir))
+  const config = [ownConfig(dir, storeDir), ...(options.extra ? [options.extra] : [])].join("\n")
+  await writeFile(conf, config)
   let server: SpawnedServer | undefined = await spawnServer(dir, conf)
   const port = server.port
   // Later starts listen on the port the first one was given.
-  await writeFile(conf, ownConfig(dir, storeDir).replace("127.0.0.1:-1", `127.0.0.1:${port}`))
+  await writeFile(conf, config.replace("127.0.0.1:-1", `127.0.0.1:${port}`))
   return {
     url: `nats://127.0.0.1:${port}`,
     port,

@@ -29,6 +29,7 @@ export const testQueue = (prefix: string, over: Partial<QueueConfig> = {}): Queu
     stopTimeout: Duration.seconds(10),
     limits: {},
     privileged: false,
+    idle: "stop",
     mounts: [],
     ...over
   }

@@ -75,6 +75,7 @@ describe("loadConfig: valid files", () => {
         name: "thumbnails",
         stream: "JETSCALE_THUMBNAILS",
         privileged: false,
+        idle: "stop",
         mounts: [],
         consumer: "workers",
         subjects: ["jobs.thumbnails", "jobs.images.*"],
@@ -110,7 +111,7 @@ describe("loadConfig: valid files", () => {
       assert.deepStrictEqual(
         { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: backoffMs(q.backoff) },
         {
-          name: "demo", privileged: false, mounts: [], stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
+          name: "demo", privileged: false, idle: "stop", mounts: [], stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
           concurrency: 4, ackWait: 30_000, maxDeliver: 5, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
           stopTimeout: 30_000, limits: {}
@@ -284,6 +285,7 @@ describe("decodeConfig: one problem each", () => {
     // `-` -> `_` in stream names: `a_b` would share JETSCALE_A_B with `a-b`, but `_` is not allowed
     ["queue name with _ next to its - twin", { queues: { "a-b": { image: "x" }, a_b: { image: "x" } } }, "queues.a_b: queue name must match [a-z0-9][a-z0-9-]*"],
     ["not an integer", q({ concurrency: 2.5 }), "queues.demo.concurrency: expected an integer >= 1, got 2.5"],
+    ["unknown idle mode", q({ idle: "sleep" }), `queues.demo.idle: expected "stop" or "suspend", got "sleep"`],
     ["string for an integer", q({ targetPending: "ten" }), `queues.demo.targetPending: expected an integer >= 1, got "ten"`],
     ["negative minReplicas", q({ minReplicas: -1 }), "queues.demo.minReplicas: expected an integer >= 0, got -1"],
     ["zero activation", q({ activation: 0 }), "queues.demo.activation: expected an integer >= 1, got 0"],

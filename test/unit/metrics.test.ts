@@ -12,10 +12,10 @@ const render = (program: Effect.Effect<unknown>) =>
 describe("metrics", () => {
   it("queue gauges and replica states", async () => {
     const text = await render(Effect.gen(function*() {
-      yield* Metrics.recordQueue("demo", { pending: 10, ackPending: 4, desired: 3, running: 2, draining: 0 })
-      yield* Metrics.recordQueue("demo", { pending: 6, ackPending: 4, desired: 3, running: 3, draining: 0 })
+      yield* Metrics.recordQueue("demo", { pending: 10, ackPending: 4, desired: 3, running: 2, draining: 0, suspended: 0 })
+      yield* Metrics.recordQueue("demo", { pending: 6, ackPending: 4, desired: 3, running: 3, draining: 0, suspended: 0 })
       // An unreadable backlog leaves the backlog gauges alone.
-      yield* Metrics.recordQueue("demo", { pending: null, ackPending: null, desired: 2, running: 3, draining: 1 })
+      yield* Metrics.recordQueue("demo", { pending: null, ackPending: null, desired: 2, running: 3, draining: 1, suspended: 0 })
     }))
     expect(text).toBe([
       "# HELP jetscale_queue_backlog Messages waiting or in flight in the queue's consumer (num_pending + num_ack_pending)",
@@ -24,11 +24,12 @@ describe("metrics", () => {
       "# HELP jetscale_queue_ack_pending Messages delivered to a worker and not yet acknowledged (num_ack_pending)",
       "# TYPE jetscale_queue_ack_pending gauge",
       `jetscale_queue_ack_pending{queue="demo"} 4`,
-      "# HELP jetscale_replicas Worker replicas of the queue: state=desired (the decision), running, or draining (scale-in, finishing their jobs)",
+      "# HELP jetscale_replicas Worker replicas of the queue: state=desired (the decision), running, draining (scale-in, finishing their jobs), or suspended (idle: suspend, frozen or being frozen)",
       "# TYPE jetscale_replicas gauge",
       `jetscale_replicas{queue="demo",state="desired"} 2`,
       `jetscale_replicas{queue="demo",state="running"} 3`,
       `jetscale_replicas{queue="demo",state="draining"} 1`,
+      `jetscale_replicas{queue="demo",state="suspended"} 0`,
       ""
     ].join("\n"))
   })

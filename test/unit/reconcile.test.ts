@@ -19,6 +19,8 @@ const makeStandIn = Effect.gen(function*() {
   const workers = yield* Ref.make(new Map<string, WorkerInfo>())
   const log = yield* Ref.make<Array<string>>([])
   const note = (line: string) => Ref.update(log, (l) => [...l, line])
+  const setState = (id: string, state: WorkerInfo["state"]) =>
+    Ref.update(workers, (m) => { const w = m.get(id); return w ? new Map(m).set(id, { ...w, state }) : m })
   const driver: RuntimeDriver = {
     name: "process",
     list: () => Ref.get(workers).pipe(Effect.map((m) => [...m.values()])),
@@ -30,6 +32,9 @@ const makeStandIn = Effect.gen(function*() {
     }),
     stop: (w) => note(`stop ${w.id}`),
     drain: (w) => note(`drain ${w.id}`),
+    suspend: (w) => note(`suspend ${w.id}`),
+    freeze: (w) => setState(w.id, "paused").pipe(Effect.andThen(note(`freeze ${w.id}`))),
+    thaw: (w) => setState(w.id, "running").pipe(Effect.andThen(note(`thaw ${w.id}`))),
     remove: (w) => Ref.update(workers, (m) => { const n = new Map(m); n.delete(w.id); return n }).pipe(Effect.andThen(note(`remove ${w.id}`))),
     ping: Effect.void
   }
@@ -37,10 +42,10 @@ const makeStandIn = Effect.gen(function*() {
     Ref.update(workers, (m) => new Map(m).set(id, { id, instance: id, queue: q.name, name: id, state: "running", exitCode: null, startedAt }))
   const exit = (id: string, code: number) =>
     Ref.update(workers, (m) => { const w = m.get(id); return w ? new Map(m).set(id, { ...w, state: "exited", exitCode: code }) : m })
-  return { driver, add, exit, log: Ref.get(log) }
+  return { driver, add, exit, setState, log: Ref.get(log) }
 })
 
-const setup = (options: { readonly since?: number } = {}) => Effect.gen(function*() {
+const setup = (options: { readonly since?: number; readonly q?: typeof q } = {}) => Effect.gen(function*() {
   const runtime = yield* makeStandIn
   const backlog = yield* Ref.make<Backlog>({ pending: 0, ackPending: 0, total: 0 })
   const reports = yield* Ref.make(new Map<string, ReportedState>())
@@ -49,7 +54,7 @@ const setup = (options: { readonly since?: number } = {}) => Effect.gen(function
   let n = 0
   const workerStates: WorkerStates = { of: () => Ref.get(reports), retain: () => Effect.void, since: options.since ?? 0 }
   const { step, state } = yield* makeReconcile({
-    q,
+    q: options.q ?? q,
     runtime: runtime.driver,
     backlog: Ref.get(backlog),
     workerStates,
@@ -179,5 +184,52 @@ describe("guardStep", () => {
       yield* guardStep("demo", step, reportError)
       assert.deepStrictEqual(errors, ["RangeError: Invalid time value", null])
       assert.strictEqual(calls, 2)
+    }))
+
+  it.effect("idle: suspend -> a scale-in cordons, the idle replica is frozen once it says so, and a wake thaws it before starting anything", () =>
+    Effect.gen(function*() {
+      const t = yield* setup({ q: { ...q, idle: "suspend" } })
+      yield* t.runtime.add("a", 1)
+      yield* t.report("a", "running", 0)
+      yield* t.setBacklog(0, 0)
+      yield* t.step // adopts 1, idle since now
+      yield* TestClock.adjust("31 seconds")
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["suspend a"])
+      assert.deepInclude(yield* t.lastStatus, { desired: 0, running: 0, suspending: 1, suspended: 0 })
+      // Still finishing: not frozen.
+      yield* t.report("a", "suspending", 1)
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["suspend a"])
+      yield* t.report("a", "suspended", 0)
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["suspend a", "freeze a"])
+      assert.deepInclude(yield* t.lastStatus, { desired: 0, running: 0, suspending: 0, suspended: 1 })
+      // A job comes: the frozen replica is thawed, nothing is started.
+      yield* t.setBacklog(1, 0)
+      yield* t.step
+      assert.deepStrictEqual(yield* t.runtime.log, ["suspend a", "freeze a", "thaw a"])
+      assert.deepInclude(yield* t.lastStatus, { desired: 1, running: 1, suspending: 0, suspended: 0 })
+      // More work than one replica: the thawed one plus new starts.
+      yield* t.report("a", "running", 1)
+      yield* t.setBacklog(8, 1)
+      yield* TestClock.adjust("1 second")
+      yield* t.step
+      assert.deepStrictEqual((yield* t.runtime.log).slice(3), ["start new0", "start new1"])
+    }))
+
+  it.effect("after a restart, frozen replicas are adopted as suspended and suspending ones as suspending: neither counts as running, and a wake resumes the cordoned one first", () =>
+    Effect.gen(function*() {
+      const t = yield* setup({ q: { ...q, idle: "suspend" } })
+      yield* t.runtime.add("a", 1)
+      yield* t.runtime.setState("a", "paused")
+      yield* t.runtime.add("b", 2)
+      yield* t.report("b", "suspending", 1)
+      yield* t.setBacklog(0, 1)
+      yield* t.step
+      // The backlog (b's job) wants one replica: the cordoned one is resumed, nothing started; the
+      // frozen one stays frozen.
+      assert.deepStrictEqual(yield* t.runtime.log, ["thaw b"])
+      assert.deepInclude(yield* t.lastStatus, { desired: 1, running: 1, suspending: 0, suspended: 1 })
     }))
 })
