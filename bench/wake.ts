@@ -10,7 +10,7 @@
 // next to a bare `docker run --rm jetscale/worker-demo:dev node -e 0`. For the suspend kinds the
 // "container started" step is the unpause (docker) and "worker connected" its first report after it.
 // Run: npm run bench:coldstart   (BENCH_TRIALS=5 BENCH_KINDS=process-unbundled to narrow it)
-import { jetstream } from "@nats-io/jetstream"
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { execFileSync } from "node:child_process"
 import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises"
@@ -69,12 +69,12 @@ const userWorker = async () => {
 }
 
 /** The first time something shows up on `subject` after `from`, as ms since `from`. */
-const firstOn = (nc: NatsConnection, subject: string, from: () => number, accept: (body: string) => boolean = () => true) => {
+const firstOn = (nc: NatsConnection, subject: string, from: () => number, accept: (body: string, subject: string) => boolean = () => true) => {
   let resolve: (ms: number) => void = () => {}
   const seen = new Promise<number>((r) => { resolve = r })
   const sub = nc.subscribe(subject, {
     callback: (_e, m) => {
-      if (!accept(m.string())) return
+      if (!accept(m.string(), m.subject)) return
       sub.unsubscribe()
       resolve(performance.now() - from())
     }
@@ -113,10 +113,15 @@ queues:
   try {
     await scaler.waitForOutput("scaler up")
     const js = jetstream(nc)
+    const jsm = await jetstreamManager(nc)
     const atZero = async () => {
       const reply = await nc.request(statusSubject, "", { timeout: 1000 })
       const s = reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
-      if (suspend) return s?.desired === 0 && s.running === 0 && s.suspending === 0 && s.suspended === 1
+      if (suspend) {
+        // The runtime must agree: docker lists the container as paused.
+        const frozen = driver === "docker" ? (await managedContainers(queue)).every((c) => c.State === "paused") : true
+        return s?.desired === 0 && s.running === 0 && s.suspending === 0 && s.suspended === 1 && frozen
+      }
       const left = driver === "docker" ? (await managedContainers(queue)).length : (await workerPids(queue)).length
       return s?.desired === 0 && s.running === 0 && left === 0
     }
@@ -131,20 +136,32 @@ queues:
       // A thawed worker's first report after the wake says it runs again.
       const connected = firstOn(nc, `jetscale.workers.${queue}.>`, from, (body) => !suspend || body.includes(`"state":"running"`))
       const firstFetch = firstOn(nc, `$JS.API.CONSUMER.MSG.NEXT.${streamName(queue)}.>`, from)
-      // The ack subject also carries NAKs and heartbeats (-NAK, +WPI): only +ACK counts.
-      const acked = firstOn(nc, `$JS.ACK.${streamName(queue)}.>`, from, (body) => body === "+ACK")
+      // The ack subject also carries NAKs and heartbeats (-NAK, +WPI): only +ACK of this trial's job
+      // counts ($JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...).
+      // Its sequence is known before the publish: the ack may come before the publish's own reply.
+      const seq = (await jsm.streams.info(streamName(queue))).state.last_seq + 1
+      const acked = firstOn(nc, `$JS.ACK.${streamName(queue)}.>`, from, (body, subject) => body === "+ACK" && subject.split(".")[5] === String(seq))
       const started = driver === "docker" ? await dockerStarted(queue, from, suspend ? "unpause" : "start") : undefined
+      const stateBefore = driver === "docker" ? (await managedContainers(queue)).map((c) => c.State).join(",") : ""
       await nc.flush()
       t0 = performance.now()
-      await js.publish(`jobs.${queue}`, JSON.stringify({ id: `wake-${i}` }))
+      const published = await js.publish(`jobs.${queue}`, JSON.stringify({ id: `wake-${i}` }))
+      if (published.seq !== seq) throw new Error(`${kind} trial ${i + 1}: published as ${published.seq}, expected ${seq}`)
       const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no ack within 30s")), 30_000).unref())
       try {
+        const ackedAt = await Promise.race([acked.seen, timeout])
+        // Every step happened before the ack; one not seen within a second is a bug of this bench.
+        const mark = async (what: string, m: { seen: Promise<number> }) => {
+          const ms = await Promise.race([m.seen, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref())])
+          if (ms === undefined) throw new Error(`${kind} trial ${i + 1}: acked after ${ackedAt.toFixed(0)} ms, but no ${what} seen; docker state before the publish: ${stateBefore}; scaler:\n${scaler.output().split("\n").slice(-25).join("\n")}`)
+          return ms
+        }
         const trial: WakeTrial = {
-          acked: await Promise.race([acked.seen, timeout]),
-          decided: await decided.seen,
-          started: started ? await started.seen : undefined,
-          connected: await connected.seen,
-          firstFetch: await firstFetch.seen
+          acked: ackedAt,
+          decided: await mark("scale event", decided),
+          started: started ? await mark("container start/unpause", started) : undefined,
+          connected: await mark("worker report", connected),
+          firstFetch: await mark("pull request", firstFetch)
         }
         results.push(trial)
         log(`  ${kind} trial ${i + 1}/${trials}: ${trial.acked.toFixed(0)} ms`)

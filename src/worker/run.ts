@@ -104,7 +104,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
   }
   const jobReportTimer = setInterval(publishJobReport, reportEveryMs)
 
-  const report = (outcome: JobOutcome, startedAt: number) => {
+  const countJob = (outcome: JobOutcome, startedAt: number) => {
     const seconds = (performance.now() - startedAt) / 1000
     if (outcome._tag === "acked") jobReports.add("succeeded", seconds)
     if (outcome._tag === "naked") jobReports.add("failed", seconds)
@@ -131,7 +131,7 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
         }
         // Handed back at once, for another worker; if even that fails, JetStream redelivers after ack_wait.
         if (outcome._tag === "abandoned") send(() => m.nak())
-        report(outcome, startedAt)
+        countJob(outcome, startedAt)
         return outcome
       })
       .catch((e): JobOutcome => {
@@ -175,18 +175,24 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
 
   // `idle: suspend`: cordoned (no new pulls; jobs in flight and buffered run to their end), then
   // reported `suspended` once idle with no pull open, when the scaler freezes it. A thaw resumes.
+  let suspensions = 0
   const suspend = () => {
     if (phase !== "running") return
     phase = "suspending"
+    const mine = ++suspensions
     puller.pause()
     log(`suspending (idle: suspend): ${inFlight.size} job(s) in flight`)
     reports.changed()
+    // Only this suspension may end in `suspended`: a resume and a new suspend start another one.
+    const current = () => phase === "suspending" && suspensions === mine
     void (async () => {
-      await puller.pullsEnded()
-      while (phase === "suspending" && (inFlight.size > 0 || puller.buffered().length > 0)) {
-        await Promise.race([...inFlight, new Promise((r) => setTimeout(r, 50))])
-      }
-      if (phase !== "suspending") return
+      const busy = () => inFlight.size > 0 || puller.buffered().length > 0 || puller.stats().openPulls > 0
+      do {
+        while (current() && busy()) await Promise.race([puller.pullsEnded(), ...inFlight, new Promise((r) => setTimeout(r, 50))])
+        // Quiet means its acks are confirmed too: none is left to resend after a thaw.
+        await acker.settled()
+        if (!current()) return
+      } while (busy())
       phase = "suspended"
       log("suspended: no job, no pull open")
       reports.changed()
