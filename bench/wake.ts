@@ -187,7 +187,7 @@ export const bareDockerRun = (trials: number): ReadonlyArray<number> =>
     return performance.now() - t0
   })
 
-const ms = (v: number | undefined) => v === undefined ? "-" : `${v.toFixed(0)} ms`
+const ms = (v: number | undefined) => v === undefined ? "-" : `${Math.max(0, v).toFixed(0)} ms`
 
 /** The breakdown as median step times: each column is the p50 of that step's time since the previous one. */
 export const breakdownRows = (results: ReadonlyArray<WakeResult>) => results.map((r) => {
