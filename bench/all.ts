@@ -7,9 +7,8 @@ import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { execFileSync, spawnSync } from "node:child_process"
 import { cpus, totalmem } from "node:os"
-import type { QueueStatus } from "../src/scaler/queue-loop.ts"
-import { statusSubject } from "../src/scaler/scaler.ts"
 import { startNatsServer } from "../test/support/nats-server.ts"
+import { scalerStatus } from "../test/support/scaler-status.ts"
 import { startScaler, writeConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
 import { measureScalerAt } from "./scaler-scale.ts"
@@ -118,8 +117,7 @@ queues:
     const t0 = performance.now()
     await Promise.all(Array.from({ length: 200 }, (_, i) => js.publish("jobs.spike", JSON.stringify({ id: `spike-${i}`, sleepMs: 2000 }))))
     await waitFor("4 replicas running", async () => {
-      const reply = await nc.request(statusSubject, "", { timeout: 1000 })
-      return (reply.json<{ queues: Array<QueueStatus> }>().queues[0]?.running ?? 0) >= 4
+      return ((await scalerStatus(nc, "spike"))?.running ?? 0) >= 4
     }, 30_000, 20)
     row("backlog spike of 200 jobs at zero -> maxReplicas (4) started, process driver", s(performance.now() - t0), "-", undefined, "-")
   } finally {

@@ -18,10 +18,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { streamName } from "../src/jetstream/names.ts"
-import type { QueueStatus } from "../src/scaler/queue-loop.ts"
-import { statusSubject } from "../src/scaler/scaler.ts"
 import { docker, managedContainers } from "../test/support/docker.ts"
 import { startNatsServer } from "../test/support/nats-server.ts"
+import { scalerStatus } from "../test/support/scaler-status.ts"
 import { workerPids } from "../test/support/processes.ts"
 import { runCli, startScaler, writeConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
@@ -115,8 +114,7 @@ queues:
     const js = jetstream(nc)
     const jsm = await jetstreamManager(nc)
     const atZero = async () => {
-      const reply = await nc.request(statusSubject, "", { timeout: 1000 })
-      const s = reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
+      const s = await scalerStatus(nc, queue)
       if (suspend) {
         // The runtime must agree: docker lists the container as paused.
         const frozen = driver === "docker" ? (await managedContainers(queue)).every((c) => c.State === "paused") : true

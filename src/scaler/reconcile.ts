@@ -129,8 +129,8 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     const frozen = workers.filter((w) => w.state === "paused").length
     const running = alive.length - draining.length - suspending.length
     if (alive.length + frozen > 0) {
-      yield* log(`adopted ${running} running worker(s)${draining.length > 0 ? `, ${draining.length} draining` : ""}` +
-        `${suspending.length > 0 ? `, ${suspending.length} suspending` : ""}${frozen > 0 ? `, ${frozen} suspended` : ""}`)
+      const others = [[draining.length, "draining"], [suspending.length, "suspending"], [frozen, "suspended"]].flatMap(([n, what]) => n ? [`${n} ${what}`] : [])
+      yield* log(`adopted ${running} running worker(s)${others.length > 0 ? ` and ${others.join(", ")}` : ""}`)
     }
     yield* Ref.update(state, (s) => ({
       ...s,

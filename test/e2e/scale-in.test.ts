@@ -4,10 +4,9 @@
 import { jetstream } from "@nats-io/jetstream"
 import { describe, expect, it } from "vitest"
 import { streamName } from "../../src/jetstream/names.ts"
-import type { QueueStatus } from "../../src/scaler/queue-loop.ts"
-import { statusSubject } from "../../src/scaler/scaler.ts"
 import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
+import { scalerStatus as scalerStatusOf } from "../support/scaler-status.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
 import { writeConfig } from "../support/scaler-process.ts"
@@ -41,10 +40,7 @@ queues:
     return { queue, stream: streamName(queue), path }
   }
 
-  const scalerStatus = async (queue: string): Promise<QueueStatus | undefined> => {
-    const reply = await nats.nc.request(statusSubject, "", { timeout: 1000 })
-    return reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
-  }
+  const scalerStatus = (queue: string) => scalerStatusOf(nats.nc, queue)
 
   /** 12 jobs of 150 ms, then 4 of `longJobMs`: once the short ones are done the backlog is 4 and the policy wants 1 replica. */
   const publishMix = async (queue: string) => {

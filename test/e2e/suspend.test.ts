@@ -6,10 +6,9 @@ import { jetstream } from "@nats-io/jetstream"
 import { readFile } from "node:fs/promises"
 import { describe, expect, it } from "vitest"
 import { streamName } from "../../src/jetstream/names.ts"
-import type { QueueStatus } from "../../src/scaler/queue-loop.ts"
-import { statusSubject } from "../../src/scaler/scaler.ts"
 import { docker, managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
+import { scalerStatus as scalerStatusOf } from "../support/scaler-status.ts"
 import { workerPids } from "../support/processes.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
@@ -40,10 +39,7 @@ queues:
     return { queue, stream: streamName(queue), path }
   }
 
-  const scalerStatus = async (queue: string): Promise<QueueStatus | undefined> => {
-    const reply = await nats.nc.request(statusSubject, "", { timeout: 1000 })
-    return reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)
-  }
+  const scalerStatus = (queue: string) => scalerStatusOf(nats.nc, queue)
 
   /** The one replica: its container id or pid, and whether the runtime has it frozen. */
   const replica = async (queue: string) => {
