@@ -96,15 +96,15 @@ const each = <E>(failed: Array<string>, m: StoredMsg, step: Effect.Effect<unknow
     ? Effect.failCause(cause)
     : Effect.sync(() => void failed.push(`message ${m.seq}: ${Cause.pretty(cause).split("\n")[0]}`))))
 
-/**
- * One pass over one queue. Returns how soon another pass is worth it: 0 when the budget ran out,
- * `confirmAfterMs` when stuck messages wait for their confirmation, undefined when nothing waits.
- */
 /** Forgets the queue's stuck messages but `keep`. */
 export const forgetStuck = (memory: SweepMemory, q: QueueConfig, keep: ReadonlySet<string> = new Set()) => {
   for (const k of memory.keys()) if (k.startsWith(`${q.stream}:`) && !keep.has(k)) memory.delete(k)
 }
 
+/**
+ * One pass over one queue. Returns how soon another pass is worth it: 0 when the budget ran out,
+ * `confirmAfterMs` when stuck messages wait for their confirmation, undefined when nothing waits.
+ */
 export const sweepQueue = (deps: DeadLetterDeps, q: QueueConfig, memory: SweepMemory, firstSweep: boolean): Effect.Effect<number | undefined, DeadLetterError> => Effect.gen(function*() {
   const forgetOthers = (keep: ReadonlySet<string>) => forgetStuck(memory, q, keep)
   const stream = yield* call(`stream ${q.stream}`, () => deps.jsm.streams.info(q.stream))

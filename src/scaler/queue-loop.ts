@@ -1,7 +1,7 @@
 // One queue's reconcile loop: a reconcile step (./reconcile.ts) on every tick of `scaler.interval`
 // (the scaler's shared ticker, after its one read of every stream's level) and on every activator
 // wake. A quiet queue (at zero, no override, nothing in its stream, nothing seen by its activator)
-// skips the ticks' steps but for one every `quietRefresh`: 1,000 idle queues cost next to nothing.
+// is not ticked but for one step every `quietRefresh`: 1,000 idle queues cost next to nothing.
 // A step that fails or dies, whatever it threw, is logged with the queue's name, counted, and
 // shown in the queue's status and /readyz until a step succeeds again; the next tick runs as usual.
 import { Cause, Clock, Effect, Fiber, Queue, Ref } from "effect"
@@ -22,14 +22,20 @@ import type { WorkerStates } from "./worker-states.ts"
 
 export { initialStatus, type Override, type QueueStatus } from "./reconcile.ts"
 
-/** What the scaler service holds of each queue loop: its wake-up signal and its override. */
+/** What the scaler service holds of each queue loop: its wake-up signal, its override, and whether it is quiet. */
 export interface QueueControl {
   readonly signal: Queue.Queue<"tick" | "wake">
   readonly override: Ref.Ref<OverrideState | null>
+  /** Whether a tick now would be skipped (see `skipsStep`): the shared ticker then does not send it. Set by the loop. */
+  readonly quiet: Ref.Ref<Effect.Effect<boolean>>
 }
 
 export const makeQueueControl = Effect.gen(function*() {
-  return { signal: yield* Queue.sliding<"tick" | "wake">(1), override: yield* Ref.make<OverrideState | null>(null) } satisfies QueueControl
+  return {
+    signal: yield* Queue.sliding<"tick" | "wake">(1),
+    override: yield* Ref.make<OverrideState | null>(null),
+    quiet: yield* Ref.make(Effect.succeed(false))
+  } satisfies QueueControl
 })
 
 export interface QueueLoopDeps {
@@ -73,7 +79,7 @@ export const guardStep = <E, R>(queue: string, step: Effect.Effect<void, E, R>, 
   )
 
 /**
- * Whether a tick may skip the queue's step: the queue is quiet (at zero, no override, nothing seen
+ * Whether the shared ticker may skip the queue's tick: the queue is quiet (at zero, no override, nothing seen
  * by its activator, an empty stream at the last level read) and its last full step is recent.
  */
 export const skipsStep = (input: {
@@ -123,15 +129,13 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     })
   })
 
-  const isQuiet = (signal: "tick" | "wake") => Effect.gen(function*() {
+  // Asked by the shared ticker before it sends a tick; a wake is never held back.
+  yield* Ref.set(deps.control.quiet, Effect.gen(function*() {
     const last = yield* Ref.get(lastStep)
-    if (signal === "wake" || last === undefined) return false
+    if (last === undefined) return false
     return skipsStep({ last, seen: activator.hasSeen(), level: yield* deps.level, nowMs: yield* Clock.currentTimeMillis })
-  })
+  }))
 
   const guarded = guardStep(q.name, step.pipe(Effect.onError(() => Ref.set(lastStep, undefined))), deps.reportError)
-  return yield* Queue.take(signal).pipe(
-    Effect.flatMap((s) => isQuiet(s).pipe(Effect.flatMap((quiet) => quiet ? Effect.void : guarded))),
-    Effect.forever
-  )
+  return yield* Queue.take(signal).pipe(Effect.andThen(guarded), Effect.forever)
 })

@@ -6,7 +6,7 @@
 import { Clock, Effect, Ref } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import type { Backlog, BacklogError } from "../jetstream/backlog.ts"
-import type { RuntimeDriver, WorkerInfo } from "../runtime/driver.ts"
+import type { RuntimeDriver, RuntimeError, WorkerInfo } from "../runtime/driver.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import type { Activator } from "./activator.ts"
@@ -168,32 +168,33 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     )
   }).pipe(Effect.withSpan("worker start", { attributes: { "jetscale.queue": q.name, "jetscale.runtime": runtime.name, ...(q.image ? { "container.image.name": q.image } : {}) } }))
 
-  /** Asks a worker to drain; it finishes its jobs and exits by itself. */
-  const drainWorker = (w: WorkerInfo, inFlight: number | undefined) =>
-    runtime.drain(w).pipe(
-      Effect.andThen(Ref.update(state, (s) => ({ ...s, draining: new Set(s.draining).add(w.id) }))),
-      Effect.andThen(log(`draining worker ${w.name} (${inFlight === undefined ? "jobs in flight unknown" : `${inFlight} job(s) in flight`}); it exits when they are done`)),
-      Effect.as(true),
-      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
-    )
-
-  /** `idle: suspend`: asks a worker to cordon; it is frozen once it reports `suspended`. */
-  const suspendWorker = (w: WorkerInfo, inFlight: number | undefined) =>
-    runtime.suspend(w).pipe(
-      Effect.andThen(Ref.update(state, (s) => ({ ...s, suspending: new Set(s.suspending).add(w.id) }))),
-      Effect.andThen(log(`suspending worker ${w.name} (${inFlight === undefined ? "jobs in flight unknown" : `${inFlight} job(s) in flight`}); frozen when they are done`)),
-      Effect.as(true),
-      Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as(false)))
-    )
-
-  /** Thaws a suspended (or still suspending) worker: it pulls again at once. */
-  const thawWorker = (w: WorkerInfo) =>
-    runtime.thaw(w).pipe(
-      Effect.andThen(Ref.update(state, (s) => ({ ...s, suspending: remove(s.suspending, w.id) }))),
-      Effect.andThen(log(`thawed worker ${w.name}`)),
+  /**
+   * Asks the runtime to act on a worker, then records it in the loop state and logs `line`; the
+   * worker's id, or none when the runtime failed (logged: the next step tries again).
+   */
+  const actOn = (w: WorkerInfo, act: Effect.Effect<void, RuntimeError>, update: (s: LoopState) => LoopState, line: string) =>
+    act.pipe(
+      Effect.andThen(Ref.update(state, update)),
+      Effect.andThen(log(line)),
       Effect.as([w.id]),
       Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as([] as ReadonlyArray<string>)))
     )
+
+  const inFlightText = (inFlight: number | undefined) => inFlight === undefined ? "jobs in flight unknown" : `${inFlight} job(s) in flight`
+
+  /** Asks a worker to drain; it finishes its jobs and exits by itself. */
+  const drainWorker = (w: WorkerInfo, inFlight: number | undefined) =>
+    actOn(w, runtime.drain(w), (s) => ({ ...s, draining: new Set(s.draining).add(w.id) }),
+      `draining worker ${w.name} (${inFlightText(inFlight)}); it exits when they are done`)
+
+  /** `idle: suspend`: asks a worker to cordon; it is frozen once it reports `suspended`. */
+  const suspendWorker = (w: WorkerInfo, inFlight: number | undefined) =>
+    actOn(w, runtime.suspend(w), (s) => ({ ...s, suspending: new Set(s.suspending).add(w.id) }),
+      `suspending worker ${w.name} (${inFlightText(inFlight)}); frozen when they are done`)
+
+  /** Thaws a suspended (or still suspending) worker: it pulls again at once. */
+  const thawWorker = (w: WorkerInfo) =>
+    actOn(w, runtime.thaw(w), (s) => ({ ...s, suspending: remove(s.suspending, w.id) }), `thawed worker ${w.name}`)
 
   /**
    * Starts (thawing suspended replicas first), drains or suspends workers towards the decision;
@@ -217,10 +218,10 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
       const reports = yield* deps.workerStates.of(q.name)
       const victims = pickForScaleIn(running, reports, -missing)
       if (q.idle === "suspend") {
-        const suspended = (yield* Effect.forEach(victims, (w) => suspendWorker(w, reports.get(w.instance)?.inFlight))).filter(Boolean).length
+        const suspended = (yield* Effect.forEach(victims, (w) => suspendWorker(w, reports.get(w.instance)?.inFlight))).flat().length
         return { ...none, running: running.length - suspended }
       }
-      const drained = (yield* Effect.forEach(victims, (w) => drainWorker(w, reports.get(w.instance)?.inFlight))).filter(Boolean).length
+      const drained = (yield* Effect.forEach(victims, (w) => drainWorker(w, reports.get(w.instance)?.inFlight))).flat().length
       return { ...none, running: running.length - drained, drained }
     }
     return { ...none, running: running.length }
@@ -229,12 +230,8 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
   /** Freezes the cordoned replicas that report `suspended` (no job, no pull open); returns their ids. */
   const freezeIdle = (suspending: ReadonlyArray<WorkerInfo>, reports: QueueWorkerStates) =>
     Effect.forEach(suspending.filter((w) => reports.get(w.instance)?.state === "suspended"), (w) =>
-      runtime.freeze(w).pipe(
-        Effect.andThen(Ref.update(state, (s) => ({ ...s, suspending: remove(s.suspending, w.id) }))),
-        Effect.andThen(log(`suspended worker ${w.name} (frozen)`)),
-        Effect.as([w.id]),
-        Effect.catch((e) => Effect.logError(`queue ${q.name}: ${e.message}`).pipe(Effect.as([])))
-      )).pipe(Effect.map((ids) => ids.flat()))
+      actOn(w, runtime.freeze(w), (s) => ({ ...s, suspending: remove(s.suspending, w.id) }), `suspended worker ${w.name} (frozen)`)
+    ).pipe(Effect.map((ids) => ids.flat()))
 
   const step = Effect.gen(function*() {
     const backlog = yield* deps.backlog

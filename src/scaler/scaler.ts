@@ -17,7 +17,7 @@ import { Runtime } from "../runtime/driver.ts"
 import { parseJobReport } from "../telemetry/job-report.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { overrideTtlProblem } from "./override.ts"
-import { atRest, initialStatus, makeQueueControl, quietRefreshMs, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
+import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
 import { retireRemovedQueues } from "./retire.ts"
 import { trackWorkerStates } from "./worker-states.ts"
 
@@ -105,19 +105,10 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
     yield* Ref.set(levels, yield* readStreamLevels(nats.jsm).pipe(
       Effect.catch((e) => Effect.logWarning(`stream levels: ${e.message}`).pipe(Effect.as(new Map<string, number>())))))
   })
-  // Queues at rest (see ./queue-loop.ts) are not even woken: each gets a tick only every
-  // quietRefresh, spread over the ticks, when its loop takes a full step.
-  const refreshEvery = Math.max(1, Math.round(quietRefreshMs / Duration.toMillis(config.scaler.interval)))
-  const ticks = yield* Ref.make(0)
-  const tickAll = Effect.gen(function*() {
-    const n = yield* Ref.getAndUpdate(ticks, (t) => t + 1)
-    const levelsNow = yield* Ref.get(levels)
-    let i = 0
-    for (const q of config.queues) {
-      const resting = atRest(yield* Ref.get(statuses.get(q.name)!), levelsNow.get(q.stream))
-      if (!resting || (n + i++) % refreshEvery === 0) yield* Queue.offer(controls.get(q.name)!.signal, "tick")
-    }
-  })
+  // Quiet queues (see ./queue-loop.ts) are not even woken: a tick goes only to those that would step.
+  const tickAll = Effect.forEach([...controls.values()], (c) => Effect.gen(function*() {
+    if (!(yield* Effect.flatten(Ref.get(c.quiet)))) yield* Queue.offer(c.signal, "tick")
+  }), { discard: true })
   yield* refreshLevels.pipe(
     Effect.andThen(tickAll),
     Effect.repeat(Schedule.spaced(config.scaler.interval)),

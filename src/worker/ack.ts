@@ -1,9 +1,9 @@
 // Acks that do not wait, and survive a reconnect: the job's slot is free at once; the acks of one
-// turn of the event loop go out together (one socket write, not one each), and they are confirmed
-// in batches by one PING/PONG round trip: the server
-// answers a PING only after it has read everything sent before it on the connection. Acks not
-// covered by a PONG (the connection dropped, a nats-server restart) are sent again until one is,
-// so a finished job does not come back as a redelivery. A stopping worker waits for this (bounded).
+// turn of the event loop go out together (one socket write, not one each) and are confirmed in a
+// batch by one PING/PONG round trip (the server answers a PING only after it has read everything
+// sent before it on the connection). Acks not covered by a PONG (the connection dropped, a
+// nats-server restart) are sent again until one is, so a finished job does not come back as a
+// redelivery. A stopping worker waits for this (bounded).
 import type { JsMsg } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 

@@ -3,7 +3,8 @@
 // finishes in `windowMs` (from the measured run time of its jobs). Long jobs get no prefetch: a
 // busy worker then asks only for its free slots and never sits on jobs another replica could run.
 // Buffered jobs are heartbeated by the worker (see ./run.ts) and run, never dropped: a scale-in
-// drain or a shutdown stops new pulls and finishes what was pulled, so no delivery is burnt.
+// drain or a shutdown stops new pulls and runs what was pulled, so no delivery is spent (a shutdown
+// past stopTimeout hands the rest back once the open pulls have ended: `pullsEnded`, `takeBuffered`).
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 
 export interface PullerOptions {
@@ -47,7 +48,7 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
   let openPulls = 0
   let avgMs: number | undefined
   let stopped = false
-  let pausedUntil = 0
+  let retryAt = 0
   let closed = false
   let paused = false
   const whenPullsEnd: Array<() => void> = []
@@ -76,7 +77,7 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
     } catch (e) {
       if (!stopped) {
         options.log(`pull failed, retrying in ${retryAfterErrorMs}ms: ${e instanceof Error ? e.message : String(e)}`)
-        pausedUntil = Date.now() + retryAfterErrorMs
+        retryAt = Date.now() + retryAfterErrorMs
         setTimeout(pump, retryAfterErrorMs).unref()
       }
     } finally {
@@ -90,7 +91,7 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
   // Keeps requests open for every free slot plus the prefetch; a new one goes out once at least
   // half of that is missing (or nothing is open), so requests are few and large at high rates.
   const pump = () => {
-    if (stopped || paused || Date.now() < pausedUntil) return
+    if (stopped || paused || Date.now() < retryAt) return
     const target = options.concurrency + prefetch()
     const missing = target - options.inFlight() - buffer.length - credit
     if (missing <= 0) return
