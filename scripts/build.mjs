@@ -1,5 +1,6 @@
 // Builds the runnable outputs with esbuild (type checking is `npm run typecheck`):
-// - dist/cli.js (+ dist/chunks/): the CLI, self-contained and split by command;
+// - dist/cli.js (+ dist/chunks/): the CLI, self-contained and split by command; dist/up.js: `jetscale
+//   up` without the command-line parser (src/cli/up-main.ts);
 // - dist/worker.js (+ dist/chunks/worker-*): the `jetscale/worker` export, with the NATS client and the
 //   Effect modules it runs on bundled in (a user's worker then loads a few files, not hundreds of
 //   modules one by one); the Schema modules and OpenTelemetry stay external: a user's Schema and
@@ -12,7 +13,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { createRequire } from "node:module"
 
-const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning" }
+const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning", mainFields: ["module", "main"] }
 // ESM bundles of CommonJS packages (dockerode, yaml) need a real `require`.
 const banner = { js: "import { createRequire as __jsCreateRequire } from 'node:module'; const require = __jsCreateRequire(import.meta.url);" }
 
@@ -29,17 +30,31 @@ const noSsh = {
   }
 }
 
+// dockerode loads gRPC and protobufjs (a few MB) for BuildKit image builds (`buildImage` with
+// version "2"), which jetscale never does; the bundles carry a stub that fails clearly instead.
+const noBuildKit = {
+  name: "no-buildkit",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) =>
+      /[\\/]dockerode[\\/]lib$/.test(args.resolveDir) ? { path: args.path, namespace: "no-buildkit" } : undefined)
+    b.onLoad({ filter: /.*/, namespace: "no-buildkit" }, () => ({
+      contents: "module.exports = function () { throw new Error('BuildKit builds are not supported by this bundle') }; module.exports.followProgress = module.exports",
+      loader: "js"
+    }))
+  }
+}
+
 await Promise.all([
   // The CLI: one bundle (no module resolution at start), split so that what only some commands
   // need (the scaler, the Docker client, the OpenTelemetry SDK) loads only when they run.
-  build({ ...common, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", banner, plugins: [noSsh] }),
+  build({ ...common, entryPoints: { cli: "src/cli/main.ts", up: "src/cli/up-main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", banner, plugins: [noSsh, noBuildKit] }),
   // Split too: what only a worker with a Schema needs (the Schema machinery) loads only then.
   build({
     ...common, entryPoints: { worker: "src/worker/index.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/worker-[name]-[hash]", banner,
     external: ["effect/Schema", "effect/SchemaAST", "effect/SchemaIssue", "effect/Result", "@opentelemetry/*", "@effect/*"]
   }),
   build({ ...common, entryPoints: ["services/workers/demo/main.ts"], outfile: "services/workers/demo/dist/main.js", banner }),
-  build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [noSsh] })
+  build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [noSsh, noBuildKit] })
 ])
 
 // Declarations: the sources import `./x.ts`; published declarations must say `./x.js`.

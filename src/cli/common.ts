@@ -1,19 +1,11 @@
-// Pieces every CLI command shares: the --config flag, clean one-line failures, and the layers that
+// Pieces the commands' work shares: clean one-line failures, the config, and the layers that
 // connect a command to NATS and the runtime.
 import { Console, Effect, Layer } from "effect"
-import { Flag } from "effect/cli"
 import { loadConfig } from "../config/load.ts"
 import type { JetscaleConfig } from "../config/model.ts"
 import * as Nats from "../nats/connection.ts"
 import type { LogLine } from "../runtime/driver.ts"
 import * as RuntimeLayer from "../runtime/layer.ts"
-
-export const configFlag = Flag.String("config").pipe(
-  Flag.withDescription("path of the jetscale config file"),
-  Flag.withDefault(process.env.JETSCALE_CONFIG ?? "./jetscale.yaml")
-)
-
-export const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("print JSON"), Flag.withDefault(false))
 
 /** Prints `jetscale: <message>` (every line of it) to stderr and sets a failing exit code. */
 export const reportFailure = <A, E extends { readonly message: string }, R>(self: Effect.Effect<A, E, R>) =>

@@ -1,6 +1,5 @@
 // `jetscale dlq list | show | replay | purge`: the dead-letter queue from the command line.
 import { Console, Effect, Layer, Option, Schema } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
 import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
 import { QUEUE_NAME_PATTERN } from "../config/schema.ts"
 import { getDeadLetter, listDeadLetters, openDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
@@ -8,7 +7,7 @@ import { purge, replayHeaders, replayOne, replayRefusal, ReplayRefused, selectSe
 import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
 import { recordToHeaders } from "../nats/headers.ts"
 import * as Tracing from "../telemetry/tracing.ts"
-import { configFlag, jsonFlag, load, reportFailure } from "./common.ts"
+import { load, reportFailure } from "./common.ts"
 import { renderTable } from "./table.ts"
 
 class DlqError extends Schema.TaggedError<DlqError>()("DlqError", { message: Schema.String }) {}
@@ -46,23 +45,16 @@ const table = (entries: ReadonlyArray<DeadLetterEntry>) =>
   renderTable(["SEQ", "QUEUE", "REASON", "DELIVERIES", "FAILED AT", "ERROR"],
     entries.map((e) => [String(e.dlqSeq), e.queue, e.reason, String(e.deliveries), e.failedAt, short(e.error, 70)]))
 
-const list = Command.make("list", {
-  config: configFlag,
-  json: jsonFlag,
-  queue: Argument.String("queue").pipe(Argument.withDescription("only this queue's dead letters"), Argument.optional)
-}, ({ config, json, queue }) =>
+export const runList = ({ config, json, queue }: { readonly config: string; readonly json: boolean; readonly queue: Option.Option<string> }) =>
   Effect.forEach(Option.toArray(queue), checkQueueName).pipe(
     Effect.andThen(withNats(config, (n) => listDeadLetters(n.jsm, Option.getOrUndefined(queue), listLimit, { headersOnly: true }))),
     Effect.flatMap((entries) => Console.log(json
       ? JSON.stringify({ deadLetters: entries.map(summary) })
       : entries.length === 0 ? "no dead letters" : table(entries))),
     reportFailure
-  )).pipe(Command.withDescription("one row per dead letter"))
+  )
 
-const show = Command.make("show", {
-  config: configFlag,
-  seq: Argument.Int("dlq-seq").pipe(Argument.withDescription("the dead letter's DLQ sequence"))
-}, ({ config, seq }) =>
+export const runShow = ({ config, seq }: { readonly config: string; readonly seq: number }) =>
   withNats(config, (n) => getDeadLetter(n.jsm, seq)).pipe(
     Effect.flatMap((e) => e ? Effect.succeed(e) : Effect.fail(new DlqError({ message: `no dead letter with DLQ sequence ${seq}` }))),
     Effect.flatMap((e) => {
@@ -74,13 +66,14 @@ const show = Command.make("show", {
       return Console.log([`dead letter ${e.dlqSeq}`, ...Object.entries(e.headers).map(([k, v]) => `  ${k}: ${v}`), "payload:", payload].join("\n"))
     }),
     reportFailure
-  )).pipe(Command.withDescription("everything about one dead letter, payload included"))
+  )
 
-const selectionFlags = {
-  config: configFlag,
-  queue: Argument.String("queue"),
-  seq: Flag.String("seq").pipe(Flag.withDescription("DLQ sequence (repeatable, or comma-separated)"), Flag.atLeast(0)),
-  all: Flag.Boolean("all").pipe(Flag.withDescription("every dead letter of the queue"), Flag.withDefault(false))
+/** `replay` and `purge`: which dead letters of a queue. */
+export interface SelectionArgs {
+  readonly config: string
+  readonly queue: string
+  readonly seq: ReadonlyArray<string>
+  readonly all: boolean
 }
 
 const parseSelection = (queue: string, seq: ReadonlyArray<string>, all: boolean) => Effect.gen(function*() {
@@ -162,7 +155,7 @@ const configuredQueue = (config: JetscaleConfig, name: string, path: string) => 
   return q ? Effect.succeed(q) : Effect.fail(new DlqError({ message: `queue ${name} is not in ${path}: a replay publishes only to a configured queue's subjects` }))
 }
 
-const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, seq, all }) =>
+export const runReplay = ({ config, queue, seq, all }: SelectionArgs) =>
   Effect.gen(function*() {
     const s = yield* parseSelection(queue, seq, all)
     const loaded = yield* load(config)
@@ -172,7 +165,6 @@ const replayCommand = Command.make("replay", selectionFlags, ({ config, queue, s
     yield* Console.log(`${counts.replayed} dead letter(s) replayed`)
     if (counts.refused > 0) return yield* new DlqError({ message: `${counts.refused} dead letter(s) refused (see above), not replayed` })
   }).pipe(reportFailure)
-).pipe(Command.withDescription("republish dead letters to their original subject (one the queue's config captures), then remove them from the DLQ"))
 
 /** The selected dead letters; any sequence not of the queue fails the whole purge before it deletes anything. */
 const selectAllOrNothing = async (jsm: Nats["Service"]["jsm"], s: Selection) => {
@@ -181,14 +173,9 @@ const selectAllOrNothing = async (jsm: Nats["Service"]["jsm"], s: Selection) => 
   return entries
 }
 
-const purgeCommand = Command.make("purge", selectionFlags, ({ config, queue, seq, all }) =>
+export const runPurge = ({ config, queue, seq, all }: SelectionArgs) =>
   parseSelection(queue, seq, all).pipe(
     Effect.flatMap((s) => withNats(config, async (n) => purge(n.jsm, s, s.all ? [] : await selectAllOrNothing(n.jsm, s)))),
     Effect.flatMap((count) => Console.log(`purged ${count} dead letter(s) of queue ${queue}`)),
     reportFailure
-  )).pipe(Command.withDescription("delete dead letters"))
-
-export const dlq = Command.make("dlq").pipe(
-  Command.withDescription("list, inspect, replay and purge dead letters"),
-  Command.withSubcommands([list, show, replayCommand, purgeCommand])
-)
+  )

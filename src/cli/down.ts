@@ -1,13 +1,12 @@
 // `jetscale down`: drains and removes every managed worker of the configured queues.
 import { Console, Effect } from "effect"
-import { Command } from "effect/cli"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
 import { statusSubjectOf } from "../jetstream/names.ts"
 import { servicesWithLogs } from "../logs/services.ts"
-import { configFlag, load, reportFailure } from "./common.ts"
+import { load, reportFailure } from "./common.ts"
 
-export const down = Command.make("down", { config: configFlag }, ({ config: path }) =>
+export const runDown = ({ config: path }: { readonly config: string }) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     yield* Effect.gen(function*() {
@@ -28,4 +27,3 @@ export const down = Command.make("down", { config: configFlag }, ({ config: path
       yield* Console.log(`down: ${stopped.reduce((a, b) => a + b, 0)} worker(s) removed`)
     }).pipe(Effect.provide(servicesWithLogs(config, "jetscale-down")))
   }).pipe(reportFailure)
-).pipe(Command.withDescription("drain and remove every managed worker of the configured queues"))

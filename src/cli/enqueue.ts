@@ -1,11 +1,10 @@
 // `jetscale enqueue <queue> <json | @file> [--count N]`: publishes jobs to the queue's first subject
 // and waits for JetStream to acknowledge each one.
 import { Console, Effect, Layer, Schema } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
 import { readFile } from "node:fs/promises"
 import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
 import * as Tracing from "../telemetry/tracing.ts"
-import { configFlag, load, reportFailure } from "./common.ts"
+import { load, reportFailure } from "./common.ts"
 
 class EnqueueError extends Schema.TaggedError<EnqueueError>()("EnqueueError", { message: Schema.String }) {}
 
@@ -17,12 +16,14 @@ const readPayload = (arg: string) => Effect.gen(function*() {
   return text.trim()
 })
 
-export const enqueue = Command.make("enqueue", {
-  config: configFlag,
-  queue: Argument.String("queue").pipe(Argument.withDescription("queue name from the config")),
-  payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, or @file to read it from a file")),
-  count: Flag.Int("count").pipe(Flag.withDescription("publish the job this many times"), Flag.withDefault(1))
-}, ({ config: path, queue, payload, count }) =>
+export interface EnqueueArgs {
+  readonly config: string
+  readonly queue: string
+  readonly payload: string
+  readonly count: number
+}
+
+export const runEnqueue = ({ config: path, queue, payload, count }: EnqueueArgs) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     const q = config.queues.find((x) => x.name === queue)
@@ -49,4 +50,3 @@ export const enqueue = Command.make("enqueue", {
     }).pipe(Effect.provide(Layer.merge(natsLayer(config.nats, "jetscale-enqueue", { checkJetStream: false }), Tracing.layer("jetscale-cli", Tracing.cliOptions))))
     yield* Console.log(`enqueued ${count} job(s) on ${subject} (stream ${q.stream}, seq ${seqs[0]}${count > 1 ? `..${seqs.at(-1)}` : ""})`)
   }).pipe(reportFailure)
-).pipe(Command.withDescription("publish jobs to a queue"))

@@ -1,17 +1,12 @@
 // `jetscale events [-f]`: scale events as they happen (from `jetscale.events.scale.>`).
 import { Console, Effect } from "effect"
-import { Command, Flag } from "effect/cli"
 import type { ScaleEvent } from "../scaler/events.ts"
 import { Nats, layer as natsLayer } from "../nats/connection.ts"
-import { configFlag, jsonFlag, load, reportFailure } from "./common.ts"
+import { load, reportFailure } from "./common.ts"
 
 export const formatEvent = (e: ScaleEvent) => `${e.at}  ${e.queue}  ${e.from} -> ${e.to}  ${e.kind}: ${e.reason}`
 
-export const events = Command.make("events", {
-  config: configFlag,
-  json: jsonFlag,
-  follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("keep printing until interrupted (the default: events are live only)"), Flag.withDefault(true))
-}, ({ config: path, json }) =>
+export const runEvents = ({ config: path, json }: { readonly config: string; readonly json: boolean }) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     yield* Effect.gen(function*() {
@@ -31,4 +26,3 @@ export const events = Command.make("events", {
       })
     }).pipe(Effect.provide(natsLayer(config.nats, "jetscale-events")))
   }).pipe(reportFailure)
-).pipe(Command.withDescription("print scale events as they happen"))

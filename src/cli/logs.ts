@@ -1,11 +1,10 @@
 // `jetscale logs <queue> [-f|--follow] [--since 10m|<ISO time>] [--instance ID]`: worker output kept
 // in JETSCALE_LOGS, one line each: `<time> <queue>/<instance> stdout|stderr| <text>`.
 import { Duration, Effect, Option, Schema } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
 import { ShortDuration } from "../config/duration.ts"
 import { readLogs, type StoredLogLine } from "../logs/read.ts"
 import { describe, layer as natsLayer, Nats } from "../nats/connection.ts"
-import { configFlag, load, reportFailure } from "./common.ts"
+import { load, reportFailure } from "./common.ts"
 
 class LogsError extends Schema.TaggedError<LogsError>()("LogsError", { message: Schema.String }) {}
 
@@ -22,13 +21,15 @@ export const parseSince = (text: string, now = Date.now()): Date | undefined => 
 
 export const formatLogLine = (l: StoredLogLine): string => `${l.time.toISOString()} ${l.queue}/${l.instance} ${l.stream}| ${l.line}`
 
-export const logs = Command.make("logs", {
-  config: configFlag,
-  queue: Argument.String("queue").pipe(Argument.withDescription("the queue whose workers' output to show")),
-  follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("keep printing new lines until interrupted"), Flag.withDefault(false)),
-  since: Flag.String("since").pipe(Flag.withDescription("only lines from this long ago (10m, 2h) or since this ISO time"), Flag.optional),
-  instance: Flag.String("instance").pipe(Flag.withDescription("only this worker instance"), Flag.optional)
-}, ({ config: path, queue, follow, since, instance }) =>
+export interface LogsArgs {
+  readonly config: string
+  readonly queue: string
+  readonly follow: boolean
+  readonly since: Option.Option<string>
+  readonly instance: Option.Option<string>
+}
+
+export const runLogs = ({ config: path, queue, follow, since, instance }: LogsArgs) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     if (!config.queues.some((q) => q.name === queue)) {
@@ -55,4 +56,3 @@ export const logs = Command.make("logs", {
       process.stderr.write(`no stored lines of queue ${queue}${inst ? ` instance ${inst}` : ""}${sinceText ? ` since ${sinceText}` : ""}\n`)
     }
   }).pipe(reportFailure)
-).pipe(Command.withDescription("show the workers' output of a queue (stored for logs.maxAge), and follow it with -f"))

@@ -2,18 +2,14 @@
 // config: the publisher, the scaler, and one worker user per queue with grants for that queue
 // alone. Run it (./stack up does) whenever queues change, then reload nats-server.
 import { Console, Effect, Option, Schema } from "effect"
-import { Command, Flag } from "effect/cli"
 import { writeFile } from "node:fs/promises"
 import { renderAccounts } from "../nats/accounts-conf.ts"
 import { attemptWith } from "../effect/attempt.ts"
-import { configFlag, load, reportFailure } from "./common.ts"
+import { load, reportFailure } from "./common.ts"
 
 export class NatsAccountsError extends Schema.TaggedError<NatsAccountsError>()("NatsAccountsError", { message: Schema.String }) {}
 
-export const natsAccounts = Command.make("nats-accounts", {
-  config: configFlag,
-  out: Flag.String("out").pipe(Flag.withDescription("write to this file (mode 600) instead of stdout"), Flag.optional)
-}, ({ config: path, out }) =>
+export const runNatsAccounts = ({ config: path, out }: { readonly config: string; readonly out: Option.Option<string> }) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     const workerSecret = process.env.JETSCALE_WORKER_PASSWORD ?? ""
@@ -25,4 +21,3 @@ export const natsAccounts = Command.make("nats-accounts", {
     yield* attemptWith((message) => new NatsAccountsError({ message }))(`cannot write ${out.value}`, () => writeFile(out.value, text, { mode: 0o600 }))
     yield* Console.log(`nats-accounts: ${config.queues.length} queue worker user(s) written to ${out.value}; reload nats-server to apply`)
   }).pipe(reportFailure)
-).pipe(Command.withDescription("write the NATS accounts (per-queue worker users) that nats.conf includes"))

@@ -2,11 +2,10 @@
 // the running scaler (POST /api/queues/<queue>/scale); `jetscale scale <queue> auto` ends the
 // override early (DELETE) and hands the queue back to the policy.
 import { Console, Effect, Option, Result, Schema } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
 import { clientUrl, parseListen } from "../admin/listen.ts"
 import { ShortDuration, formatShortDuration } from "../config/duration.ts"
 import { overrideTtlProblem } from "../scaler/override.ts"
-import { configFlag, load, reportFailure } from "./common.ts"
+import { load, reportFailure } from "./common.ts"
 
 export class ScaleError extends Schema.TaggedError<ScaleError>()("ScaleError", { message: Schema.String }) {}
 
@@ -110,12 +109,14 @@ export const requestScale = (req: ScaleRequest): Effect.Effect<string, ScaleErro
   return `queue ${req.queue}: pinned to ${replicas} replica(s) until ${until} (${ttlText}); then the policy resumes`
 })
 
-export const scale = Command.make("scale", {
-  config: configFlag,
-  queue: Argument.String("queue").pipe(Argument.withDescription("queue name from the config")),
-  replicas: Argument.String("replicas").pipe(Argument.withDescription(`replica count to pin, or "auto" to end the override`)),
-  for: Flag.String("for").pipe(Flag.withDescription("how long the override holds (e.g. 30s, 10m, 1h; default 10m)"), Flag.optional)
-}, ({ config: path, queue, replicas, for: ttl }) =>
+export interface ScaleArgs {
+  readonly config: string
+  readonly queue: string
+  readonly replicas: string
+  readonly for: Option.Option<string>
+}
+
+export const runScale = ({ config: path, queue, replicas, for: ttl }: ScaleArgs) =>
   Effect.gen(function*() {
     const target = parseTarget(replicas)
     if (Result.isFailure(target)) return yield* new ScaleError({ message: target.failure })
@@ -125,4 +126,3 @@ export const scale = Command.make("scale", {
     const line = yield* requestScale({ url: clientUrl(address), token: config.admin.token, queue, target: target.success, ttl: Option.getOrUndefined(ttl) })
     yield* Console.log(line)
   }).pipe(reportFailure)
-).pipe(Command.withDescription(`pin a queue's replica count for a while (manual override), or "auto" to end it`))

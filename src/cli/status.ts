@@ -1,14 +1,13 @@
 // `jetscale status`: per queue, the backlog from NATS, the running workers from the runtime, and the
 // desired count from a running scaler (null when none answers). Works without `jetscale up`.
 import { Console, Effect, Schedule } from "effect"
-import { Command, Flag } from "effect/cli"
 import type { QueueConfig } from "../config/model.ts"
 import { readBacklog } from "../jetstream/backlog.ts"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
 import type { QueueStatus } from "../scaler/queue-loop.ts"
 import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
-import { configFlag, jsonFlag, load, reportFailure, servicesFor } from "./common.ts"
+import { load, reportFailure, servicesFor } from "./common.ts"
 import { renderTable } from "./table.ts"
 
 /** The public JSON row of `status --json`. */
@@ -95,11 +94,7 @@ const watchFrame = (queues: ReadonlyArray<QueueConfig>, deployment: string, prev
   return { text, at, done }
 })
 
-export const status = Command.make("status", {
-  config: configFlag,
-  json: jsonFlag,
-  watch: Flag.Boolean("watch").pipe(Flag.withAlias("w"), Flag.withDescription("a live table, redrawn every second until Ctrl-C"), Flag.withDefault(false))
-}, ({ config: path, json, watch }) =>
+export const runStatus = ({ config: path, json, watch }: { readonly config: string; readonly json: boolean; readonly watch: boolean }) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     if (!watch) {
@@ -116,4 +111,3 @@ export const status = Command.make("status", {
       Effect.provide(servicesFor(config, "jetscale-status"))
     )
   }).pipe(reportFailure)
-).pipe(Command.withDescription("show each queue's backlog and replicas (--watch: live)"))

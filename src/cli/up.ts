@@ -2,11 +2,10 @@
 // workers are left running (the next `up` adopts them); process workers are drained, since they
 // can't be adopted.
 import { Effect, Layer } from "effect"
-import { Command } from "effect/cli"
 import { loadScalerConfig } from "../config/load.ts"
-import { configFlag, printWorkerLine, reportFailure } from "./common.ts"
+import { printWorkerLine, reportFailure } from "./common.ts"
 
-export const up = Command.make("up", { config: configFlag }, ({ config: path }) =>
+export const runUp = ({ config: path }: { readonly config: string }) =>
   Effect.gen(function*() {
     const config = yield* loadScalerConfig(path)
     // The scaler's modules load here, not with the CLI: other commands start without them.
@@ -19,4 +18,3 @@ export const up = Command.make("up", { config: configFlag }, ({ config: path }) 
     )
     yield* Layer.launch(Admin.layer(config.admin).pipe(Layer.provideMerge(scaler)))
   }).pipe(reportFailure)
-).pipe(Command.withDescription("run the scaler (and its admin API on admin.listen) in the foreground"))

@@ -44,6 +44,22 @@ describe("jetscale CLI", () => {
     expect((await nats.jsm.streams.names().next()).length).toBe(before)
   })
 
+  it("up starts without the command-line parser but answers like the CLI: --config=FILE, --help, a typo", async () => {
+    // A plain `up` runs from dist/up.js; the rest is handed to the full CLI: same errors, same help.
+    for (const args of [["up", "--config", "/nonexistent/a.yaml"], ["up", "--config=/nonexistent/a.yaml"]]) {
+      const r = await runCli(args)
+      expect(r.code).toBe(1)
+      expect(r.stderr.trim()).toBe("jetscale: config file not found: /nonexistent/a.yaml")
+    }
+    const help = await runCli(["up", "--help"])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("run the scaler (and its admin API on admin.listen) in the foreground")
+    expect(help.stdout).toContain("--config string")
+    const typo = await runCli(["up", "--confg", "x.yaml"])
+    expect(typo.code).not.toBe(0)
+    expect(typo.stderr + typo.stdout).toContain("--confg")
+  })
+
   it.each([
     ["a missing file", "/nonexistent/jetscale.yaml", "config file not found: /nonexistent/jetscale.yaml"],
     ["unreachable NATS", "UNREACHABLE", "cannot connect to NATS at nats://127.0.0.1:1"]
