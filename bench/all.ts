@@ -13,7 +13,8 @@ import { startScaler, writeConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
 import { measureScalerAt } from "./scaler-scale.ts"
 import { measureThroughput } from "./throughput.ts"
-import { bareDockerRun, breakdownHeader, breakdownRows, measureWake, quantile, wakeKinds, type WakeResult } from "./wake.ts"
+import { dirname } from "node:path"
+import { bareDockerRun, breakdownHeader, breakdownRows, measureWake, quantile, userWorker, wakeKinds, type WakeResult } from "./wake.ts"
 
 const quick = process.env.BENCH_QUICK === "1"
 const trials = quick ? 3 : 15
@@ -24,10 +25,10 @@ const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
 /** Wall time (ms) and peak RSS (bytes) of a command, median of `n` runs. */
-const timeCommand = (argv: ReadonlyArray<string>, n: number) => {
+const timeCommand = (argv: ReadonlyArray<string>, n: number, cwd?: string) => {
   const runs = Array.from({ length: n }, () => {
     const t0 = performance.now()
-    const r = spawnSync("/usr/bin/time", ["-f", "%M", ...argv], { encoding: "utf8" })
+    const r = spawnSync("/usr/bin/time", ["-f", "%M", ...argv], { encoding: "utf8", ...(cwd ? { cwd } : {}) })
     const ms = performance.now() - t0
     const kb = Number(r.stderr.trim().split("\n").at(-1))
     return { ms, rss: kb * 1024 }
@@ -65,6 +66,12 @@ log("CLI start ...")
 const nodeE = timeCommand([process.execPath, "-e", "0"], 7)
 const help = timeCommand([process.execPath, "bin/jetscale.js", "--help"], 7)
 row("`jetscale --help`", `${s(help.ms)}, ${Math.round(help.rss / 1e6)} MB`, `node -e 0: ${s(nodeE.ms)}, ${Math.round(nodeE.rss / 1e6)} MB`, help.ms / nodeE.ms, "<= 0.3 s, <= 80 MB")
+{
+  // As a user's project loads it: `jetscale` installed in node_modules, the `jetscale/worker` export.
+  const project = dirname(await userWorker())
+  const load = timeCommand([process.execPath, "--input-type=module", "-e", `await import("jetscale/worker")`], 7, project)
+  row("`import \"jetscale/worker\"` (a user's project)", s(load.ms), `node -e 0: ${s(nodeE.ms)}`, load.ms / nodeE.ms, "<= 0.15 s")
+}
 {
   const server = await startNatsServer()
   const config = await writeConfig(`

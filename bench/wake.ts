@@ -49,7 +49,7 @@ export const quantile = (values: ReadonlyArray<number>, q: number) => {
 }
 
 /** A project of a user's: its own worker file importing `jetscale/worker`, the package installed by link. */
-const userWorker = async () => {
+export const userWorker = async () => {
   const dir = await mkdtemp(join(tmpdir(), "jetscale-user-worker-"))
   await mkdir(join(dir, "node_modules"))
   await symlink(new URL("..", import.meta.url).pathname, join(dir, "node_modules", "jetscale"))

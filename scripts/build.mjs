@@ -11,9 +11,21 @@ import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { createRequire } from "node:module"
+import { createRequire, isBuiltin } from "node:module"
 
-const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning", mainFields: ["module", "main"] }
+// Node.js modules are taken with process.getBuiltinModule, not with `import`: an ESM import of a
+// built-in reads every one of its exports at load, and some are lazy (node:http's WebSocket loads
+// Node's fetch and http2, node:crypto's webcrypto its Web Crypto), which costs start time and memory.
+const builtinsOnUse = {
+  name: "builtins-on-use",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => isBuiltin(args.path) ? { path: args.path.replace(/^node:/, ""), namespace: "node-builtin" } : undefined)
+    b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({ contents: `module.exports = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)})`, loader: "js" }))
+  }
+}
+
+// ESM builds of packages ("module") where they have one: they tree-shake, CommonJS builds do not.
+const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning", mainFields: ["module", "main"], plugins: [builtinsOnUse] }
 // ESM bundles of CommonJS packages (dockerode, yaml) need a real `require`.
 const banner = { js: "import { createRequire as __jsCreateRequire } from 'node:module'; const require = __jsCreateRequire(import.meta.url);" }
 
@@ -47,14 +59,14 @@ const noBuildKit = {
 await Promise.all([
   // The CLI: one bundle (no module resolution at start), split so that what only some commands
   // need (the scaler, the Docker client, the OpenTelemetry SDK) loads only when they run.
-  build({ ...common, entryPoints: { cli: "src/cli/main.ts", up: "src/cli/up-main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", banner, plugins: [noSsh, noBuildKit] }),
+  build({ ...common, entryPoints: { cli: "src/cli/main.ts", up: "src/cli/up-main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", banner, plugins: [builtinsOnUse, noSsh, noBuildKit] }),
   // Split too: what only a worker with a Schema needs (the Schema machinery) loads only then.
   build({
     ...common, entryPoints: { worker: "src/worker/index.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/worker-[name]-[hash]", banner,
     external: ["effect/Schema", "effect/SchemaAST", "effect/SchemaIssue", "effect/Result", "@opentelemetry/*", "@effect/*"]
   }),
   build({ ...common, entryPoints: ["services/workers/demo/main.ts"], outfile: "services/workers/demo/dist/main.js", banner }),
-  build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [noSsh, noBuildKit] })
+  build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [builtinsOnUse, noSsh, noBuildKit] })
 ])
 
 // Declarations: the sources import `./x.ts`; published declarations must say `./x.js`.

@@ -4,14 +4,11 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
+import { createServer } from "node:http"
 import type { JetscaleConfig } from "../config/model.ts"
 import { describe } from "../nats/connection.ts"
 import { clientUrl, parseListen } from "./listen.ts"
 import { adminApp } from "./routes.ts"
-
-// Not `import ... from "node:http"`: an ESM import of node:http reads all its exports, and one of
-// them (WebSocket) loads Node's fetch/undici and http2, about 15 MB a scaler has no use for.
-const { createServer } = process.getBuiltinModule("node:http")
 
 export class AdminError extends Schema.TaggedError<AdminError>()("AdminError", {
   message: Schema.String,
