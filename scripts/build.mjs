@@ -9,17 +9,20 @@
 // - services/*/dist/main.js: self-contained bundles, so an image needs only `node` and one file.
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
-import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { createRequire, isBuiltin } from "node:module"
 
-// Node.js modules are taken with process.getBuiltinModule, not with `import`: an ESM import of a
+// Node.js modules are taken with process.getBuiltinModule, not with a static `import`: an ESM import of a
 // built-in reads every one of its exports at load, and some are lazy (node:http's WebSocket loads
 // Node's fetch and http2, node:crypto's webcrypto its Web Crypto), which costs start time and memory.
 const builtinsOnUse = {
   name: "builtins-on-use",
   setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => isBuiltin(args.path) ? { path: args.path.replace(/^node:/, ""), namespace: "node-builtin" } : undefined)
+    // A dynamic import() stays as it is: it must give the module's named exports, and it is lazy anyway.
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => isBuiltin(args.path) && args.kind !== "dynamic-import"
+      ? { path: args.path.replace(/^node:/, ""), namespace: "node-builtin" }
+      : undefined)
     b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({ contents: `module.exports = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)})`, loader: "js" }))
   }
 }
@@ -55,6 +58,9 @@ const noBuildKit = {
     }))
   }
 }
+
+// Chunk names carry a content hash: clear out the previous build's.
+rmSync("dist/chunks", { recursive: true, force: true })
 
 await Promise.all([
   // The CLI: one bundle (no module resolution at start), split so that what only some commands
