@@ -152,6 +152,7 @@ fi
 for bundle in services/workers/demo/dist/main.js services/scaler/dist/main.js; do
   [[ -f $bundle && -f $bundle.map ]] || die "$bundle (or its .map) is missing: run npm run build"
 done
+[[ -f services/workers/demo/dist/snapshot.cjs ]] || die "services/workers/demo/dist/snapshot.cjs is missing: run npm run build"
 
 choose_base
 build_image jetscale/worker-demo:dev services/workers/demo/Dockerfile "$BASE"

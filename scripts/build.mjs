@@ -6,7 +6,8 @@
 //   modules one by one); the Schema modules and OpenTelemetry stay external: a user's Schema and
 //   tracer must be the ones the SDK sees;
 // - dist/types/: the worker SDK's declarations (tsc), for `jetscale/worker` users;
-// - services/*/dist/main.js: self-contained bundles, so an image needs only `node` and one file.
+// - services/*/dist/main.js: self-contained bundles, so an image needs only `node` and one file;
+//   services/workers/demo/dist/snapshot.cjs: the demo image's startup snapshot entry.
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -26,6 +27,31 @@ const builtinsOnUse = {
     b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({ contents: `module.exports = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)})`, loader: "js" }))
   }
 }
+
+// A V8 startup snapshot cannot hold some built-ins (node:tls, node:http: the snapshot build fails), so
+// the snapshot entry's bundle loads each built-in on first use (after the snapshot is restored). Its
+// export names are listed here, at build time, so that an ESM importer's namespace copy does not load it.
+const builtinsOnFirstUse = {
+  name: "builtins-on-first-use",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => isBuiltin(args.path) ? { path: args.path.replace(/^node:/, ""), namespace: "node-builtin" } : undefined)
+    b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({
+      contents: [
+        `const name = ${JSON.stringify(`node:${args.path}`)}, keys = ${JSON.stringify(Object.keys(requireHere(`node:${args.path}`)))}`,
+        "let loaded",
+        "const real = () => (loaded ??= process.getBuiltinModule(name))",
+        "module.exports = new Proxy({}, {",
+        "  get: (_, k) => real()[k],",
+        "  has: (_, k) => k in real(),",
+        "  ownKeys: () => keys,",
+        "  getOwnPropertyDescriptor: (_, k) => keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined",
+        "})"
+      ].join("\n"),
+      loader: "js"
+    }))
+  }
+}
+const requireHere = createRequire(import.meta.url)
 
 // ESM builds of packages ("module") where they have one: they tree-shake, CommonJS builds do not.
 const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning", mainFields: ["module", "main"], plugins: [builtinsOnUse] }
@@ -72,6 +98,9 @@ await Promise.all([
     external: ["effect/Schema", "effect/SchemaAST", "effect/SchemaIssue", "effect/Result", "@opentelemetry/*", "@effect/*"]
   }),
   build({ ...common, entryPoints: ["services/workers/demo/main.ts"], outfile: "services/workers/demo/dist/main.js", banner }),
+  // The demo image's startup snapshot entry (src/worker/snapshot.ts): one CommonJS script, as
+  // `node --build-snapshot` wants.
+  build({ ...common, format: "cjs", entryPoints: ["services/workers/demo/snapshot.ts"], outfile: "services/workers/demo/dist/snapshot.cjs", plugins: [builtinsOnFirstUse] }),
   build({ ...common, entryPoints: ["services/scaler/main.ts"], outfile: "services/scaler/dist/main.js", banner, plugins: [builtinsOnUse, noSsh, noBuildKit] })
 ])
 
