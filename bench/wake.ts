@@ -4,7 +4,7 @@
 // (its first state report), its first pull request, and the ack. For each kind of worker:
 //   process / bundled   the demo worker's bundle (services/workers/demo/dist/main.js)
 //   process / unbundled a worker written as the README shows, `import { runWorker } from "jetscale/worker"`
-//   docker / bundled    the demo image jetscale/worker-demo:dev
+//   docker / bundled    the demo image jetscale/worker-demo:dev as it is (it starts from a snapshot)
 //   docker / suspend    the same with `idle: suspend`: the wake thaws a frozen container
 //   process / suspend   the bundled demo with `idle: suspend`: the wake sends SIGCONT
 // next to a bare `docker run --rm jetscale/worker-demo:dev node -e 0`. For the suspend kinds the
@@ -89,7 +89,8 @@ const dockerStarted = async (queue: string, from: () => number, event: "start" |
 
 export const measureWake = async (kind: WakeKind, trials: number, log: (line: string) => void = () => {}): Promise<WakeResult> => {
   const driver = kind.startsWith("docker") ? "docker" : "process"
-  const command = kind === "process-unbundled" ? ["node", await userWorker()] : ["node", "services/workers/demo/dist/main.js"]
+  // Docker kinds run the image as it is (its CMD starts the demo from its startup snapshot).
+  const command = kind === "process-unbundled" ? ["node", await userWorker()] : driver === "process" ? ["node", "services/workers/demo/dist/main.js"] : undefined
   const server = await startNatsServer()
   const nc = await connect({ servers: server.url })
   const queue = `wake-${kind}`
@@ -101,8 +102,7 @@ scaler: { interval: 1s }
 queues:
   ${queue}:
     image: ${image}
-    command: ${JSON.stringify(command)}
-    maxReplicas: 1
+${command ? `    command: ${JSON.stringify(command)}\n` : ""}    maxReplicas: 1
     idleTimeout: 500ms
     scaleDownDelay: 500ms
     stopTimeout: 5s
