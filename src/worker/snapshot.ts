@@ -8,9 +8,10 @@ import { startupSnapshot } from "node:v8"
 import { runWorker, type WorkerOptions } from "./run.ts"
 
 /**
- * Runs the worker, at once or, when building a snapshot, as the snapshot's main function. Every
- * replica started from one snapshot would otherwise share the NATS client's random inbox prefix
- * (made at load): it is drawn again at start. Math.random is reseeded by V8 itself.
+ * Runs the worker, at once or, when building a snapshot, as the snapshot's main function. The NATS
+ * client's random inbox ids come from a generator seeded at load, so every replica restored from one
+ * snapshot would start from the same state: it is reseeded at start (nats.js 3.4 also reseeds it on
+ * connect; this does not rely on that). Math.random is reseeded by V8 itself.
  */
 export const runWorkerFromSnapshot = <A>(options: WorkerOptions<A>): Promise<void> | undefined => {
   if (!startupSnapshot.isBuildingSnapshot()) return runWorker(options)

@@ -12,7 +12,7 @@ afterAll(() => rmSync(consumerDir, { recursive: true, force: true }))
 describe("jetscale/worker export", () => {
   it("loads by package name and exposes the SDK", async () => {
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", "const m = await import('jetscale/worker'); console.log(Object.keys(m).sort().join(','))"]).toString()
-    expect(out.trim()).toBe("NonRetryableError,readWorkerSettings,runWorker,startWorker")
+    expect(out.trim()).toBe("NonRetryableError,readWorkerSettings,runWorker,runWorkerFromSnapshot,startWorker")
   })
 
   it("type-checks the README's worker example against the published declarations", () => {
