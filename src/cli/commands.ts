@@ -35,10 +35,20 @@ export const status = Command.make("status", {
 export const enqueue = Command.make("enqueue", {
   config: configFlag,
   queue: Argument.String("queue").pipe(Argument.withDescription("queue name from the config")),
-  payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, or @file to read it from a file")),
+  payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, @file to read it from a file, or - to read standard input")),
   count: Flag.Int("count").pipe(Flag.withDescription("publish the job this many times"), Flag.withDefault(1))
 }, (args) => lazily(() => import("./enqueue.ts"), (m) => m.runEnqueue(args))).pipe(
   Command.withDescription("publish jobs to a queue")
+)
+
+export const pub = Command.make("pub", {
+  config: configFlag,
+  subject: Argument.String("subject").pipe(Argument.withDescription("the subject to publish to (any subject; a queue's goes through JetStream)")),
+  payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, @file to read it from a file, or - to read standard input")),
+  header: Flag.String("header").pipe(Flag.withAlias("H"), Flag.withDescription("a header key:value (repeatable)"), Flag.atLeast(0)),
+  count: Flag.Int("count").pipe(Flag.withDescription("publish the message this many times"), Flag.withDefault(1))
+}, (args) => lazily(() => import("./pub.ts"), (m) => m.runPub(args))).pipe(
+  Command.withDescription("publish a message to any subject, with headers (like nats pub)")
 )
 
 const dlqList = Command.make("list", {
@@ -108,5 +118,5 @@ export const natsAccounts = Command.make("nats-accounts", {
 
 export const jetscale = Command.make("jetscale").pipe(
   Command.withDescription("event-driven autoscaler for job workers on NATS JetStream"),
-  Command.withSubcommands([up, down, status, enqueue, dlq, events, scale, logs, natsAccounts])
+  Command.withSubcommands([up, down, status, enqueue, pub, dlq, events, scale, logs, natsAccounts])
 )

@@ -106,6 +106,59 @@ describe("jetscale CLI", () => {
     })
   })
 
+  it("pub publishes to any subject with -H headers and reads standard input; enqueue - reads it too", async () => {
+    const q = testQueue("pub")
+    await Effect.runPromise(provisionQueue(nats.jsm, q))
+    const path = await processQueueConfig(q.name)
+    const seen: Array<{ data: string; headers: Record<string, string> }> = []
+    const sub = nats.nc.subscribe("pub.test.other", {
+      callback: (_e, m) => void seen.push({ data: m.string(), headers: Object.fromEntries([...(m.headers?.keys() ?? [])].map((k) => [k, m.headers!.get(k)])) })
+    })
+    await nats.nc.flush()
+    const plain = await runCli(["pub", "pub.test.other", `{"a":1}`, "-H", "X-Tenant:acme", "-H", "Idem: 42", "--config", path])
+    expect(plain.stderr).toBe("")
+    expect(plain.stdout).toContain("published 1 message(s) to pub.test.other (no configured queue captures it: plain NATS publish)")
+    const piped = await runCli(["pub", "pub.test.other", "-", "--config", path], {}, `{"from":"stdin"}\n`)
+    expect(piped.code).toBe(0)
+    await waitFor("both messages", async () => seen.length === 2, 5000)
+    expect(seen[0]).toMatchObject({ data: `{"a":1}`, headers: { "X-Tenant": "acme", Idem: "42" } })
+    expect(seen[1]!.data).toBe(`{"from":"stdin"}`)
+    sub.unsubscribe()
+
+    // A queue's subject goes through JetStream: the line names the stream and the sequence.
+    const toQueue = await runCli(["pub", `jobs.${q.name}`, `{"n":1}`, "-H", "X-Source:cli", "--config", path])
+    expect(toQueue.stdout).toContain(`(queue ${q.name}, stream ${streamName(q.name)}, seq 1)`)
+    const stored = await nats.jsm.streams.getMessage(streamName(q.name), { seq: 1 })
+    expect(stored.header.get("X-Source")).toBe("cli")
+    const fromStdin = await runCli(["enqueue", q.name, "-", "--config", path], {}, Buffer.from(`{"n":2}`))
+    expect(fromStdin.stdout).toContain("seq 2")
+    expect((await nats.jsm.streams.getMessage(streamName(q.name), { seq: 2 })).string()).toBe(`{"n":2}`)
+
+    const bad = await Promise.all([
+      runCli(["pub", "a.*", "{}", "--config", path]),
+      runCli(["pub", "a.b", "{}", "-H", "no-colon", "--config", path]),
+      runCli(["enqueue", q.name, "-", "--config", path], {}, "not json")
+    ])
+    expect(bad.map((r) => r.code)).toEqual([1, 1, 1])
+    expect(bad[0]!.stderr).toContain(`subject "a.*": a publish goes to one subject, not a wildcard`)
+    expect(bad[1]!.stderr).toContain(`-H "no-colon": expected key:value`)
+    expect(bad[2]!.stderr).toContain("standard input is not valid JSON")
+  })
+
+  it("a payload over the server's max_payload is refused before sending, with the limit and how to raise it", async () => {
+    const q = testQueue("big")
+    await Effect.runPromise(provisionQueue(nats.jsm, q))
+    const path = await processQueueConfig(q.name)
+    const big = JSON.stringify({ data: "x".repeat(2 * 1024 * 1024) })
+    for (const args of [["enqueue", q.name, "-"], ["pub", `jobs.${q.name}`, "-"]]) {
+      const r = await runCli([...args, "--config", path], {}, big)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain("is over the NATS server's max_payload of 1,048,576 bytes")
+      expect(r.stderr).toContain("raise max_payload in nats-server's config")
+    }
+    expect((await nats.jsm.streams.info(streamName(q.name))).state.messages).toBe(0)
+  })
+
   it("wakes a queue at zero by push: the job runs long before the next reconcile tick", async () => {
     const queue = uniqueName("push")
     const path = await writeConfig(`

@@ -29,9 +29,11 @@ scaler: { interval: 500ms }
 queues:
 ${queuesYaml}`)
 
-export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+/** Runs `jetscale ...args`; `stdin`, when given, is piped to it. */
+export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, stdin?: string | Buffer) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["bin/jetscale.js", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["bin/jetscale.js", ...args], { env: { ...process.env, ...env }, stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] })
+    if (stdin !== undefined) child.stdin!.end(stdin)
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d))
