@@ -1,10 +1,11 @@
 // Publishing for `enqueue` and `pub`: each message with its own producer span (its trace context
 // travels in the headers to the worker's span), refused before sending when it is over the server's
-// max_payload. A subject a queue's stream captures goes through JetStream and waits for its ack;
-// any other subject is a plain NATS publish, flushed.
+// max_payload. A subject a queue's stream captures goes through JetStream (jetstream/publish-job.ts)
+// and waits for its ack; any other subject is a plain NATS publish, flushed.
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import { Effect, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
+import { publishJob } from "../jetstream/publish-job.ts"
 import { describe, Nats } from "../nats/connection.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { payloadTooLarge, readJsonPayload } from "./payload.ts"
@@ -24,14 +25,6 @@ export interface PublishRequest {
   readonly queue: QueueConfig | undefined
 }
 
-/** Why a JetStream publish failed, in words that point at the cause. */
-const publishProblem = (e: unknown, r: PublishRequest) => {
-  const text = describe(e)
-  return /no responders|503|jetstream is not enabled/i.test(text)
-    ? `publish to ${r.subject} failed: no stream answers for it (is the stream ${r.queue?.stream} provisioned? run jetscale up)`
-    : `publish to ${r.subject} failed: ${text}`
-}
-
 /** Publishes `count` copies; returns the stream sequences (empty for a plain NATS publish). */
 export const publishMessages = (r: PublishRequest) => Effect.gen(function*() {
   const { nc, js } = yield* Nats
@@ -41,24 +34,18 @@ export const publishMessages = (r: PublishRequest) => Effect.gen(function*() {
   const tooLarge = payloadTooLarge(encoded.length + headerBytes + 128, nc.info?.max_payload)
   if (tooLarge !== undefined) return yield* new PublishError({ message: tooLarge })
 
-  const publishOne = Effect.gen(function*() {
+  const given = () => {
     const h = natsHeaders()
     for (const { key, value } of r.headers) h.append(key, value)
-    const headers = yield* Tracing.traceHeaders(h)
-    if (r.queue === undefined) {
+    return h
+  }
+  const publishOne = r.queue === undefined
+    ? Effect.gen(function*() {
+      const headers = yield* Tracing.traceHeaders(given())
       yield* Effect.try({ try: () => nc.publish(r.subject, encoded, { headers }), catch: (e) => new PublishError({ message: `publish to ${r.subject} failed: ${describe(e)}` }) })
       return undefined
-    }
-    const ack = yield* Effect.tryPromise({ try: () => js.publish(r.subject, encoded, { headers }), catch: (e) => new PublishError({ message: publishProblem(e, r) }) })
-    yield* Effect.annotateCurrentSpan({ "messaging.message.id": `${r.queue.stream}:${ack.seq}` })
-    return ack.seq
-  }).pipe(Effect.withSpan(`${r.subject} publish`, {
-    kind: "producer",
-    attributes: {
-      "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": r.subject,
-      ...(r.queue ? { "jetscale.queue": r.queue.name } : {})
-    }
-  }))
+    }).pipe(Effect.withSpan(`${r.subject} publish`, { kind: "producer", attributes: { "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": r.subject } }))
+    : Effect.suspend(() => publishJob(js, { subject: r.subject, data: encoded, headers: given(), queue: r.queue! })).pipe(Effect.map((ack) => ack.seq), Effect.mapError((e) => new PublishError({ message: e.message })))
   const seqs = yield* Effect.forEach(Array.from({ length: r.count }), () => publishOne, { concurrency: 64 })
   if (r.queue === undefined) {
     yield* Effect.tryPromise({ try: () => nc.flush(), catch: (e) => new PublishError({ message: `publish to ${r.subject}: the server did not confirm: ${describe(e)}` }) })

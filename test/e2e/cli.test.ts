@@ -129,10 +129,10 @@ describe("jetscale CLI", () => {
     const toQueue = await runCli(["pub", `jobs.${q.name}`, `{"n":1}`, "-H", "X-Source:cli", "--config", path])
     expect(toQueue.stdout).toContain(`(queue ${q.name}, stream ${streamName(q.name)}, seq 1)`)
     const stored = await nats.jsm.streams.getMessage(streamName(q.name), { seq: 1 })
-    expect(stored.header.get("X-Source")).toBe("cli")
+    expect(stored?.header.get("X-Source")).toBe("cli")
     const fromStdin = await runCli(["enqueue", q.name, "-", "--config", path], {}, Buffer.from(`{"n":2}`))
     expect(fromStdin.stdout).toContain("seq 2")
-    expect((await nats.jsm.streams.getMessage(streamName(q.name), { seq: 2 })).string()).toBe(`{"n":2}`)
+    expect((await nats.jsm.streams.getMessage(streamName(q.name), { seq: 2 }))?.string()).toBe(`{"n":2}`)
 
     const bad = await Promise.all([
       runCli(["pub", "a.*", "{}", "--config", path]),

@@ -36,8 +36,8 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> 
     if (stdin !== undefined) child.stdin!.end(stdin)
     let stdout = ""
     let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d))
-    child.stderr.on("data", (d: Buffer) => (stderr += d))
+    child.stdout!.on("data", (d: Buffer) => (stdout += d))
+    child.stderr!.on("data", (d: Buffer) => (stderr += d))
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
     child.once("close", (code) => {
       clearTimeout(timer)
