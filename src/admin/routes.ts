@@ -1,12 +1,17 @@
 // The admin API's routes on an effect/http router. `/healthz` and `/metrics` are always open; every
-// other path, unknown ones included, wants the bearer token when one is configured. Errors are JSON
-// `{"error": "..."}` with 400 (bad body), 401 (token), 413 (body too large), 404 (unknown queue, no override, no route).
+// other path, unknown ones included, wants the bearer token when one is configured; the job route
+// (`POST /api/queues/<name>/jobs`) also takes `admin.submitToken`, so producers need not hold the admin
+// token. Errors are JSON `{"error": "..."}` with 400 (bad body), 401 (token), 413 (body too large),
+// 404 (unknown queue, no override, no route), 429 (queue full, with Retry-After).
 import { ByteSize, Effect, Layer, Result } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
+import type { JetscaleConfig } from "../config/model.ts"
 import { Scaler, type OverrideError } from "../scaler/scaler.ts"
 import { makeBearerCheck } from "./auth.ts"
+import { parseJobsBody } from "./jobs-request.ts"
 import { parseScaleRequest } from "./scale-request.ts"
+import { JobSubmitter } from "./submit.ts"
 
 /** Larger request bodies are refused (the only body is `{"replicas": N, "ttl": "10m"}`). */
 const maxBodyBytes = 16 * 1024
@@ -18,12 +23,29 @@ const error = (status: number, message: string) => json({ error: message }, stat
 const unauthorized = HttpServerResponse.jsonUnsafe({ error: "unauthorized" }, { status: 401, headers: { "www-authenticate": 'Bearer realm="jetscale"' } })
 const overrideFailed = (e: OverrideError) => error(e.reason === "unknown-queue" ? 404 : 400, e.message)
 
+/** A job route body (one job, or a JSON array of them) larger than this is refused. */
+const maxJobsBodyBytes = 16 * 1024 * 1024
+/** How long a producer refused by a full queue is asked to wait. */
+const fullRetryAfterSeconds = 5
+
 /** The `:name` path parameter (decoded by the router). */
 const queueParam = Effect.map(HttpRouter.params, (p) => p["name"] ?? "")
 
-export const routes = (token: string | undefined) => HttpRouter.use(Effect.fn(function*(router) {
+/** Reads a request body of at most `maxBytes`; undefined when it is larger (or the client went away). */
+const readBody = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => Effect.gen(function*() {
+  if (Number(request.headers["content-length"] ?? 0) > maxBytes) return undefined
+  const text = yield* request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBytes)), Effect.result)
+  return Result.isSuccess(text) ? text.success : undefined
+})
+
+export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.fn(function*(router) {
   const scaler = yield* Scaler
+  const submitter = yield* JobSubmitter
+  const token = admin.token
   const authorized = makeBearerCheck(token)
+  const submitAuthorized = admin.submitToken === undefined ? authorized : makeBearerCheck(admin.submitToken)
+  /** The job route: the submit token or, when one is set, the admin token. */
+  const maySubmit = (authorization: string | undefined) => submitAuthorized(authorization) || (token !== undefined && authorized(authorization))
   /** Runs `handler` only for requests with the right token. */
   const guarded = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => authorized(request.headers["authorization"]) ? handler : Effect.succeed(unauthorized))
@@ -59,6 +81,29 @@ export const routes = (token: string | undefined) => HttpRouter.use(Effect.fn(fu
     )
   })))
 
+  yield* router.add("POST", "/api/queues/:name/jobs", Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (!maySubmit(request.headers["authorization"])) return unauthorized
+    const queue = yield* queueParam
+    const text = yield* readBody(request, maxJobsBodyBytes)
+    if (text === undefined) return error(413, `body: larger than ${maxJobsBodyBytes / 1024 / 1024} MiB (or the client went away)`)
+    const body = parseJobsBody(text, request.headers["idempotency-key"], yield* submitter.maxPayload)
+    if (Result.isFailure(body)) return error(body.failure.status, body.failure.message)
+    const { jobs, batch, idempotencyKey } = body.success
+    return yield* submitter.submit(queue, jobs, idempotencyKey).pipe(
+      Effect.match({
+        onFailure: (e) => e.reason === "unknown-queue"
+          ? error(404, e.message)
+          : e.reason === "full"
+          ? HttpServerResponse.jsonUnsafe({ error: e.message }, { status: 429, headers: { "retry-after": String(fullRetryAfterSeconds) } })
+          : error(502, e.message),
+        onSuccess: (r) => json(batch
+          ? { queue, stream: r.stream, subject: r.subject, seqs: r.seqs, duplicates: r.duplicates }
+          : { queue, stream: r.stream, subject: r.subject, seq: r.seqs[0], duplicate: r.duplicates > 0 }, 202)
+      })
+    )
+  }))
+
   yield* router.add("DELETE", "/api/queues/:name/scale", guarded(Effect.gen(function*() {
     const queue = yield* queueParam
     return yield* scaler.clearOverride(queue).pipe(
@@ -75,5 +120,5 @@ export const routes = (token: string | undefined) => HttpRouter.use(Effect.fn(fu
 }))
 
 /** Every admin route plus `GET /metrics` (Effect's default metric registry, Prometheus text). */
-export const adminApp = (token: string | undefined) =>
-  Layer.mergeAll(routes(token), PrometheusMetrics.layerHttp({ path: "/metrics" }))
+export const adminApp = (admin: JetscaleConfig["admin"]) =>
+  Layer.mergeAll(routes(admin), PrometheusMetrics.layerHttp({ path: "/metrics" }))

@@ -27,7 +27,7 @@ export const layer = (admin: JetscaleConfig["admin"]) => Layer.unwrap(Effect.gen
   if (!address) return yield* new AdminError({ message: `admin.listen: expected host:port (e.g. 127.0.0.1:9464), got ${JSON.stringify(admin.listen)}` })
   // A scrape in flight must not hold up `jetscale up`'s shutdown for long.
   const server = NodeHttpServer.layer(createServer, { host: address.host, port: address.port, gracefulShutdownTimeout: "2 seconds" })
-  const app = HttpRouter.serve(adminApp(admin.token), { disableLogger: true, disableListenLog: true })
+  const app = HttpRouter.serve(adminApp(admin), { disableLogger: true, disableListenLog: true })
   const announce = Layer.effect(AdminServer, Effect.gen(function*() {
     const { address: bound } = yield* HttpServer.HttpServer
     // The configured host (a wildcard becomes loopback) and the bound port (port 0 picks one).

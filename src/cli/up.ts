@@ -9,12 +9,13 @@ export const runUp = ({ config: path }: { readonly config: string }) =>
   Effect.gen(function*() {
     const config = yield* loadScalerConfig(path)
     // The scaler's modules load here, not with the CLI: other commands start without them.
-    const [Admin, Scaler, Tracing, { servicesWithLogs }] = yield* Effect.promise(() => Promise.all([
-      import("../admin/server.ts"), import("../scaler/scaler.ts"), import("../telemetry/tracing.ts"), import("../logs/services.ts")
+    const [Admin, Submit, Scaler, Tracing, { servicesWithLogs }] = yield* Effect.promise(() => Promise.all([
+      import("../admin/server.ts"), import("../admin/submit.ts"), import("../scaler/scaler.ts"), import("../telemetry/tracing.ts"), import("../logs/services.ts")
     ]))
-    const scaler = Scaler.layer(config).pipe(
-      Layer.provide(servicesWithLogs(config, "jetscale-scaler", printWorkerLine)),
-      Layer.provide(Tracing.layer("jetscale-scaler"))
-    )
-    yield* Layer.launch(Admin.layer(config.admin).pipe(Layer.provideMerge(scaler)))
+    // One NATS connection and runtime (a layer is built once per launch) for the scaler and the job route.
+    const services = servicesWithLogs(config, "jetscale-scaler", printWorkerLine)
+    const tracing = Tracing.layer("jetscale-scaler")
+    const scaler = Scaler.layer(config).pipe(Layer.provide(services), Layer.provide(tracing))
+    const submitter = Submit.layer(config.queues).pipe(Layer.provide(services))
+    yield* Layer.launch(Admin.layer(config.admin).pipe(Layer.provideMerge(scaler), Layer.provide(submitter), Layer.provide(tracing)))
   }).pipe(reportFailure)

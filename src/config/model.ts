@@ -53,6 +53,11 @@ export interface QueueConfig {
   readonly concurrency: number
   readonly ackWait: Duration.Duration
   readonly maxDeliver: number
+  /**
+   * Backpressure: the queue's stream holds at most this many jobs (waiting or in flight) and refuses
+   * more (discard new): `enqueue`, `pub` and the job route say the queue is full. None when absent.
+   */
+  readonly maxBacklog?: number
   /** NAK delay per attempt. A list is never empty. */
   readonly backoff: BackoffPolicy
   /** Grace for a worker that jetscale shuts down (`down`, a queue removed); never applied on scale-in. */
@@ -93,7 +98,8 @@ export interface JetscaleConfig {
   readonly deployment: string
   readonly scaler: { readonly interval: Duration.Duration }
   /** `token`: when set (or JETSCALE_ADMIN_TOKEN), the admin API wants `Authorization: Bearer <token>`. */
-  readonly admin: { readonly listen: string; readonly token?: string }
+  /** `submitToken`: when set, `POST /api/queues/<name>/jobs` takes it (or the admin token) instead. */
+  readonly admin: { readonly listen: string; readonly token?: string; readonly submitToken?: string }
   /**
    * Worker output kept in the stream JETSCALE_LOGS for `maxAge` and up to `maxBytes` (oldest lines
    * go first); at most `linesPerSecond` lines per worker instance, the rest dropped and counted.

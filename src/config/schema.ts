@@ -166,6 +166,8 @@ export const QueueFile = Schema.Struct({
   concurrency: IntAtLeast(1).pipe(withDefault(DEFAULTS.concurrency)),
   ackWait: ShortDuration.pipe(Schema.check(isDurationAtLeast(Duration1s)), withDefault(DEFAULTS.ackWait)),
   maxDeliver: IntAtLeast(1).pipe(withDefault(DEFAULTS.maxDeliver)),
+  // Backpressure: the stream holds at most this many jobs and refuses more; no limit unless set
+  maxBacklog: Schema.optionalKey(IntAtLeast(1)),
   backoff: BackoffFile.pipe(withDefault(DEFAULTS.backoff)),
   stopTimeout: ShortDuration.pipe(withDefault(DEFAULTS.stopTimeout)),
   // No limit unless set: a job that runs longer fails like any other failure
@@ -210,7 +212,8 @@ export const ConfigFile = Schema.Struct({
   }).pipe(withDefault({})),
   admin: Schema.Struct({
     listen: HostPort.pipe(withDefault(DEFAULTS.adminListen)),
-    token: Schema.optionalKey(NonEmptyString)
+    token: Schema.optionalKey(NonEmptyString),
+    submitToken: Schema.optionalKey(NonEmptyString)
   }).pipe(withDefault({})),
   logs: Schema.Struct({
     maxAge: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.logsMaxAge)),
@@ -253,6 +256,7 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
   concurrency: q.concurrency,
   ackWait: q.ackWait,
   maxDeliver: q.maxDeliver,
+  ...(q.maxBacklog === undefined ? {} : { maxBacklog: q.maxBacklog }),
   backoff: toBackoffPolicy(q.backoff),
   stopTimeout: q.stopTimeout,
   ...(q.jobTimeout === undefined ? {} : { jobTimeout: q.jobTimeout }),
@@ -284,7 +288,11 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
     },
     deployment: file.deployment,
     scaler: { interval: file.scaler.interval },
-    admin: { listen: file.admin.listen, ...(file.admin.token === undefined ? {} : { token: file.admin.token }) },
+    admin: {
+      listen: file.admin.listen,
+      ...(file.admin.token === undefined ? {} : { token: file.admin.token }),
+      ...(file.admin.submitToken === undefined ? {} : { submitToken: file.admin.submitToken })
+    },
     logs: { maxAge: file.logs.maxAge, maxBytes: file.logs.maxBytes, linesPerSecond: file.logs.linesPerSecond },
     dlq: { maxBytes: file.dlq.maxBytes },
     queues: names.map((name) => toQueueConfig(name, file.queues[name]!))

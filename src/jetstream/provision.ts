@@ -1,6 +1,6 @@
 // Idempotent provisioning of a queue's stream and consumer: create what is missing, update what may
 // change, and refuse (with the way out) what would need the stream or consumer to be recreated.
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type ConsumerInfo, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type ConsumerInfo, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
 import { Duration, Effect, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
@@ -32,6 +32,9 @@ const wantedStream = (q: QueueConfig, deployment: string): Partial<StreamConfig>
   subjects: [...q.subjects],
   retention: RetentionPolicy.Workqueue,
   storage: StorageType.File,
+  // maxBacklog: a full stream refuses new jobs; it never drops one it holds.
+  max_msgs: q.maxBacklog ?? -1,
+  discard: q.maxBacklog === undefined ? DiscardPolicy.Old : DiscardPolicy.New,
   description: streamDescription(q, deployment)
 })
 
@@ -63,7 +66,8 @@ const consumerConflicts = (have: ConsumerInfo["config"]): Array<string> => [
 ]
 
 const sameStream = (have: StreamInfo["config"], want: ReturnType<typeof wantedStream>) =>
-  have.description === want.description && JSON.stringify([...have.subjects ?? []].sort()) === JSON.stringify([...want.subjects ?? []].sort())
+  have.description === want.description && JSON.stringify([...have.subjects ?? []].sort()) === JSON.stringify([...want.subjects ?? []].sort()) &&
+  have.max_msgs === want.max_msgs && have.discard === want.discard
 
 const sameConsumer = (have: ConsumerInfo["config"], want: Partial<ConsumerConfig>) =>
   have.ack_wait === want.ack_wait && have.max_deliver === want.max_deliver && have.max_ack_pending === want.max_ack_pending
@@ -85,7 +89,9 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
       `move its messages elsewhere, then \`nats stream rm ${q.stream}\` and run jetscale again)`)
   }
   if (sameStream(have.config, want)) return "unchanged" as const
-  yield* call(`stream ${q.stream}: update failed`, () => jsm.streams.update(q.stream, { ...have.config, subjects: want.subjects ?? [], description: want.description! }))
+  yield* call(`stream ${q.stream}: update failed`, () => jsm.streams.update(q.stream, {
+    ...have.config, subjects: want.subjects ?? [], description: want.description!, max_msgs: want.max_msgs!, discard: want.discard!
+  }))
   return "updated" as const
 })
 

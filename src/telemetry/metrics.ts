@@ -54,6 +54,11 @@ export const logLinesDropped = Metric.counter("jetscale_log_lines_dropped_total"
   incremental: true
 })
 
+export const jobsRefused = Metric.counter("jetscale_jobs_refused_total", {
+  description: "Jobs the scaler's job route could not enqueue because the queue was full (maxBacklog)",
+  incremental: true
+})
+
 export type ScaleDirection = "up" | "down"
 export type { JobOutcome }
 /** The `Jetscale-Reason` values of the dead-letter queue. */
@@ -132,3 +137,7 @@ export const registerQueue = (queue: string): Effect.Effect<void> =>
 /** Worker log lines the scaler did not publish: `rate_limited` (over logs.linesPerSecond) or `publish_failed`. */
 export const recordLogLinesDropped = (queue: string, reason: string, count: number): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(logLinesDropped, { queue, reason }), count)
+
+/** Jobs refused by a full queue (maxBacklog) on the admin API's job route. */
+export const recordJobsRefused = (queue: string, count: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(jobsRefused, { queue }), count)

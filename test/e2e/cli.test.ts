@@ -159,6 +159,19 @@ describe("jetscale CLI", () => {
     expect((await nats.jsm.streams.info(streamName(q.name))).state.messages).toBe(0)
   })
 
+  it("a queue at maxBacklog refuses enqueue and pub with a clear 'queue full' line; what it holds stays", async () => {
+    const q = testQueue("full", { maxBacklog: 1 })
+    await Effect.runPromise(provisionQueue(nats.jsm, q))
+    const path = await processQueueConfig(q.name, "", "[node, -e, \"0\"]")
+    expect((await runCli(["enqueue", q.name, "{}", "--config", path])).code).toBe(0)
+    for (const args of [["enqueue", q.name, "{}"], ["pub", `jobs.${q.name}`, "{}"]]) {
+      const r = await runCli([...args, "--config", path])
+      expect(r.code).toBe(1)
+      expect(r.stderr.trim()).toBe(`jetscale: queue ${q.name} is full: its stream holds maxBacklog jobs; try again when workers have taken some`)
+    }
+    expect((await nats.jsm.streams.info(streamName(q.name))).state.messages).toBe(1)
+  })
+
   it("wakes a queue at zero by push: the job runs long before the next reconcile tick", async () => {
     const queue = uniqueName("push")
     const path = await writeConfig(`

@@ -1,6 +1,7 @@
-// The admin API over real HTTP on a free loopback port, against a fake Scaler: health and readiness,
-// Prometheus metrics, the queue list, manual overrides (validation, pin, clear), the bearer token,
-// and the `jetscale scale` command's client against it.
+// The admin API over real HTTP on a free loopback port, against a fake Scaler and a real nats-server:
+// health and readiness, Prometheus metrics, the queue list, manual overrides (validation, pin,
+// clear), the bearer token, jobs over HTTP (202, batches, idempotency, 400/401/404/413/429), and the
+// `jetscale scale` command's client against it.
 import { Context, Duration, Effect, Exit, Layer, Scope } from "effect"
 import { Command } from "effect/cli"
 import { NodeServices } from "@effect/platform-node"
@@ -10,6 +11,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import * as Admin from "../../src/admin/server.ts"
+import * as Submit from "../../src/admin/submit.ts"
+import type { QueueConfig } from "../../src/config/model.ts"
+import { provisionQueue } from "../../src/jetstream/provision.ts"
+import * as Nats from "../../src/nats/connection.ts"
+import { useNatsServer } from "../support/nats-fixture.ts"
+import { testQueue } from "../support/queue.ts"
 import { scale } from "../../src/cli/commands.ts"
 import { requestScale } from "../../src/cli/scale.ts"
 import type { Override, QueueStatus } from "../../src/scaler/queue-loop.ts"
@@ -17,6 +24,8 @@ import { OverrideError, Scaler } from "../../src/scaler/scaler.ts"
 import * as Metrics from "../../src/telemetry/metrics.ts"
 
 const TOKEN = "s3cret-token"
+const SUBMIT_TOKEN = "producer-token"
+const nats = useNatsServer()
 
 /** A Scaler with two queues (maxReplicas 5) that keeps overrides in a Map. */
 const makeFakeScaler = () => {
@@ -46,9 +55,15 @@ const makeFakeScaler = () => {
 }
 
 /** Starts the admin layer on 127.0.0.1:0 and returns its URL and a stop function. */
-const startAdmin = async (token: string | undefined, scaler: Scaler["Service"]) => {
+/** The job route's NATS side: real, on the file's nats-server, for `queues`. */
+const submitterFor = (queues: ReadonlyArray<QueueConfig>) => Submit.layer(queues).pipe(Layer.provide(Nats.layer({ url: nats.server.url }, "admin-test")))
+
+const startAdmin = async (token: string | undefined, scaler: Scaler["Service"], options: { readonly submitToken?: string; readonly queues?: ReadonlyArray<QueueConfig> } = {}) => {
   const scope = Effect.runSync(Scope.make())
-  const layer = Admin.layer({ listen: "127.0.0.1:0", ...(token === undefined ? {} : { token }) }).pipe(Layer.provide(Layer.succeed(Scaler, scaler)))
+  const layer = Admin.layer({ listen: "127.0.0.1:0", ...(token === undefined ? {} : { token }), ...(options.submitToken ? { submitToken: options.submitToken } : {}) }).pipe(
+    Layer.provide(Layer.succeed(Scaler, scaler)),
+    Layer.provide(submitterFor(options.queues ?? []))
+  )
   const ctx = await Effect.runPromise(Layer.buildWithScope(layer, scope))
   return { url: Context.get(ctx, Admin.AdminServer).url, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
@@ -76,7 +91,9 @@ describe("admin API without a token", () => {
 
   it("fails to start with one line when the port is taken or admin.listen is malformed", async () => {
     const port = new URL(admin.url).port
-    const failure = (listen: string) => Effect.runPromise(Effect.scoped(Layer.build(Admin.layer({ listen }).pipe(Layer.provide(Layer.succeed(Scaler, fake.service))))).pipe(Effect.flip))
+    const failure = (listen: string) => Effect.runPromise(Effect.scoped(Layer.build(Admin.layer({ listen }).pipe(
+      Layer.provide(Layer.succeed(Scaler, fake.service)), Layer.provide(submitterFor([]))
+    ))).pipe(Effect.flip))
     const taken = await failure(`127.0.0.1:${port}`)
     expect(taken._tag).toBe("AdminError")
     expect(taken.message).toBe(`admin API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}`)
@@ -252,6 +269,75 @@ describe("admin API with a token", () => {
     expect(await failure({ ...req, target: 1, ttl: "soon" })).toBe(`--for: expected a duration like 30s, 10m or 1h, got "soon"`)
     expect(await failure({ ...req, target: 3, ttl: "99999999d" })).toBe(`--for: expected a duration from 1ms to 30d, got "99999999d"`)
     expect(await failure({ ...req, target: "auto", ttl: "5m" })).toBe("--for: applies to a replica count, not to auto")
+  })
+})
+
+describe("jobs over HTTP: POST /api/queues/<name>/jobs", () => {
+  const fake = makeFakeScaler()
+  const demo = testQueue("http-jobs")
+  const full = testQueue("http-full", { maxBacklog: 2 })
+  let admin: Awaited<ReturnType<typeof startAdmin>>
+  beforeAll(async () => {
+    await Effect.runPromise(provisionQueue(nats.jsm, demo))
+    await Effect.runPromise(provisionQueue(nats.jsm, full))
+    admin = await startAdmin(TOKEN, fake.service, { submitToken: SUBMIT_TOKEN, queues: [demo, full] })
+  })
+  afterAll(async () => { await admin?.stop() })
+  const submit = (queue: string, body: string, headers: Record<string, string> = { authorization: `Bearer ${SUBMIT_TOKEN}` }) =>
+    call(`${admin.url}/api/queues/${queue}/jobs`, "POST", body, { "content-type": "application/json", ...headers })
+  const stored = async (q: QueueConfig, seq: number) => (await nats.jsm.streams.getMessage(q.stream, { seq }))?.string()
+
+  it("202 with the stream sequence; a JSON array is a batch, in order; the job is in the stream as sent", async () => {
+    const one = await submit(demo.name, `{"id": "a", "n": 1}`)
+    expect(one).toMatchObject({ status: 202, json: { queue: demo.name, stream: demo.stream, subject: demo.subjects[0], seq: 1, duplicate: false } })
+    expect(JSON.parse((await stored(demo, 1))!)).toEqual({ id: "a", n: 1 })
+    const batch = await submit(demo.name, `[{"id": "b"}, {"id": "c"}, [1, 2]]`)
+    expect(batch).toMatchObject({ status: 202, json: { seqs: [2, 3, 4], duplicates: 0 } })
+    expect(await stored(demo, 4)).toBe("[1,2]")
+  })
+
+  it("Idempotency-Key: a retried request stores nothing twice (Nats-Msg-Id)", async () => {
+    const headers = { authorization: `Bearer ${SUBMIT_TOKEN}`, "idempotency-key": "order-7" }
+    const first = await submit(demo.name, `{"order": 7}`, headers)
+    const again = await submit(demo.name, `{"order": 7}`, headers)
+    expect(first.status).toBe(202)
+    expect(again).toMatchObject({ status: 202, json: { seq: first.json.seq, duplicate: true } })
+    const msg = await nats.jsm.streams.getMessage(demo.stream, { seq: first.json.seq })
+    expect(msg?.header.get("Nats-Msg-Id")).toBe("order-7")
+    expect((await submit(demo.name, "{}", { ...headers, "idempotency-key": "has space" })).status).toBe(400)
+  })
+
+  it("401 without a token it takes; the admin token works too; 404 for an unknown queue", async () => {
+    expect((await submit(demo.name, "{}", {})).status).toBe(401)
+    expect((await submit(demo.name, "{}", { authorization: "Bearer wrong" })).status).toBe(401)
+    expect((await submit(demo.name, "{}", { authorization: `Bearer ${TOKEN}` })).status).toBe(202)
+    // The submit token opens only the job route.
+    expect((await call(`${admin.url}/api/queues`, "GET", undefined, { authorization: `Bearer ${SUBMIT_TOKEN}` })).status).toBe(401)
+    expect(await submit("nope", "{}")).toMatchObject({ status: 404, json: { error: expect.stringContaining("queue nope is not in the config") } })
+  })
+
+  it("400 naming the problem for bad JSON or an empty batch; 413 for a job over max_payload (nothing stored)", async () => {
+    const before = (await nats.jsm.streams.info(demo.stream)).state.messages
+    expect(await submit(demo.name, `{"id": `)).toMatchObject({ status: 400, json: { error: expect.stringContaining("body: invalid JSON") } })
+    expect(await submit(demo.name, "")).toMatchObject({ status: 400, json: { error: expect.stringContaining("empty body") } })
+    expect(await submit(demo.name, "[]")).toMatchObject({ status: 400, json: { error: "body: an empty array holds no job" } })
+    const big = JSON.stringify({ data: "x".repeat(1024 * 1024) })
+    expect(await submit(demo.name, big)).toMatchObject({ status: 413, json: { error: expect.stringContaining("max_payload of 1,048,576 bytes") } })
+    expect(await submit(demo.name, `[{}, ${big}]`)).toMatchObject({ status: 413, json: { error: expect.stringContaining("body[1]:") } })
+    expect((await nats.jsm.streams.info(demo.stream)).state.messages).toBe(before)
+  })
+
+  it("429 with Retry-After when the queue holds maxBacklog jobs; what was accepted stays; refusals are counted", async () => {
+    expect((await submit(full.name, `[{"n": 1}, {"n": 2}]`)).status).toBe(202)
+    const refused = await submit(full.name, `{"n": 3}`)
+    expect(refused.status).toBe(429)
+    expect(refused.json.error).toContain(`queue ${full.name} is full`)
+    const res = await fetch(`${admin.url}/api/queues/${full.name}/jobs`, { method: "POST", body: "{}", headers: { authorization: `Bearer ${SUBMIT_TOKEN}` } })
+    expect(res.status).toBe(429)
+    expect(res.headers.get("retry-after")).toBe("5")
+    expect((await nats.jsm.streams.info(full.stream)).state.messages).toBe(2)
+    const metrics = await call(`${admin.url}/metrics`)
+    expect(metrics.text).toMatch(new RegExp(`jetscale_jobs_refused_total\\{queue="${full.name}"\\} 2`))
   })
 })
 

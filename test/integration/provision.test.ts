@@ -1,6 +1,6 @@
 // Stream and consumer provisioning against a real nats-server: idempotent, updates in place, and
 // refuses (with the way out) what would need a recreate. The backlog reader's errors too.
-import { AckPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream"
+import { AckPolicy, DiscardPolicy, jetstream, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { Duration, Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { readBacklog } from "../../src/jetstream/backlog.ts"
@@ -32,6 +32,24 @@ describe("provisioning", () => {
     expect(await provision(changed)).toEqual({ stream: "updated", consumer: "updated" })
     expect((await nats.jsm.streams.info(q.stream)).config.subjects).toEqual(changed.subjects)
     expect((await nats.jsm.consumers.info(q.stream, "workers")).config).toMatchObject({ max_deliver: 9, max_ack_pending: 24, ack_wait: 10e9 })
+  })
+
+  it("maxBacklog: set, changed and lifted in place; a full stream refuses new jobs and keeps what it holds", async () => {
+    const q = testQueue("prov-backlog")
+    await provision(q)
+    expect((await nats.jsm.streams.info(q.stream)).config).toMatchObject({ max_msgs: -1, discard: DiscardPolicy.Old })
+    const js = jetstream(nats.nc)
+    await js.publish(q.subjects[0]!, "{}")
+    expect(await provision({ ...q, maxBacklog: 2 })).toMatchObject({ stream: "updated" })
+    expect((await nats.jsm.streams.info(q.stream)).config).toMatchObject({ max_msgs: 2, discard: DiscardPolicy.New })
+    await js.publish(q.subjects[0]!, "{}")
+    await expect(js.publish(q.subjects[0]!, "{}")).rejects.toThrow(/maximum messages exceeded/)
+    expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(2)
+    expect(await provision({ ...q, maxBacklog: 3 })).toMatchObject({ stream: "updated" })
+    await js.publish(q.subjects[0]!, "{}")
+    expect(await provision(q)).toMatchObject({ stream: "updated" })
+    expect((await nats.jsm.streams.info(q.stream)).config).toMatchObject({ max_msgs: -1, discard: DiscardPolicy.Old })
+    expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(3)
   })
 
   it("refuses a stream that would have to be recreated, and says how", async () => {
