@@ -1,4 +1,4 @@
-// The README's developer path (no compose), as written: `nats-server -js` on the default port,
+// The README's developer path (no compose), as written: `nats-server -js -a 127.0.0.1` on the default port,
 // `npx jetscale up` with the repository's jetscale.yaml (docker driver, queue demo), a burst of
 // 100 jobs with `npx jetscale enqueue`, `npx jetscale status`, and every job done.
 import { mkdtemp, rm } from "node:fs/promises"
@@ -23,10 +23,10 @@ afterAll(async () => {
 }, 60_000)
 
 describe("README: without compose", () => {
-  it("nats-server -js, npx jetscale up, enqueue --count 100, status: every job done", async () => {
+  it("nats-server -js -a 127.0.0.1, npx jetscale up, enqueue --count 100, status: every job done", async () => {
     dir = await mkdtemp(join(tmpdir(), "jetscale-devpath-"))
     const env = { TMPDIR: dir } // where `nats-server -js` keeps its store
-    started.push(startShell("nats-server -js", env))
+    started.push(startShell("nats-server -js -a 127.0.0.1", env))
     nc = await waitFor("nats-server on 127.0.0.1:4222", () => connect({ servers: "nats://127.0.0.1:4222" }).catch(() => undefined), 20_000, 200)
     const scaler = startShell("npx jetscale up", env)
     started.push(scaler)
