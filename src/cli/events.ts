@@ -2,6 +2,7 @@
 import { Console, Effect } from "effect"
 import type { ScaleEvent } from "../scaler/events.ts"
 import { Nats, layer as natsLayer } from "../nats/connection.ts"
+import { endWhenClientGoes } from "./client-gone.ts"
 import { load, reportFailure } from "./common.ts"
 
 export const formatEvent = (e: ScaleEvent) => `${e.at}  ${e.queue}  ${e.from} -> ${e.to}  ${e.kind}: ${e.reason}`
@@ -12,6 +13,7 @@ export const runEvents = ({ config: path, json }: { readonly config: string; rea
     yield* Effect.gen(function*() {
       const { nc } = yield* Nats
       yield* Console.error("waiting for scale events (Ctrl-C to stop)")
+      endWhenClientGoes()
       yield* Effect.callback<never>(() => {
         const sub = nc.subscribe("jetscale.events.scale.>", {
           callback: (_e, m) => {

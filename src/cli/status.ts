@@ -7,6 +7,7 @@ import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
 import type { QueueStatus } from "../scaler/queue-loop.ts"
 import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
+import { endWhenClientGoes } from "./client-gone.ts"
 import { load, reportFailure, servicesFor } from "./common.ts"
 import { renderTable } from "./table.ts"
 
@@ -101,6 +102,8 @@ export const runStatus = ({ config: path, json, watch }: { readonly config: stri
       const rows = yield* collectStatus(config.queues, config.deployment).pipe(Effect.provide(servicesFor(config, "jetscale-status")))
       return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows, config.queues.some((q) => q.idle === "suspend")))
     }
+    endWhenClientGoes()
+    process.stdout.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(0) })
     let previous: { at: number; done: Map<string, number> } | undefined
     yield* watchFrame(config.queues, config.deployment, previous).pipe(
       Effect.tap((frame) => Effect.sync(() => {

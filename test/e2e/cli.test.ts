@@ -172,6 +172,16 @@ describe("jetscale CLI", () => {
     expect((await nats.jsm.streams.info(streamName(q.name))).state.messages).toBe(1)
   })
 
+  it("events and status --watch end when their standard input ends, when ./stack marks it theirs (JETSCALE_END_WITH_STDIN=1)", async () => {
+    const path = await processQueueConfig(uniqueName("gone"))
+    for (const args of [["events"], ["status", "--watch"]]) {
+      const started = performance.now()
+      const r = await runCli([...args, "--config", path], { JETSCALE_END_WITH_STDIN: "1" }, "")
+      expect(r.code).toBe(0)
+      expect(performance.now() - started).toBeLessThan(20_000)
+    }
+  })
+
   it("wakes a queue at zero by push: the job runs long before the next reconcile tick", async () => {
     const queue = uniqueName("push")
     const path = await writeConfig(`

@@ -38,6 +38,10 @@ const readmeUntil = async (command: string, pattern: RegExp) => {
 const compose = (...args: Array<string>) =>
   run("docker-compose", ["-p", project, ...args], { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 << 20 })
 
+/** The command lines running in the scaler container (its image has no ps). */
+const scalerProcesses = async () => (await compose("exec", "-T", "scaler", "node", "-e",
+  `const fs = require("fs"); for (const p of fs.readdirSync("/proc")) if (/^\\d+$/.test(p)) try { console.log(fs.readFileSync("/proc/" + p + "/cmdline", "utf8").split("\\0").join(" ")) } catch {}`)).stdout
+
 /** The stand-in nats CLI image for the nats-box service (natsio/nats-box can't be pulled here). */
 const buildNatsBoxStandIn = async (nodeImage: string) => {
   const dir = await mkdtemp(join(tmpdir(), "jetscale-natsbox-"))
@@ -135,6 +139,7 @@ describe("compose stack (docker-compose, offline images)", () => {
 
     // watching it
     expect(await readmeUntil("./stack jetscale status --watch", /demo\s+0\s+0\s+1\/1/)).toContain("RUNNING/DESIRED")
+    await waitFor("no status --watch left in the scaler container", async () => !(await scalerProcesses()).includes("status --watch"), 15_000, 250)
     expect((await readme("./stack jetscale logs demo --since 10m")).stdout).toMatch(/demo\/\w+ stdout\| .*started: queue demo/)
     expect((await readme("./stack compose logs scaler")).stdout).toContain("scale demo 0 -> 1")
     expect((await readme(`./stack jetscale enqueue demo '{"sleepMs":200}' --count 100`)).stdout).toContain("enqueued 100 job(s) on jobs.demo")
@@ -142,6 +147,7 @@ describe("compose stack (docker-compose, offline images)", () => {
     expect((await readme("./stack jetscale scale demo 3 --for 10m")).stdout).toContain("queue demo: pinned to 3 replica(s)")
     expect((await readme("./stack jetscale scale demo auto")).stdout).toContain("queue demo: override ended")
     expect(await readmeUntil("./stack jetscale logs demo -f", /demo\/\w+ stdout\|/)).toBeTruthy()
+    await waitFor("no logs -f left in the scaler container", async () => !(await scalerProcesses()).includes("logs demo -f"), 15_000, 250)
     await waitFor("the burst done", async () => (await jsm.streams.info("JETSCALE_DEMO")).state.messages === 0, 90_000, 500)
 
     // the dead-letter queue
