@@ -105,6 +105,10 @@ describe("compose stack (docker-compose, offline images)", () => {
 
   it("the README's stack commands, as written: up, publish, watch, metrics, overrides, logs, DLQ, down", async () => {
     await readme("./stack up", 300_000)
+    // Again: the images .env names (built offline) are used, the registry is not tried again.
+    const again = await readme("./stack up", 300_000)
+    expect(again.stderr).not.toContain("can't be pulled")
+    expect(again.stderr).not.toContain("could not be pulled")
     for (const line of (await readFile(".env", "utf8")).split("\n")) {
       const m = /^(\w+)=(.*)$/.exec(line)
       if (m) secrets[m[1]!] = m[2]!
