@@ -4,7 +4,7 @@ import { Duration, Effect, Option, Schema } from "effect"
 import { ShortDuration } from "../config/duration.ts"
 import { readLogs, type StoredLogLine } from "../logs/read.ts"
 import { describe, layer as natsLayer, Nats } from "../nats/connection.ts"
-import { endWhenClientGoes } from "./client-gone.ts"
+import { endWhenClientGoes, exitOnClosedStdout } from "./client-gone.ts"
 import { load, reportFailure } from "./common.ts"
 
 class LogsError extends Schema.TaggedError<LogsError>()("LogsError", { message: Schema.String }) {}
@@ -43,9 +43,8 @@ export const runLogs = ({ config: path, queue, follow, since, instance }: LogsAr
       return yield* new LogsError({ message: `--since: expected a duration like 10m or 2h, or an ISO time, got "${sinceText}"` })
     }
     const inst = Option.getOrUndefined(instance)
-    // `jetscale logs ... | head` closes stdout early: that is an end, not a crash.
-    process.stdout.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(0) })
     if (follow) endWhenClientGoes()
+    else exitOnClosedStdout()
     const count = yield* Effect.gen(function*() {
       const { js } = yield* Nats
       return yield* Effect.tryPromise({

@@ -103,7 +103,6 @@ export const runStatus = ({ config: path, json, watch }: { readonly config: stri
       return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows, config.queues.some((q) => q.idle === "suspend")))
     }
     endWhenClientGoes()
-    process.stdout.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(0) })
     let previous: { at: number; done: Map<string, number> } | undefined
     yield* watchFrame(config.queues, config.deployment, previous).pipe(
       Effect.tap((frame) => Effect.sync(() => {

@@ -25,7 +25,7 @@ export interface JobToPublish {
 }
 
 const reasonOf = (text: string): JobPublishError["reason"] =>
-  /maximum messages exceeded|maximum bytes exceeded|10077|10078/i.test(text) ? "full"
+  /maximum messages exceeded|maximum bytes exceeded/i.test(text) ? "full"
   : /no responders|503|jetstream is not enabled/i.test(text) ? "no-stream"
   : "failed"
 
