@@ -165,6 +165,18 @@ describe("compose stack (docker-compose, offline images)", () => {
     expect((await readme("./stack jetscale dlq purge demo --all")).stdout).toContain("purged")
     expect((await jsm.streams.info("JETSCALE_DLQ")).state.messages).toBe(0)
 
+    // an edited jetscale.yaml: the next ./stack up applies it (the scaler restarts; the consumer follows)
+    const original = await readFile("jetscale.yaml", "utf8")
+    try {
+      await writeFile("jetscale.yaml", original.replace(/^(    maxReplicas:) 5$/m, "$1 6"))
+      const applied = await readme("./stack up", 300_000)
+      expect(applied.stderr).toContain("jetscale.yaml changed since the scaler started: restarting the scaler with it")
+      await waitFor("the consumer at concurrency 4 x maxReplicas 6", async () => (await jsm.consumers.info("JETSCALE_DEMO", "workers")).config.max_ack_pending === 24, 60_000, 500)
+      expect((await readme("./stack up", 300_000)).stderr).not.toContain("jetscale.yaml changed")
+    } finally {
+      await writeFile("jetscale.yaml", original)
+    }
+
     // idleTimeout 30s + the scale-down steps: every worker drained and removed
     await waitFor("the workers gone after the idle timeout", async () => (await managedIds()).length === 0, 120_000, 1000)
 
