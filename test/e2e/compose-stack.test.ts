@@ -124,7 +124,7 @@ describe("compose stack (docker-compose, offline images)", () => {
     expect(scaler.Mounts.map((m) => m.Destination).sort()).toEqual(["/etc/jetscale/jetscale.yaml", "/var/run/docker.sock"])
 
     // a job from nats-box (the publish-only user) wakes the queue: a worker on the compose network
-    expect((await readme(`docker compose run --rm nats-box nats pub jobs.demo '{"sleepMs":200}'`)).stdout).toContain(`Published 15 bytes to "jobs.demo"`)
+    expect((await readme(`./stack nats pub jobs.demo '{"sleepMs":200}'`)).stdout).toContain(`Published 15 bytes to "jobs.demo"`)
     const [id] = await waitFor("a demo worker container", async () => { const ids = await managedIds(); return ids.length > 0 ? ids : undefined }, 60_000, 250)
     const worker = await docker.getContainer(id!).inspect()
     expect(Object.keys(worker.NetworkSettings.Networks)).toEqual([project])
@@ -154,8 +154,13 @@ describe("compose stack (docker-compose, offline images)", () => {
     await waitFor("no logs -f left in the scaler container", async () => !(await scalerProcesses()).includes("logs demo -f"), 15_000, 250)
     await waitFor("the burst done", async () => (await jsm.streams.info("JETSCALE_DEMO")).state.messages === 0, 90_000, 500)
 
+    // without the nats-box image: ./stack nats pub goes through jetscale pub, as the publisher user
+    const offline = await runShell(`./stack nats pub jobs.demo '{"sleepMs":1}'`, { ...env, JETSCALE_NATS_BOX_IMAGE: "jetscale/no-such-image:none" })
+    expect(offline.stderr).toContain("can't be had here: publishing with jetscale pub as the publisher user")
+    expect(offline.stdout).toContain("published 1 message(s) to jobs.demo (queue demo, stream JETSCALE_DEMO")
+
     // the dead-letter queue
-    await readme(`docker compose run --rm nats-box nats pub jobs.demo '{"fail":"permanent"}'`)
+    await readme(`./stack nats pub jobs.demo '{"fail":"permanent"}'`)
     await waitFor("a dead letter", async () => (await jsm.streams.info("JETSCALE_DLQ")).state.messages === 1, 60_000, 250)
     expect((await readme("./stack jetscale dlq list")).stdout).toMatch(/1\s+demo\s+rejected\s+1/)
     expect((await readme("./stack jetscale dlq show 1")).stdout).toContain("Jetscale-Reason: rejected")
