@@ -22,7 +22,7 @@ import { docker, managedContainers } from "../test/support/docker.ts"
 import { startNatsServer } from "../test/support/nats-server.ts"
 import { scalerStatus } from "../test/support/scaler-status.ts"
 import { workerPids } from "../test/support/processes.ts"
-import { runCli, startScaler, writeConfig } from "../test/support/scaler-process.ts"
+import { runCli, startScaler, writeDemoQueueConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
 
 export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled" | "docker-suspend" | "process-suspend"
@@ -90,24 +90,15 @@ const dockerStarted = async (queue: string, from: () => number, event: "start" |
 export const measureWake = async (kind: WakeKind, trials: number, log: (line: string) => void = () => {}): Promise<WakeResult> => {
   const driver = kind.startsWith("docker") ? "docker" : "process"
   // Docker kinds run the image as it is (its CMD starts the demo from its startup snapshot).
-  const command = kind === "process-unbundled" ? ["node", await userWorker()] : driver === "process" ? ["node", "services/workers/demo/dist/main.js"] : undefined
+  const command = kind === "process-unbundled" ? ["node", await userWorker()] : driver === "docker" ? "image" as const : undefined
   const server = await startNatsServer()
   const nc = await connect({ servers: server.url })
   const queue = `wake-${kind}`
   const suspend = kind.endsWith("suspend")
-  const config = await writeConfig(`
-nats: { url: "${server.url}" }
-runtime: { driver: ${driver}, docker: { network: host } }
-scaler: { interval: 1s }
-queues:
-  ${queue}:
-    image: ${image}
-${command ? `    command: ${JSON.stringify(command)}\n` : ""}    maxReplicas: 1
-    idleTimeout: 500ms
-    scaleDownDelay: 500ms
-    stopTimeout: 5s
-    idle: ${suspend ? "suspend" : "stop"}
-`)
+  const config = await writeDemoQueueConfig({
+    natsUrl: server.url, driver, queue, interval: "1s", ...(command ? { command } : {}),
+    settings: { maxReplicas: 1, idleTimeout: "500ms", scaleDownDelay: "500ms", stopTimeout: "5s", idle: suspend ? "suspend" : "stop" }
+  })
   const scaler = startScaler(config)
   try {
     await scaler.waitForOutput("scaler up")

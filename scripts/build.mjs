@@ -14,44 +14,42 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { createRequire, isBuiltin } from "node:module"
 
+const requireHere = createRequire(import.meta.url)
+
+/**
+ * Node.js built-ins bundled as small CommonJS modules that `contents(id)` writes (id: `node:fs`),
+ * in place of ESM imports of them; a dynamic import() stays native unless `dynamicToo`.
+ */
+const builtinsAs = (name, contents, { dynamicToo }) => ({
+  name,
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => isBuiltin(args.path) && (dynamicToo || args.kind !== "dynamic-import")
+      ? { path: args.path.replace(/^node:/, ""), namespace: "node-builtin" }
+      : undefined)
+    b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({ contents: contents(`node:${args.path}`), loader: "js" }))
+  }
+})
+
 // Node.js modules are taken with process.getBuiltinModule, not with a static `import`: an ESM import of a
 // built-in reads every one of its exports at load, and some are lazy (node:http's WebSocket loads
 // Node's fetch and http2, node:crypto's webcrypto its Web Crypto), which costs start time and memory.
-const builtinsOnUse = {
-  name: "builtins-on-use",
-  setup(b) {
-    // A dynamic import() stays as it is: it must give the module's named exports, and it is lazy anyway.
-    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => isBuiltin(args.path) && args.kind !== "dynamic-import"
-      ? { path: args.path.replace(/^node:/, ""), namespace: "node-builtin" }
-      : undefined)
-    b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({ contents: `module.exports = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)})`, loader: "js" }))
-  }
-}
+// A dynamic import() stays as it is: it must give the module's named exports, and it is lazy anyway.
+const builtinsOnUse = builtinsAs("builtins-on-use", (id) => `module.exports = process.getBuiltinModule(${JSON.stringify(id)})`, { dynamicToo: false })
 
 // A V8 startup snapshot cannot hold some built-ins (node:tls, node:http: the snapshot build fails), so
 // the snapshot entry's bundle loads each built-in on first use (after the snapshot is restored). Its
 // export names are listed here, at build time, so that an ESM importer's namespace copy does not load it.
-const builtinsOnFirstUse = {
-  name: "builtins-on-first-use",
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => isBuiltin(args.path) ? { path: args.path.replace(/^node:/, ""), namespace: "node-builtin" } : undefined)
-    b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({
-      contents: [
-        `const name = ${JSON.stringify(`node:${args.path}`)}, keys = ${JSON.stringify(Object.keys(requireHere(`node:${args.path}`)))}`,
-        "let loaded",
-        "const real = () => (loaded ??= process.getBuiltinModule(name))",
-        "module.exports = new Proxy({}, {",
-        "  get: (_, k) => real()[k],",
-        "  has: (_, k) => k in real(),",
-        "  ownKeys: () => keys,",
-        "  getOwnPropertyDescriptor: (_, k) => keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined",
-        "})"
-      ].join("\n"),
-      loader: "js"
-    }))
-  }
-}
-const requireHere = createRequire(import.meta.url)
+const builtinsOnFirstUse = builtinsAs("builtins-on-first-use", (id) => [
+  `const name = ${JSON.stringify(id)}, keys = ${JSON.stringify(Object.keys(requireHere(id)))}`,
+  "let loaded",
+  "const real = () => (loaded ??= process.getBuiltinModule(name))",
+  "module.exports = new Proxy({}, {",
+  "  get: (_, k) => real()[k],",
+  "  has: (_, k) => k in real(),",
+  "  ownKeys: () => keys,",
+  "  getOwnPropertyDescriptor: (_, k) => keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined",
+  "})"
+].join("\n"), { dynamicToo: true })
 
 // ESM builds of packages ("module") where they have one: they tree-shake, CommonJS builds do not.
 const common = { bundle: true, platform: "node", target: "node24", format: "esm", sourcemap: true, logLevel: "warning", mainFields: ["module", "main"], plugins: [builtinsOnUse] }

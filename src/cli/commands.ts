@@ -5,13 +5,14 @@ import * as Effect from "effect/Effect"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import { defaultConfigPath } from "../config/default-path.ts"
 
 /** Loads a command's module and runs its work. */
 const lazily = <M, A, E, R>(load: () => Promise<M>, run: (m: M) => Effect.Effect<A, E, R>) => Effect.flatMap(Effect.promise(load), run)
 
 export const configFlag = Flag.String("config").pipe(
   Flag.withDescription("path of the jetscale config file"),
-  Flag.withDefault(process.env.JETSCALE_CONFIG ?? "./jetscale.yaml")
+  Flag.withDefault(defaultConfigPath())
 )
 
 export const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("print JSON"), Flag.withDefault(false))

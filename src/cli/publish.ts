@@ -3,14 +3,28 @@
 // max_payload. A subject a queue's stream captures goes through JetStream (jetstream/publish-job.ts)
 // and waits for its ack; any other subject is a plain NATS publish, flushed.
 import { headers as natsHeaders } from "@nats-io/transport-node"
-import { Effect, Schema } from "effect"
-import type { QueueConfig } from "../config/model.ts"
-import { publishJob } from "../jetstream/publish-job.ts"
-import { describe, Nats } from "../nats/connection.ts"
+import { Effect, Layer, Schema } from "effect"
+import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
+import { producerSpan, publishJob } from "../jetstream/publish-job.ts"
+import { describe, layer as natsLayer, Nats } from "../nats/connection.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { payloadTooLarge, readJsonPayload } from "./payload.ts"
 
 export class PublishError extends Schema.TaggedError<PublishError>()("PublishError", { message: Schema.String }) {}
+
+/** `--count`: a whole number from 1 to this. */
+const maxCount = 1_000_000
+
+export const checkCount = (count: number) => Number.isInteger(count) && count >= 1 && count <= maxCount
+  ? Effect.void
+  : Effect.fail(new PublishError({ message: `--count: expected a whole number from 1 to ${maxCount}, got ${count}` }))
+
+/** `seq 4`, or `seq 4..9` for several. */
+export const seqRange = (seqs: ReadonlyArray<number>) => `seq ${seqs[0]}${seqs.length > 1 ? `..${seqs.at(-1)}` : ""}`
+
+/** A command's NATS connection (no JetStream check: a publish-only user may not make it) and tracing. */
+export const publisherServices = (nats: JetscaleConfig["nats"], clientName: string) =>
+  Layer.merge(natsLayer(nats, clientName, { checkJetStream: false }), Tracing.layer("jetscale-cli", Tracing.cliOptions))
 
 /** The payload of `arg` (JSON text, `@file` or `-`). */
 export const readPayload = (arg: string) =>
@@ -44,7 +58,7 @@ export const publishMessages = (r: PublishRequest) => Effect.gen(function*() {
       const headers = yield* Tracing.traceHeaders(given())
       yield* Effect.try({ try: () => nc.publish(r.subject, encoded, { headers }), catch: (e) => new PublishError({ message: `publish to ${r.subject} failed: ${describe(e)}` }) })
       return undefined
-    }).pipe(Effect.withSpan(`${r.subject} publish`, { kind: "producer", attributes: { "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": r.subject } }))
+    }).pipe(producerSpan(r.subject))
     : Effect.suspend(() => publishJob(js, { subject: r.subject, data: encoded, headers: given(), queue: r.queue! })).pipe(Effect.map((ack) => ack.seq), Effect.mapError((e) => new PublishError({ message: e.message })))
   const seqs = yield* Effect.forEach(Array.from({ length: r.count }), () => publishOne, { concurrency: 64 })
   if (r.queue === undefined) {

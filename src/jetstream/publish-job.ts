@@ -29,6 +29,15 @@ const reasonOf = (text: string): JobPublishError["reason"] =>
   : /no responders|503|jetstream is not enabled/i.test(text) ? "no-stream"
   : "failed"
 
+/** The producer span of a publish to `subject` (of `queue`, when it is a queue's). */
+export const producerSpan = (subject: string, queue?: string) => Effect.withSpan(`${subject} publish`, {
+  kind: "producer",
+  attributes: {
+    "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": subject,
+    ...(queue ? { "jetscale.queue": queue } : {})
+  }
+})
+
 /** Publishes one job and waits for JetStream's ack: its stream sequence, and whether it was a duplicate. */
 export const publishJob = (js: JetStreamClient, job: JobToPublish) => Effect.gen(function*() {
   const headers = yield* Tracing.traceHeaders(job.headers ?? natsHeaders())
@@ -49,10 +58,4 @@ export const publishJob = (js: JetStreamClient, job: JobToPublish) => Effect.gen
   })
   if (job.queue) yield* Effect.annotateCurrentSpan({ "messaging.message.id": `${job.queue.stream}:${ack.seq}` })
   return { seq: ack.seq, duplicate: ack.duplicate }
-}).pipe(Effect.withSpan(`${job.subject} publish`, {
-  kind: "producer",
-  attributes: {
-    "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": job.subject,
-    ...(job.queue ? { "jetscale.queue": job.queue.name } : {})
-  }
-}))
+}).pipe(producerSpan(job.subject, job.queue?.name))

@@ -9,7 +9,7 @@ import { useNatsServer } from "../support/nats-fixture.ts"
 import { scalerStatus as scalerStatusOf } from "../support/scaler-status.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
-import { writeConfig } from "../support/scaler-process.ts"
+import { writeConfig, writeDemoQueueConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const longJobMs = 8000
@@ -22,21 +22,10 @@ describe.each(["process", "docker"] as const)("scale-in with the %s driver", (dr
   const setup = async () => {
     const queue = uniqueName("scalein")
     if (driver === "docker") scalers.cleanUpQueue(queue)
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: ${driver}, docker: { network: host } }
-scaler: { interval: 500ms }
-queues:
-  ${queue}:
-    image: jetscale/worker-demo:dev
-    command: [node, services/workers/demo/dist/main.js]
-    concurrency: 1
-    maxReplicas: 4
-    targetPending: 4
-    stopTimeout: 2s
-    scaleDownDelay: 1s
-    idleTimeout: 3s
-`)
+    const path = await writeDemoQueueConfig({
+      natsUrl: nats.server.url, driver, queue,
+      settings: { concurrency: 1, maxReplicas: 4, targetPending: 4, stopTimeout: "2s", scaleDownDelay: "1s", idleTimeout: "3s" }
+    })
     return { queue, stream: streamName(queue), path }
   }
 

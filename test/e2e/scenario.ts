@@ -10,7 +10,7 @@ import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
-import { writeConfig } from "../support/scaler-process.ts"
+import { writeDemoQueueConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const maxReplicas = 4
@@ -23,22 +23,10 @@ export const describeScaling = (driver: "docker" | "process") => describe(`${dri
   const setup = async () => {
     const queue = uniqueName("e2e")
     if (driver === "docker") scalers.cleanUpQueue(queue)
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: ${driver}, docker: { network: host } }
-scaler: { interval: 500ms }
-queues:
-  ${queue}:
-    image: jetscale/worker-demo:dev
-    command: [node, services/workers/demo/dist/main.js]
-    maxReplicas: ${maxReplicas}
-    targetPending: 10
-    concurrency: 4
-    idleTimeout: 3s
-    scaleDownDelay: 1s
-    stopTimeout: 10s
-    limits: { memory: 256m, cpus: 0.5, pids: 256 }
-`)
+    const path = await writeDemoQueueConfig({
+      natsUrl: nats.server.url, driver, queue,
+      settings: { maxReplicas, targetPending: 10, concurrency: 4, idleTimeout: "3s", scaleDownDelay: "1s", stopTimeout: "10s", limits: "{ memory: 256m, cpus: 0.5, pids: 256 }" }
+    })
     const events: Array<ScaleEvent> = []
     const sub = nats.nc.subscribe(`jetscale.events.scale.${queue}`, { callback: (_e, m) => void events.push(m.json<ScaleEvent>()) })
     const start = () => {

@@ -12,7 +12,7 @@ import { scalerStatus as scalerStatusOf } from "../support/scaler-status.ts"
 import { workerPids } from "../support/processes.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
-import { runCli, writeConfig } from "../support/scaler-process.ts"
+import { runCli, writeDemoQueueConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 /** The queue, its helpers and the fixtures, for one driver. */
@@ -23,19 +23,10 @@ const suspendFixture = (driver: "process" | "docker") => {
   const setup = async () => {
     const queue = uniqueName("susp")
     if (driver === "docker") scalers.cleanUpQueue(queue)
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: ${driver}, docker: { network: host } }
-scaler: { interval: 500ms }
-queues:
-  ${queue}:
-    image: jetscale/worker-demo:dev
-    command: [node, services/workers/demo/dist/main.js]
-    maxReplicas: 1
-    idle: suspend
-    idleTimeout: 1s
-    scaleDownDelay: 500ms
-`)
+    const path = await writeDemoQueueConfig({
+      natsUrl: nats.server.url, driver, queue,
+      settings: { maxReplicas: 1, idle: "suspend", idleTimeout: "1s", scaleDownDelay: "500ms" }
+    })
     return { queue, stream: streamName(queue), path }
   }
 

@@ -21,6 +21,32 @@ export const writeConfig = async (yaml: string): Promise<string> => {
   return path
 }
 
+/**
+ * A config with one queue of the demo worker, for either driver (docker: host network): the demo
+ * image, and its bundle as the command unless `command` says otherwise ("image": the image's own).
+ * `settings` are the queue's further keys; the scaler ticks every 500ms unless `interval` says.
+ */
+export const writeDemoQueueConfig = (o: {
+  readonly natsUrl: string
+  readonly driver: "docker" | "process"
+  readonly queue: string
+  readonly settings: Readonly<Record<string, string | number>>
+  readonly interval?: string
+  readonly command?: ReadonlyArray<string> | "image"
+}): Promise<string> => {
+  const command = o.command ?? ["node", "services/workers/demo/dist/main.js"]
+  return writeConfig([
+    `nats: { url: "${o.natsUrl}" }`,
+    `runtime: { driver: ${o.driver}, docker: { network: host } }`,
+    `scaler: { interval: ${o.interval ?? "500ms"} }`,
+    "queues:",
+    `  ${o.queue}:`,
+    "    image: jetscale/worker-demo:dev",
+    ...(command === "image" ? [] : [`    command: ${JSON.stringify(command)}`]),
+    ...Object.entries(o.settings).map(([k, v]) => `    ${k}: ${v}`)
+  ].join("\n"))
+}
+
 /** A config for end-to-end tests: this NATS, the docker driver on the host network, a 500ms tick. */
 export const writeDockerConfig = (natsUrl: string, queuesYaml: string): Promise<string> => writeConfig(`
 nats: { url: "${natsUrl}" }
