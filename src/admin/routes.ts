@@ -6,6 +6,7 @@
 import { ByteSize, Effect, Layer, Result } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
+import { LiveConfig } from "../config/live.ts"
 import type { JetscaleConfig } from "../config/model.ts"
 import { Scaler, type OverrideError } from "../scaler/scaler.ts"
 import { makeBearerCheck } from "./auth.ts"
@@ -41,6 +42,7 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, maxBytes: number
 export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.fn(function*(router) {
   const scaler = yield* Scaler
   const submitter = yield* JobSubmitter
+  const live = yield* LiveConfig
   const token = admin.token
   const authorized = makeBearerCheck(token)
   const submitAuthorized = admin.submitToken === undefined ? authorized : makeBearerCheck(admin.submitToken)
@@ -52,14 +54,17 @@ export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.
 
   yield* router.add("GET", "/healthz", HttpServerResponse.text("ok"))
 
+  // A refused config (live reload) does not make the scaler unready: it runs the config before it.
   yield* router.add("GET", "/readyz", guarded(Effect.gen(function*() {
     const { nats, runtime, failingQueues } = yield* scaler.ready
+    const refused = yield* live.refused
+    const configRefused = refused === null ? {} : { configRefused: refused, warning: `config refused at ${refused.at}, the running config stays: ${refused.problems.join("; ")}` }
     const down = [nats ? [] : ["nats"], runtime ? [] : ["runtime"]].flat()
     const failing = Object.entries(failingQueues).map(([queue, error]) => `queue ${queue}: reconcile failing: ${error}`)
     const problems = [...(down.length > 0 ? [`${down.join(" and ")} unreachable`] : []), ...failing]
     return problems.length === 0
-      ? json({ ready: true, nats, runtime, failingQueues })
-      : json({ ready: false, nats, runtime, failingQueues, error: `not ready: ${problems.join("; ")}` }, 503)
+      ? json({ ready: true, nats, runtime, failingQueues, ...configRefused })
+      : json({ ready: false, nats, runtime, failingQueues, error: `not ready: ${problems.join("; ")}`, ...configRefused }, 503)
   })))
 
   yield* router.add("GET", "/api/queues", guarded(Effect.map(scaler.status, (queues) => json({ queues }))))

@@ -3,7 +3,7 @@
 // `Idempotency-Key` becomes the job's Nats-Msg-Id (`<key>` for one job, `<key>:<i>` in a batch), so a
 // retried request within the stream's duplicate window stores nothing twice.
 import { Context, Effect, Layer, Schema } from "effect"
-import type { QueueConfig } from "../config/model.ts"
+import { LiveConfig, unknownQueueMessage } from "../config/live.ts"
 import { publishJob } from "../jetstream/publish-job.ts"
 import { Nats } from "../nats/connection.ts"
 import * as Metrics from "../telemetry/metrics.ts"
@@ -27,12 +27,14 @@ export class JobSubmitter extends Context.Service<JobSubmitter, {
   readonly submit: (queue: string, jobs: ReadonlyArray<string>, idempotencyKey: string | undefined) => Effect.Effect<SubmitResult, SubmitError>
 }>()("jetscale/JobSubmitter") {}
 
-export const layer = (queues: ReadonlyArray<QueueConfig>) => Layer.effect(JobSubmitter, Effect.gen(function*() {
+/** Submits to the queues of the running config (a live reload's queues at once). */
+export const layer = Layer.effect(JobSubmitter, Effect.gen(function*() {
   const { nc, js } = yield* Nats
+  const live = yield* LiveConfig
   const encoder = new TextEncoder()
   const submit = Effect.fn("JobSubmitter.submit")(function*(queue: string, jobs: ReadonlyArray<string>, idempotencyKey: string | undefined) {
-    const q = queues.find((x) => x.name === queue)
-    if (!q) return yield* new SubmitError({ reason: "unknown-queue", message: `queue ${queue} is not in the config (queues: ${queues.map((x) => x.name).join(", ") || "none"})` })
+    const q = yield* live.queue(queue)
+    if (!q) return yield* new SubmitError({ reason: "unknown-queue", message: unknownQueueMessage(queue, yield* live.queues) })
     const subject = q.subjects[0]!
     // In order, one at a time: a batch refused part-way (a full queue) says how far it got.
     const acks: Array<{ seq: number; duplicate: boolean }> = []

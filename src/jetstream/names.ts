@@ -9,6 +9,9 @@ export const consumerName = "workers"
 /** Scale decisions are published here as JSON. */
 export const scaleEventSubject = (queue: string): string => `jetscale.events.scale.${queue}`
 
+/** Each live reload of the config, applied or refused, is published here as JSON. */
+export const configEventSubject = "jetscale.events.config"
+
 /** Labels on every worker container; jetscale never touches containers without them. */
 export const labels = {
   managed: "io.jetscale.managed",

@@ -14,7 +14,7 @@ import type { RuntimeDriver } from "../runtime/driver.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { makeActivator } from "./activator.ts"
 import { measureColdStart } from "./cold-start.ts"
-import { publishScaleEvent } from "./events.ts"
+import { publishScaleEvent, type ScaleEvent } from "./events.ts"
 import type { OverrideState } from "./override.ts"
 import { makeReconcile, type QueueStatus } from "./reconcile.ts"
 import { workerEnv } from "./worker-env.ts"
@@ -50,6 +50,8 @@ export interface QueueLoopDeps {
   readonly report: (status: QueueStatus) => Effect.Effect<void>
   /** Marks the queue's reconcile steps as failing (with the error) or healthy again (null). */
   readonly reportError: (error: string | null) => Effect.Effect<void>
+  /** Told of each scale decision (after it is published). */
+  readonly onDecision?: (event: ScaleEvent) => Effect.Effect<void>
 }
 
 const newInstanceId = () => randomBytes(4).toString("hex")
@@ -121,7 +123,7 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
     override: deps.control.override,
     workerEnv: (instance) => workerEnv(q, instance, deps.workerNats),
     newInstanceId,
-    publishEvent: (event) => publishScaleEvent(nats.nc, event),
+    publishEvent: (event) => publishScaleEvent(nats.nc, event).pipe(Effect.andThen(deps.onDecision?.(event) ?? Effect.void)),
     onWake,
     report: (status) => Effect.gen(function*() {
       yield* Ref.set(lastStep, { status, atMs: yield* Clock.currentTimeMillis })

@@ -1,8 +1,11 @@
 // The scaler service: provisions every queue, runs one reconcile fiber per queue (a slow queue does
 // not hold up the others) and the dead-letter processor, answers status requests on
-// `jetscale.api.status`, and takes manual overrides (the admin API).
-import { Cause, Clock, Context, Duration, Effect, Layer, Queue, Ref, Schedule, Schema } from "effect"
-import type { JetscaleConfig } from "../config/model.ts"
+// `jetscale.api.status`, and takes manual overrides (the admin API). `apply` takes a new config
+// while running (a live reload, ./reload.ts): added queues are provisioned and start, removed ones
+// stop and their workers drain, changed ones restart their loop with the new settings.
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Queue, Ref, Schema, Scope, Semaphore } from "effect"
+import { LiveConfig, unknownQueueMessage, layer as liveConfigLayer } from "../config/live.ts"
+import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
@@ -16,6 +19,8 @@ import { queueWorkerCredentials } from "../nats/worker-credentials.ts"
 import { Runtime } from "../runtime/driver.ts"
 import { parseJobReport } from "../telemetry/job-report.ts"
 import * as Metrics from "../telemetry/metrics.ts"
+import { diffConfig, type ConfigDiff } from "./config-diff.ts"
+import type { ScaleEvent } from "./events.ts"
 import { overrideTtlProblem } from "./override.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
 import { retireRemovedQueues } from "./retire.ts"
@@ -37,13 +42,21 @@ export class Scaler extends Context.Service<Scaler, {
   readonly clearOverride: (queue: string) => Effect.Effect<boolean, OverrideError>
   /** Whether NATS and the runtime answer, and the queues whose reconcile steps fail (name -> error). */
   readonly ready: Effect.Effect<{ readonly nats: boolean; readonly runtime: boolean; readonly failingQueues: Readonly<Record<string, string>> }>
+  /** The latest scale decisions of every queue, newest first (at most {@link recentDecisionsKept}). */
+  readonly recentDecisions: Effect.Effect<ReadonlyArray<ScaleEvent>>
+  /**
+   * Runs `config` from now on (a live reload) and says what changed. Fails, leaving the running
+   * config in place, when a queue's stream or consumer cannot be made to match it.
+   */
+  readonly apply: (config: JetscaleConfig) => Effect.Effect<ConfigDiff, ProvisionError>
 }>()("jetscale/Scaler") {}
 
+export const recentDecisionsKept = 100
 const provisionConcurrency = 16
 /** How often quiet queues' stream levels are read at most (see ./queue-loop.ts). */
 const quietLevelsEveryMs = 5000
 
-/** Runs `loop` for the scaler's lifetime; if it ends, fails or dies, it is logged and started again. */
+/** Runs `loop` until its scope closes; if it ends, fails or dies, it is logged and started again. */
 const supervised = <E, R>(name: string, loop: Effect.Effect<unknown, E, R>) =>
   loop.pipe(
     Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logError(`${name} failed, restarting in 1s`, cause)),
@@ -52,84 +65,155 @@ const supervised = <E, R>(name: string, loop: Effect.Effect<unknown, E, R>) =>
     Effect.forkScoped
   )
 
-export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen(function*() {
+/** A running queue: its config, its loop's scope (closed to stop it), its control and its status. */
+interface QueueEntry {
+  readonly config: QueueConfig
+  readonly scope: Scope.Closeable
+  readonly control: QueueControl
+  readonly status: Ref.Ref<QueueStatus>
+}
+
+/** The scaler, on the running config of {@link LiveConfig}. */
+export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const nats = yield* Nats
   const runtime = yield* Runtime
+  const live = yield* LiveConfig
+  const config = yield* live.get
+  const scope = yield* Effect.scope
   yield* runtime.ping
+
   // One stream list instead of a lookup per queue, then a few queues at a time: 1,000 queues
   // provision in seconds without flooding the server.
-  const known = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
-    Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
-  yield* Effect.forEach(config.queues, (q) => provisionQueue(nats.jsm, q, config.deployment, known).pipe(
-    Effect.tap((result) => Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`))
-  ), { concurrency: provisionConcurrency, discard: true })
-  yield* provisionDeadLettering(nats.jsm, config.queues, { maxBytes: config.dlq.maxBytes, deployment: config.deployment })
+  const provisionQueues = (queues: ReadonlyArray<QueueConfig>, deployment: string) => Effect.gen(function*() {
+    if (queues.length === 0) return
+    const known = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
+      Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
+    yield* Effect.forEach(queues, (q) => provisionQueue(nats.jsm, q, deployment, known).pipe(
+      Effect.tap((result) => Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`))
+    ), { concurrency: provisionConcurrency, discard: true })
+  })
+  const provisionDlq = (c: JetscaleConfig) => provisionDeadLettering(nats.jsm, c.queues, { maxBytes: c.dlq.maxBytes, deployment: c.deployment })
+
+  yield* provisionQueues(config.queues, config.deployment)
+  yield* provisionDlq(config)
   const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge, config.logs.maxBytes)
   yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}, max ${formatByteSize(config.logs.maxBytes)}`)
-  // One Ref per queue: a report touches its own queue only (not a copy of every queue's status).
-  const statuses = new Map<string, Ref.Ref<QueueStatus>>()
-  for (const q of config.queues) statuses.set(q.name, yield* Ref.make(initialStatus(q)))
-  const status = Effect.forEach([...statuses.values()], Ref.get)
-  const updateStatus = (queue: string, f: (s: QueueStatus) => QueueStatus) => {
-    const ref = statuses.get(queue)
-    return ref === undefined ? Effect.void : Ref.update(ref, f)
-  }
-  const controls = new Map<string, QueueControl>()
-  const workerStates = yield* trackWorkerStates(nats.nc, new Set(config.queues.map((q) => q.name)))
-  const levels = yield* Ref.make<StreamLevels>(new Map())
 
-  for (const q of config.queues) {
-    const control = yield* makeQueueControl
-    controls.set(q.name, control)
+  // The running queues: the one Ref that `apply` changes.
+  const entries = yield* Ref.make<ReadonlyMap<string, QueueEntry>>(new Map())
+  const entryOf = (queue: string) => Effect.map(Ref.get(entries), (all) => all.get(queue))
+  const status = Effect.flatMap(Ref.get(entries), (all) => Effect.forEach([...all.values()], (e) => Ref.get(e.status)))
+  const isQueue = (name: string) => Effect.map(Ref.get(entries), (all) => all.has(name))
+  const workerStates = yield* trackWorkerStates(nats.nc, isQueue)
+  const levels = yield* Ref.make<StreamLevels>(new Map())
+  const decisions = yield* Ref.make<ReadonlyArray<ScaleEvent>>([])
+
+  /** Starts a queue's loop in a scope of its own; a changed queue keeps its control (override) and status. */
+  const startQueue = (q: QueueConfig, c: JetscaleConfig, kept?: Pick<QueueEntry, "control" | "status">) => Effect.gen(function*() {
+    const control = kept?.control ?? (yield* makeQueueControl)
+    const statusRef = kept?.status ?? (yield* Ref.make(initialStatus(q)))
+    if (kept) yield* Ref.update(statusRef, (s) => ({ ...s, stream: q.stream, consumer: q.consumer }))
+    const queueScope = yield* Scope.fork(scope, "sequential")
     yield* supervised(`queue ${q.name}: reconcile loop`, runQueueLoop(q, {
       nats,
       runtime,
-      workerNats: { url: config.nats.url, ...(config.nats.workerCredentials ? { credentials: queueWorkerCredentials(config.nats.workerCredentials, q.name) } : {}) },
+      workerNats: { url: c.nats.url, ...(c.nats.workerCredentials ? { credentials: queueWorkerCredentials(c.nats.workerCredentials, q.name) } : {}) },
       control,
       level: Ref.get(levels).pipe(Effect.map((l) => l.get(q.stream))),
       workerStates,
-      report: (s) => updateStatus(q.name, (old) => ({ ...s, reconcileError: old.reconcileError })),
-      reportError: (error) => updateStatus(q.name, (s) => s.reconcileError === error ? s : { ...s, reconcileError: error })
-    }).pipe(Effect.scoped))
-  }
+      report: (s) => Ref.update(statusRef, (old) => ({ ...s, reconcileError: old.reconcileError })),
+      reportError: (error) => Ref.update(statusRef, (s) => s.reconcileError === error ? s : { ...s, reconcileError: error }),
+      onDecision: (event) => Ref.update(decisions, (all) => [event, ...all].slice(0, recentDecisionsKept))
+    }).pipe(Effect.scoped)).pipe(Scope.provide(queueScope))
+    return { config: q, scope: queueScope, control, status: statusRef } satisfies QueueEntry
+  })
+  const stopQueue = (entry: QueueEntry) => Scope.close(entry.scope, Exit.void)
+
+  const initial = new Map<string, QueueEntry>()
+  for (const q of config.queues) initial.set(q.name, yield* startQueue(q, config))
+  yield* Ref.set(entries, initial)
+
   // The shared ticker: a tick for every queue loop, after one read of every stream's level when the
   // last is `levelsEveryMs` old. Only quiet queues use the levels (their wakes come from the
   // activator; the levels are the safety net). Spaced from the end of a read, so slow reads never
   // pile up; a failed read leaves the levels unknown (every queue then takes its full step).
   const levelsRead = yield* Ref.make(0)
-  const levelsEveryMs = Math.max(Duration.toMillis(config.scaler.interval), quietLevelsEveryMs)
   const refreshLevels = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
+    const levelsEveryMs = Math.max(Duration.toMillis((yield* live.get).scaler.interval), quietLevelsEveryMs)
     if (now - (yield* Ref.get(levelsRead)) < levelsEveryMs) return
     yield* Ref.set(levelsRead, now)
     yield* Ref.set(levels, yield* readStreamLevels(nats.jsm).pipe(
       Effect.catch((e) => Effect.logWarning(`stream levels: ${e.message}`).pipe(Effect.as(new Map<string, number>())))))
   })
   // Quiet queues (see ./queue-loop.ts) are not even woken: a tick goes only to those that would step.
-  const tickAll = Effect.forEach([...controls.values()], (c) => Effect.gen(function*() {
+  const tickAll = Effect.flatMap(Ref.get(entries), (all) => Effect.forEach([...all.values()], ({ control: c }) => Effect.gen(function*() {
     if (!(yield* Effect.flatten(Ref.get(c.quiet)))) yield* Queue.offer(c.signal, "tick")
-  }), { discard: true })
-  yield* refreshLevels.pipe(
-    Effect.andThen(tickAll),
-    Effect.repeat(Schedule.spaced(config.scaler.interval)),
-    Effect.forkScoped
-  )
-  yield* retireRemovedQueues(runtime, config.queues).pipe(
-    Effect.catch((e) => Effect.logError(`workers of removed queues: ${e.message}`)),
-    Effect.forkScoped
-  )
-  yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, config.queues, config.deployment))
+  }), { discard: true }))
+  yield* supervised("scaler ticker", Effect.gen(function*() {
+    yield* refreshLevels
+    yield* tickAll
+    yield* Effect.sleep((yield* live.get).scaler.interval)
+  }).pipe(Effect.forever))
 
-  const controlOf = (queue: string) => {
-    const control = controls.get(queue)
-    return control
-      ? Effect.succeed(control)
-      : Effect.fail(new OverrideError({ reason: "unknown-queue", message: `queue "${queue}" is not in the config (queues: ${config.queues.map((q) => q.name).join(", ") || "none"})` }))
-  }
+  const retire = (c: JetscaleConfig, stopTimeouts: ReadonlyMap<string, Duration.Duration>) =>
+    retireRemovedQueues(runtime, c.queues, stopTimeouts).pipe(
+      Effect.catch((e) => Effect.logError(`workers of removed queues: ${e.message}`)),
+      Effect.forkIn(scope)
+    )
+  yield* retire(config, new Map())
+
+  // The dead-letter processor handles the running queues; a reload that changes them restarts it
+  // (handling an advisory twice is harmless).
+  const dlqScope = yield* Ref.make<Scope.Closeable | undefined>(undefined)
+  const startDeadLetterProcessor = (c: JetscaleConfig) => Effect.gen(function*() {
+    const previous = yield* Ref.get(dlqScope)
+    if (previous) yield* Scope.close(previous, Exit.void)
+    const next = yield* Scope.fork(scope, "sequential")
+    yield* Ref.set(dlqScope, next)
+    yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, c.queues, c.deployment)).pipe(Scope.provide(next))
+  })
+  yield* startDeadLetterProcessor(config)
+
+  // One reload at a time.
+  const applying = yield* Semaphore.make(1)
+  const apply = (next: JetscaleConfig) => applying.withPermits(1)(Effect.gen(function*() {
+    const before = yield* live.get
+    const diff = diffConfig(before, next)
+    const changedNames = new Set(diff.changed.map((c) => c.queue))
+    const provisioned = next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name))
+    // Provisioning first: a queue whose stream cannot be made to match leaves everything running as it was.
+    yield* provisionQueues(provisioned, before.deployment)
+    if (diff.added.length + diff.removed.length + diff.changed.length > 0 || diff.applied.includes("dlq.maxBytes")) {
+      yield* provisionDlq({ ...next, deployment: before.deployment })
+    }
+    const running = yield* Ref.get(entries)
+    const after = new Map(running)
+    for (const name of [...diff.removed, ...changedNames]) {
+      yield* stopQueue(running.get(name)!)
+      after.delete(name)
+    }
+    for (const q of next.queues) {
+      if (diff.added.includes(q.name)) after.set(q.name, yield* startQueue(q, next))
+      else if (changedNames.has(q.name)) after.set(q.name, yield* startQueue(q, next, running.get(q.name)!))
+    }
+    yield* Ref.set(entries, after)
+    // `deployment` names this scaler's streams and containers: it changes only with a restart.
+    yield* live.set({ ...next, deployment: before.deployment })
+    if (diff.added.length + diff.removed.length + diff.changed.length > 0) yield* startDeadLetterProcessor(yield* live.get)
+    if (diff.removed.length > 0) {
+      yield* retire(next, new Map(diff.removed.map((name) => [name, running.get(name)!.config.stopTimeout])))
+    }
+    return diff
+  }))
+
+  const controlOf = (queue: string) => Effect.flatMap(entryOf(queue), (entry) => entry
+    ? Effect.succeed(entry)
+    : Effect.flatMap(live.queues, (queues) => Effect.fail(new OverrideError({ reason: "unknown-queue", message: unknownQueueMessage(queue, queues) }))))
 
   const setOverride = Effect.fn("Scaler.setOverride")(function*(queue: string, replicas: number, ttl: Duration.Duration) {
-    const control = yield* controlOf(queue)
-    const max = config.queues.find((q) => q.name === queue)!.maxReplicas
+    const { control, config: q } = yield* controlOf(queue)
+    const max = q.maxReplicas
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > max) {
       return yield* new OverrideError({ reason: "invalid", message: `replicas: expected an integer from 0 to ${max} (maxReplicas of queue ${queue}), got ${replicas}` })
     }
@@ -143,7 +227,7 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   })
 
   const clearOverride = Effect.fn("Scaler.clearOverride")(function*(queue: string) {
-    const control = yield* controlOf(queue)
+    const { control } = yield* controlOf(queue)
     const had = (yield* Ref.getAndSet(control.override, null)) !== null
     if (had) {
       yield* Queue.offer(control.signal, "wake")
@@ -160,11 +244,10 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   }, { concurrency: "unbounded" })
 
   // Workers report their finished jobs (and those they dead-lettered themselves) once a second; the
-  // counts and durations are served on /metrics. Only configured queues and known values become labels.
-  const queueNames = new Set(config.queues.map((q) => q.name))
+  // counts and durations are served on /metrics. Only running queues and known values become labels.
   yield* onEachMessage(nats.nc, "jetscale.metrics.jobs.>", (m) => Effect.gen(function*() {
     const queue = m.subject.slice("jetscale.metrics.jobs.".length)
-    if (!queueNames.has(queue)) return
+    if (!(yield* isQueue(queue))) return
     const entries = parseJobReport(m.string())
     if (typeof entries === "string") return yield* Effect.logDebug(`job report of queue ${queue} ignored: ${entries}`)
     for (const entry of entries) yield* Metrics.recordJobs(queue, entry)
@@ -173,5 +256,8 @@ export const layer = (config: JetscaleConfig) => Layer.effect(Scaler, Effect.gen
   // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.
   yield* Effect.promise(() => nats.nc.flush().catch(() => {}))
   yield* Effect.logInfo(`scaler up: ${config.queues.length} queue(s), runtime ${runtime.name}, every ${Duration.format(config.scaler.interval)}`)
-  return Scaler.of({ status, setOverride, clearOverride, ready })
+  return Scaler.of({ status, setOverride, clearOverride, ready, recentDecisions: Ref.get(decisions), apply })
 }))
+
+/** The scaler with `config` as its first running config; it also provides the {@link LiveConfig}. */
+export const layer = (config: JetscaleConfig) => layerLive.pipe(Layer.provideMerge(liveConfigLayer(config)))

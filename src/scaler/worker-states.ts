@@ -1,7 +1,7 @@
 // What the workers say they are doing, from `jetscale.workers.<queue>.<instance>`: running or
 // draining, and how many jobs they have in flight. The queue loops read it: a scale-in drains idle
 // replicas first, and a restarted scaler adopts draining replicas as draining. Every report is
-// checked before use (configured queue, known state, bounded numbers); anything else is dropped.
+// checked before use (running queue, known state, bounded numbers); anything else is dropped.
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Clock, Effect, Ref } from "effect"
 import { workerStatesFilter } from "../jetstream/names.ts"
@@ -31,10 +31,10 @@ const maxInFlight = 1_000_000
 const prefix = "jetscale.workers."
 
 /** The queue, instance and state a message reports, or undefined when it is not a valid report. */
-export const parseWorkerState = (subject: string, data: Uint8Array, queues: ReadonlySet<string>) => {
+export const parseWorkerState = (subject: string, data: Uint8Array) => {
   if (!subject.startsWith(prefix) || data.length > maxReportBytes) return undefined
   const [queue, instance, ...rest] = subject.slice(prefix.length).split(".")
-  if (queue === undefined || instance === undefined || rest.length > 0 || !queues.has(queue)) return undefined
+  if (queue === undefined || instance === undefined || rest.length > 0) return undefined
   let body: unknown
   try {
     body = JSON.parse(new TextDecoder().decode(data))
@@ -48,13 +48,13 @@ export const parseWorkerState = (subject: string, data: Uint8Array, queues: Read
   return { queue, instance, state: r.state, inFlight: r.inFlight } as const
 }
 
-/** Listens for the reports of the given queues' workers for the life of the scope. */
-export const trackWorkerStates = (nc: NatsConnection, queues: ReadonlySet<string>) => Effect.gen(function*() {
+/** Listens for the reports of the workers of running queues (`isQueue`) for the life of the scope. */
+export const trackWorkerStates = (nc: NatsConnection, isQueue: (queue: string) => Effect.Effect<boolean>) => Effect.gen(function*() {
   const states = yield* Ref.make<ReadonlyMap<string, QueueWorkerStates>>(new Map())
   const since = yield* Clock.currentTimeMillis
   const heard = (m: Msg) => Effect.gen(function*() {
-    const report = parseWorkerState(m.subject, m.data, queues)
-    if (report === undefined) return
+    const report = parseWorkerState(m.subject, m.data)
+    if (report === undefined || !(yield* isQueue(report.queue))) return
     const at = yield* Clock.currentTimeMillis
     yield* Ref.update(states, (all) =>
       new Map(all).set(report.queue, new Map(all.get(report.queue)).set(report.instance, { state: report.state, inFlight: report.inFlight, at })))

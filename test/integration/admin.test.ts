@@ -12,7 +12,8 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import * as Admin from "../../src/admin/server.ts"
 import * as Submit from "../../src/admin/submit.ts"
-import type { QueueConfig } from "../../src/config/model.ts"
+import * as LiveConfig from "../../src/config/live.ts"
+import type { JetscaleConfig, QueueConfig } from "../../src/config/model.ts"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
 import * as Nats from "../../src/nats/connection.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
@@ -49,14 +50,17 @@ const makeFakeScaler = () => {
       return Effect.succeed(o)
     }),
     clearOverride: (queue) => Effect.suspend(() => known.includes(queue) ? Effect.succeed(overrides.delete(queue)) : Effect.fail(unknown(queue))),
-    ready: Effect.sync(() => ({ ...readiness, failingQueues: { ...readiness.failingQueues } }))
+    ready: Effect.sync(() => ({ ...readiness, failingQueues: { ...readiness.failingQueues } })),
+    recentDecisions: Effect.succeed([]),
+    apply: () => Effect.die(new Error("no reload in this test"))
   })
   return { service, overrides, readiness, calls }
 }
 
 /** Starts the admin layer on 127.0.0.1:0 and returns its URL and a stop function. */
 /** The job route's NATS side: real, on the file's nats-server, for `queues`. */
-const submitterFor = (queues: ReadonlyArray<QueueConfig>) => Submit.layer(queues).pipe(Layer.provide(Nats.layer({ url: nats.server.url }, "admin-test")))
+const submitterFor = (queues: ReadonlyArray<QueueConfig>) =>
+  Submit.layer.pipe(Layer.provideMerge(LiveConfig.layer({ queues } as unknown as JetscaleConfig)), Layer.provide(Nats.layer({ url: nats.server.url }, "admin-test")))
 
 const startAdmin = async (token: string | undefined, scaler: Scaler["Service"], options: { readonly submitToken?: string; readonly queues?: ReadonlyArray<QueueConfig> } = {}) => {
   const scope = Effect.runSync(Scope.make())
