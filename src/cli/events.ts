@@ -1,30 +1,40 @@
-// `jetscale events [-f]`: scale events as they happen (from `jetscale.events.scale.>`).
+// `jetscale events [-f]`: scale events (`jetscale.events.scale.>`) and config reloads
+// (`jetscale.events.config`) as they happen.
 import { Console, Effect } from "effect"
+import { configEventSubject } from "../jetstream/names.ts"
+import { describeDiff } from "../scaler/config-diff.ts"
 import type { ScaleEvent } from "../scaler/events.ts"
+import type { ConfigEvent } from "../scaler/reload.ts"
 import { Nats, layer as natsLayer } from "../nats/connection.ts"
 import { endWhenClientGoes } from "./client-gone.ts"
 import { load, reportFailure } from "./common.ts"
 
 export const formatEvent = (e: ScaleEvent) => `${e.at}  ${e.queue}  ${e.from} -> ${e.to}  ${e.kind}: ${e.reason}`
 
+export const formatConfigEvent = (e: ConfigEvent) => e.type === "reloaded"
+  ? `${e.at}  config  reloaded (${e.trigger}): ${describeDiff(e)}`
+  : `${e.at}  config  refused (${e.trigger}), the running config stays: ${e.problems.join("; ")}`
+
 export const runEvents = ({ config: path, json }: { readonly config: string; readonly json: boolean }) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     yield* Effect.gen(function*() {
       const { nc } = yield* Nats
-      yield* Console.error("waiting for scale events (Ctrl-C to stop)")
+      yield* Console.error("waiting for scale and config events (Ctrl-C to stop)")
       endWhenClientGoes()
       yield* Effect.callback<never>(() => {
-        const sub = nc.subscribe("jetscale.events.scale.>", {
-          callback: (_e, m) => {
-            try {
-              console.log(json ? m.string() : formatEvent(m.json<ScaleEvent>()))
-            } catch {
-              console.log(m.string())
-            }
+        const print = <E>(format: (e: E) => string) => (_e: unknown, m: { string: () => string; json: <T>() => T }) => {
+          try {
+            console.log(json ? m.string() : format(m.json<E>()))
+          } catch {
+            console.log(m.string())
           }
-        })
-        return Effect.sync(() => sub.unsubscribe())
+        }
+        const subs = [
+          nc.subscribe("jetscale.events.scale.>", { callback: print(formatEvent) }),
+          nc.subscribe(configEventSubject, { callback: print(formatConfigEvent) })
+        ]
+        return Effect.sync(() => subs.forEach((sub) => sub.unsubscribe()))
       })
     }).pipe(Effect.provide(natsLayer(config.nats, "jetscale-events")))
   }).pipe(reportFailure)

@@ -6,8 +6,13 @@ import { Effect, Layer } from "effect"
 import { loadScalerConfig } from "../config/load.ts"
 import { printWorkerLine, reportFailure } from "./common.ts"
 
+const ignoreEarlyHangup = () => {}
+
 export const runUp = ({ config: path }: { readonly config: string }) =>
   Effect.gen(function*() {
+    // A SIGHUP before the config watch starts must not end the scaler (Node's default): the config
+    // it is about to load is the file as it is now anyway.
+    process.on("SIGHUP", ignoreEarlyHangup)
     const config = yield* loadScalerConfig(path)
     // The scaler's modules load here, not with the CLI: other commands start without them.
     const [Admin, Submit, Scaler, Reload, Tracing, { servicesWithLogs }] = yield* Effect.promise(() => Promise.all([
