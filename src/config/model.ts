@@ -58,6 +58,8 @@ export interface QueueConfig {
    * more (discard new): `enqueue`, `pub` and the job route say the queue is full. None when absent.
    */
   readonly maxBacklog?: number
+  /** The queue's stream replication on a NATS cluster: 1, 3 or 5. */
+  readonly replicas: number
   /** NAK delay per attempt. A list is never empty. */
   readonly backoff: BackoffPolicy
   /** Grace for a worker that jetscale shuts down (`down`, a queue removed); never applied on scale-in. */
@@ -107,5 +109,7 @@ export interface JetscaleConfig {
   readonly logs: { readonly maxAge: Duration.Duration; readonly maxBytes: number; readonly linesPerSecond: number }
   /** JETSCALE_DLQ holds up to `maxBytes`; a full DLQ refuses new dead letters (their jobs stay queued). */
   readonly dlq: { readonly maxBytes: number }
+  /** Replication of jetscale's own streams and KV buckets (DLQ, advisories, logs, errors, leases). */
+  readonly jetstream: { readonly replicas: number }
   readonly queues: ReadonlyArray<QueueConfig>
 }

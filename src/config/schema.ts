@@ -32,7 +32,8 @@ export const DEFAULTS = {
   backoffMax: "1m",
   backoffFactor: 2,
   backoffJitter: 0.2,
-  stopTimeout: "30s"
+  stopTimeout: "30s",
+  replicas: 1
 } as const
 
 export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/
@@ -88,6 +89,29 @@ const HostPort = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) =
 
 const nonEmptyList = (what: string) =>
   Schema.makeFilter<ReadonlyArray<unknown>>((xs) => xs.length > 0 || `expected a non-empty list of ${what}`)
+
+/** Why `s` is not a NATS server URL (`nats://host:4222`, `tls://…`, `host:4222`), or undefined. */
+export const natsServerProblem = (s: string): string | undefined =>
+  /^(?:(?:nats|tls|ws|wss):\/\/)?(?:[^\s@/,]+@)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?\/?$/.test(s.trim())
+    ? undefined
+    : `expected a NATS server URL such as nats://127.0.0.1:4222, got ${JSON.stringify(s)}`
+
+/** One server of `nats.url`. */
+const NatsServer = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) => natsServerProblem(s) ?? true)))
+
+/** `nats.url` as a string: one server, or several separated by commas. */
+const NatsServers = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) => {
+  const servers = s.split(",")
+  return servers.map(natsServerProblem).find((p) => p !== undefined) ?? true
+})))
+
+/** `nats.url` as a list: a cluster's servers. */
+const NatsServerList = Schema.Array(NatsServer).pipe(Schema.check(nonEmptyList("NATS server URLs")))
+
+/** A stream's replica count on a NATS cluster: JetStream takes an odd count, at most 5. */
+const StreamReplicas = Schema.Number.annotate({ expected: "1, 3 or 5" }).pipe(Schema.check(Schema.makeFilter<number>((n) =>
+  n === 1 || n === 3 || n === 5 || `expected 1, 3 or 5, got ${n}`
+)))
 
 /**
  * Environment values: strings as written. YAML numbers and booleans are accepted and turned into
@@ -168,6 +192,8 @@ export const QueueFile = Schema.Struct({
   maxDeliver: IntAtLeast(1).pipe(withDefault(DEFAULTS.maxDeliver)),
   // Backpressure: the stream holds at most this many jobs and refuses more; no limit unless set
   maxBacklog: Schema.optionalKey(IntAtLeast(1)),
+  // The stream's replication on a NATS cluster (1 on a single server)
+  replicas: StreamReplicas.pipe(withDefault(DEFAULTS.replicas)),
   backoff: BackoffFile.pipe(withDefault(DEFAULTS.backoff)),
   stopTimeout: ShortDuration.pipe(withDefault(DEFAULTS.stopTimeout)),
   // No limit unless set: a job that runs longer fails like any other failure
@@ -192,7 +218,8 @@ export type QueueFile = typeof QueueFile.Type
 /** The whole `jetscale.yaml` document. */
 export const ConfigFile = Schema.Struct({
   nats: Schema.Struct({
-    url: NonEmptyString.pipe(withDefault(DEFAULTS.natsUrl)),
+    // One server, or a cluster: a list, or a comma-separated string (like NATS_URL)
+    url: Schema.Union([NatsServers, NatsServerList]).pipe(withDefault(DEFAULTS.natsUrl)),
     // Passwords are never read from this file: see resolveCredentials in ./load.ts
     user: Schema.optionalKey(NonEmptyString),
     workerUser: Schema.optionalKey(NonEmptyString)
@@ -222,6 +249,10 @@ export const ConfigFile = Schema.Struct({
   }).pipe(withDefault({})),
   dlq: Schema.Struct({
     maxBytes: StreamBytes.pipe(withDefault(DEFAULTS.dlqMaxBytes))
+  }).pipe(withDefault({})),
+  // Replication of jetscale's own streams and KV buckets (DLQ, advisories, logs, errors, leases)
+  jetstream: Schema.Struct({
+    replicas: StreamReplicas.pipe(withDefault(DEFAULTS.replicas))
   }).pipe(withDefault({})),
   queues: Schema.Record(Schema.String, QueueFile).pipe(withDefault({}))
 })
@@ -257,6 +288,7 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
   ackWait: q.ackWait,
   maxDeliver: q.maxDeliver,
   ...(q.maxBacklog === undefined ? {} : { maxBacklog: q.maxBacklog }),
+  replicas: q.replicas,
   backoff: toBackoffPolicy(q.backoff),
   stopTimeout: q.stopTimeout,
   ...(q.jobTimeout === undefined ? {} : { jobTimeout: q.jobTimeout }),
@@ -277,7 +309,7 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
 export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => {
   const names = [...new Set([...order.filter((n) => Object.hasOwn(file.queues, n)), ...Object.keys(file.queues)])]
   return {
-    nats: { url: file.nats.url },
+    nats: { url: typeof file.nats.url === "string" ? file.nats.url : file.nats.url.join(",") },
     runtime: {
       driver: file.runtime.driver,
       docker: {
@@ -295,6 +327,7 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
     },
     logs: { maxAge: file.logs.maxAge, maxBytes: file.logs.maxBytes, linesPerSecond: file.logs.linesPerSecond },
     dlq: { maxBytes: file.dlq.maxBytes },
+    jetstream: { replicas: file.jetstream.replicas },
     queues: names.map((name) => toQueueConfig(name, file.queues[name]!))
   }
 }

@@ -10,7 +10,8 @@ import { formatByteSize, parseByteSize } from "../config/duration.ts"
 import type { QueueConfig } from "../config/model.ts"
 import { DEFAULTS } from "../config/schema.ts"
 import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, dlqStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
-import { ProvisionError } from "../jetstream/provision.ts"
+import { ProvisionError, replicasHint } from "../jetstream/provision.ts"
+import { ensureStreamReplicas } from "../jetstream/replicas.ts"
 import { attemptWith, lookupWith } from "../effect/attempt.ts"
 
 /** How long the last error of a failed attempt is kept. */
@@ -26,7 +27,12 @@ export interface DeadLetteringOptions {
   readonly maxBytes: number
   /** Whose advisories: the stream is JETSCALE_ADVISORIES for the default deployment, else JETSCALE_ADVISORIES_<DEPLOYMENT>. */
   readonly deployment?: string
+  /** `jetstream.replicas`: of the DLQ, the advisories stream and the errors bucket (default 1). */
+  readonly replicas?: number
 }
+
+const replicasKey = "jetstream.replicas"
+
 
 const provisionError = (message: string, cause: unknown) => new ProvisionError({ message, cause })
 const attempt = attemptWith(provisionError)
@@ -36,16 +42,17 @@ const lookup = lookupWith(provisionError)
  * Creates JETSCALE_DLQ, or brings its byte limit and discard policy to what is asked. A limit below
  * what the DLQ holds now is refused: the server would delete the oldest dead letters to fit.
  */
-const provisionDlq = (jsm: JetStreamManager, maxBytes: number) => Effect.gen(function*() {
+const provisionDlq = (jsm: JetStreamManager, maxBytes: number, replicas: number) => Effect.gen(function*() {
   const dlq = yield* lookup(`stream ${dlqStream}`, () => jsm.streams.info(dlqStream))
   if (dlq === null) {
-    yield* attempt(`stream ${dlqStream}: create failed`, () => jsm.streams.add({
+    yield* attempt(`stream ${dlqStream}: create failed${replicasHint(replicas, replicasKey)}`, () => jsm.streams.add({
       name: dlqStream, subjects: ["jetscale.dlq.>"], retention: RetentionPolicy.Limits, storage: StorageType.File,
-      max_bytes: maxBytes, discard: DiscardPolicy.New,
+      max_bytes: maxBytes, discard: DiscardPolicy.New, num_replicas: replicas,
       duplicate_window: nanos(dlqDuplicateWindowMs), description: "jetscale dead letters"
     }))
     return
   }
+  yield* ensureStreamReplicas(jsm, dlqStream, replicas, replicasKey)
   if (dlq.config.max_bytes === maxBytes && dlq.config.discard === DiscardPolicy.New) return
   yield* refuseShrinkBelowContent(dlq, maxBytes)
   yield* attempt(`stream ${dlqStream}: update to max_bytes ${formatByteSize(maxBytes)}, discard new failed`, () =>
@@ -66,7 +73,8 @@ export const provisionDeadLettering = (
   queues: ReadonlyArray<QueueConfig>,
   options: DeadLetteringOptions = { maxBytes: defaultDlqMaxBytes }
 ) => Effect.gen(function*() {
-  yield* provisionDlq(jsm, options.maxBytes)
+  const replicas = options.replicas ?? 1
+  yield* provisionDlq(jsm, options.maxBytes, replicas)
 
   // Each deployment's advisories have a stream of their own with exactly its queues' subjects, so
   // no dead-letter processor ever sees (and hands back) another deployment's advisories.
@@ -75,13 +83,16 @@ export const provisionDeadLettering = (
   const adv = yield* lookup(`stream ${stream}`, () => jsm.streams.info(stream))
   if (adv === null) {
     if (wanted.length > 0) {
-      yield* attempt(`stream ${stream}: create failed`, () => jsm.streams.add({
-        name: stream, subjects: wanted, retention: RetentionPolicy.Workqueue, storage: StorageType.File,
+      yield* attempt(`stream ${stream}: create failed${replicasHint(replicas, replicasKey)}`, () => jsm.streams.add({
+        name: stream, subjects: wanted, retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: replicas,
         description: "MAX_DELIVERIES advisories of jetscale queues, for the dead-letter processor"
       }))
     }
-  } else if (wanted.length > 0 && JSON.stringify([...adv.config.subjects ?? []].sort()) !== JSON.stringify([...wanted].sort())) {
-    yield* attempt(`stream ${stream}: update failed`, () => jsm.streams.update(stream, { ...adv.config, subjects: wanted }))
+  } else {
+    if (wanted.length > 0 && JSON.stringify([...adv.config.subjects ?? []].sort()) !== JSON.stringify([...wanted].sort())) {
+      yield* attempt(`stream ${stream}: update failed`, () => jsm.streams.update(stream, { ...adv.config, subjects: wanted }))
+    }
+    yield* ensureStreamReplicas(jsm, stream, replicas, replicasKey)
   }
   if (wanted.length > 0 || adv !== null) {
     const consumer = yield* lookup(`stream ${stream}: consumer "${advisoriesConsumer}"`, () => jsm.consumers.info(stream, advisoriesConsumer))
@@ -93,5 +104,12 @@ export const provisionDeadLettering = (
     }
   }
 
-  yield* attempt(`KV bucket ${errorsBucket}`, () => new Kvm(jsm.jetstream()).create(errorsBucket, { ttl: errorTtlMs, history: 1, description: "last error of each failed jetscale job attempt" }))
+  // A bucket is a stream (KV_<bucket>): created with its replicas, or brought to them in place.
+  const bucket = yield* lookup(`KV bucket ${errorsBucket}`, () => jsm.streams.info(`KV_${errorsBucket}`))
+  if (bucket === null) {
+    yield* attempt(`KV bucket ${errorsBucket}${replicasHint(replicas, replicasKey)}`, () =>
+      new Kvm(jsm.jetstream()).create(errorsBucket, { ttl: errorTtlMs, history: 1, replicas, description: "last error of each failed jetscale job attempt" }))
+  } else {
+    yield* ensureStreamReplicas(jsm, `KV_${errorsBucket}`, replicas, replicasKey)
+  }
 })

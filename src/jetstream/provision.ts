@@ -35,6 +35,7 @@ const wantedStream = (q: QueueConfig, deployment: string): Partial<StreamConfig>
   // maxBacklog: a full stream refuses new jobs; it never drops one it holds.
   max_msgs: q.maxBacklog ?? -1,
   discard: q.maxBacklog === undefined ? DiscardPolicy.Old : DiscardPolicy.New,
+  num_replicas: q.replicas,
   description: streamDescription(q, deployment)
 })
 
@@ -49,6 +50,10 @@ const wantedConsumer = (q: QueueConfig): Partial<ConsumerConfig> => ({
 })
 
 const fail = (message: string, cause?: unknown) => new ProvisionError({ message, cause })
+
+/** For errors of a stream with `replicas > 1`: what that needs (a single server refuses it). */
+export const replicasHint = (replicas: number, key: string) =>
+  replicas > 1 ? ` (${key} is ${replicas}: that needs a JetStream cluster of at least ${replicas} servers)` : ""
 
 const call = attemptWith(fail)
 const lookup = lookupWith(fail)
@@ -67,7 +72,7 @@ const consumerConflicts = (have: ConsumerInfo["config"]): Array<string> => [
 
 const sameStream = (have: StreamInfo["config"], want: ReturnType<typeof wantedStream>) =>
   have.description === want.description && JSON.stringify([...have.subjects ?? []].sort()) === JSON.stringify([...want.subjects ?? []].sort()) &&
-  have.max_msgs === want.max_msgs && have.discard === want.discard
+  have.max_msgs === want.max_msgs && have.discard === want.discard && (have.num_replicas || 1) === want.num_replicas
 
 const sameConsumer = (have: ConsumerInfo["config"], want: Partial<ConsumerConfig>) =>
   have.ack_wait === want.ack_wait && have.max_deliver === want.max_deliver && have.max_ack_pending === want.max_ack_pending
@@ -76,7 +81,7 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
   const want = wantedStream(q, deployment)
   const have = known !== undefined ? known.get(q.stream) ?? null : yield* lookup(`stream ${q.stream}`, () => jsm.streams.info(q.stream))
   if (have === null) {
-    yield* call(`stream ${q.stream}: create failed`, () => jsm.streams.add(want))
+    yield* call(`stream ${q.stream}: create failed${replicasHint(q.replicas, `queues.${q.name}.replicas`)}`, () => jsm.streams.add(want))
     return "created" as const
   }
   const owner = streamOwner(have.config.description)
@@ -89,8 +94,9 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
       `move its messages elsewhere, then \`nats stream rm ${q.stream}\` and run jetscale again)`)
   }
   if (sameStream(have.config, want)) return "unchanged" as const
-  yield* call(`stream ${q.stream}: update failed`, () => jsm.streams.update(q.stream, {
-    ...have.config, subjects: want.subjects ?? [], description: want.description!, max_msgs: want.max_msgs!, discard: want.discard!
+  // A change of `replicas` is applied in place: the server adds or removes the stream's peers.
+  yield* call(`stream ${q.stream}: update failed${replicasHint(q.replicas, `queues.${q.name}.replicas`)}`, () => jsm.streams.update(q.stream, {
+    ...have.config, subjects: want.subjects ?? [], description: want.description!, max_msgs: want.max_msgs!, discard: want.discard!, num_replicas: want.num_replicas!
   }))
   return "updated" as const
 })

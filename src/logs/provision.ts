@@ -7,7 +7,7 @@ import { Duration, Effect } from "effect"
 import { formatByteSize, formatShortDuration, parseByteSize } from "../config/duration.ts"
 import { DEFAULTS } from "../config/schema.ts"
 import { logsStream, logsSubjects } from "../jetstream/names.ts"
-import { ProvisionError } from "../jetstream/provision.ts"
+import { ProvisionError, replicasHint } from "../jetstream/provision.ts"
 import { attemptWith, lookupWith } from "../effect/attempt.ts"
 
 export type LogsProvisioned = "created" | "updated" | "unchanged"
@@ -30,7 +30,9 @@ const recreateProblems = (c: StreamConfig): ReadonlyArray<string> => [
 export const provisionLogs = (
   jsm: JetStreamManager,
   maxAge: Duration.Duration,
-  maxBytes: number = defaultLogsMaxBytes
+  maxBytes: number = defaultLogsMaxBytes,
+  /** `jetstream.replicas`. */
+  replicas = 1
 ): Effect.Effect<LogsProvisioned, ProvisionError> =>
   Effect.gen(function*() {
     if (Duration.isZero(maxAge)) return yield* fail("logs.maxAge must be > 0 (0 would keep logs forever)")
@@ -38,7 +40,7 @@ export const provisionLogs = (
     const maxAgeNanos = nanos(Duration.toMillis(maxAge))
     const have = yield* infoOrNull(jsm)
     if (have === null) {
-      yield* call("create failed", () => jsm.streams.add({
+      yield* call(`create failed${replicasHint(replicas, "jetstream.replicas")}`, () => jsm.streams.add({
         name: logsStream,
         subjects: [logsSubjects],
         retention: RetentionPolicy.Limits,
@@ -46,6 +48,7 @@ export const provisionLogs = (
         discard: DiscardPolicy.Old,
         max_age: maxAgeNanos,
         max_bytes: maxBytes,
+        num_replicas: replicas,
         description: "jetscale worker output, one message per line"
       }))
       return "created" as const
@@ -57,8 +60,10 @@ export const provisionLogs = (
         `\`nats stream rm ${logsStream}\` (its stored lines are lost) and run jetscale again)`)
     }
     const subjects = (c.subjects ?? []).includes(logsSubjects) ? c.subjects : [...c.subjects ?? [], logsSubjects]
-    if (c.max_age === maxAgeNanos && c.max_bytes === maxBytes && c.discard === DiscardPolicy.Old && subjects === c.subjects) return "unchanged" as const
-    yield* call(`update to max_age ${formatShortDuration(maxAge)}, max_bytes ${formatByteSize(maxBytes)} failed`, () =>
-      jsm.streams.update(logsStream, { ...c, subjects, max_age: maxAgeNanos, max_bytes: maxBytes, discard: DiscardPolicy.Old }))
+    if (c.max_age === maxAgeNanos && c.max_bytes === maxBytes && c.discard === DiscardPolicy.Old && subjects === c.subjects && (c.num_replicas || 1) === replicas) {
+      return "unchanged" as const
+    }
+    yield* call(`update to max_age ${formatShortDuration(maxAge)}, max_bytes ${formatByteSize(maxBytes)}, ${replicas} replica(s) failed${replicasHint(replicas, "jetstream.replicas")}`, () =>
+      jsm.streams.update(logsStream, { ...c, subjects, max_age: maxAgeNanos, max_bytes: maxBytes, discard: DiscardPolicy.Old, num_replicas: replicas }))
     return "updated" as const
   })

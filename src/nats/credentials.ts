@@ -8,6 +8,7 @@ export interface NatsCredentials {
 
 /** Where to connect, and as whom (anonymous when `credentials` is absent). */
 export interface NatsEndpoint {
+  /** One server, or a cluster's servers separated by commas (as in NATS_URL). */
   readonly url: string
   readonly credentials?: NatsCredentials
 }
@@ -18,9 +19,12 @@ export interface NatsEndpoint {
  */
 export const inboxPrefixFor = (user: string): string => `_INBOX_${user}`
 
+/** `nats://a:4222,nats://b:4222` -> the list of servers a client may connect to. */
+export const natsServers = (url: string): Array<string> => url.split(",").map((s) => s.trim()).filter((s) => s !== "")
+
 /** The `connect()` options for an endpoint: servers, user, pass and the user's inbox prefix. */
 export const connectOptions = (endpoint: NatsEndpoint) => ({
-  servers: endpoint.url,
+  servers: natsServers(endpoint.url),
   ...(endpoint.credentials === undefined ? {} : {
     user: endpoint.credentials.user,
     pass: endpoint.credentials.password,

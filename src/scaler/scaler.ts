@@ -92,11 +92,12 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
       Effect.tap((result) => Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`))
     ), { concurrency: provisionConcurrency, discard: true })
   })
-  const provisionDlq = (c: JetscaleConfig) => provisionDeadLettering(nats.jsm, c.queues, { maxBytes: c.dlq.maxBytes, deployment: c.deployment })
+  const provisionDlq = (c: JetscaleConfig) =>
+    provisionDeadLettering(nats.jsm, c.queues, { maxBytes: c.dlq.maxBytes, deployment: c.deployment, replicas: c.jetstream.replicas })
 
   yield* provisionQueues(config.queues, config.deployment)
   yield* provisionDlq(config)
-  const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge, config.logs.maxBytes)
+  const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge, config.logs.maxBytes, config.jetstream.replicas)
   yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}, max ${formatByteSize(config.logs.maxBytes)}`)
 
   // The running queues: the one Ref that `apply` changes.
@@ -184,9 +185,10 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     const provisioned = next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name))
     // Provisioning first: a queue whose stream cannot be made to match leaves everything running as it was.
     yield* provisionQueues(provisioned, before.deployment)
-    if (diff.added.length + diff.removed.length + diff.changed.length > 0 || diff.applied.includes("dlq.maxBytes")) {
+    if (diff.added.length + diff.removed.length + diff.changed.length > 0 || diff.applied.some((key) => key === "dlq.maxBytes" || key === "jetstream.replicas")) {
       yield* provisionDlq({ ...next, deployment: before.deployment })
     }
+    if (diff.applied.includes("jetstream.replicas")) yield* provisionLogs(nats.jsm, before.logs.maxAge, before.logs.maxBytes, next.jetstream.replicas)
     const running = yield* Ref.get(entries)
     const after = new Map(running)
     for (const name of [...diff.removed, ...changedNames]) {

@@ -60,6 +60,13 @@ describe("provisioning", () => {
     expect(text).toContain(`nats stream rm ${q.stream}`)
   })
 
+  it("replicas above 1 on a single server: refused, naming the key and what it needs", async () => {
+    const q = testQueue("prov", { replicas: 3 })
+    const text = await failure(provisionQueue(nats.jsm, q))
+    expect(text).toContain(`stream ${q.stream}: create failed (queues.${q.name}.replicas is 3: that needs a JetStream cluster of at least 3 servers): `)
+    expect(text).toMatch(/replicas > 1 not supported in non-clustered mode/)
+  })
+
   it("refuses a push consumer named workers", async () => {
     const q = testQueue("prov")
     await nats.jsm.streams.add({ name: q.stream, subjects: [...q.subjects], retention: RetentionPolicy.Workqueue, storage: StorageType.File })

@@ -156,14 +156,14 @@ export const startRestartableNatsServer = async (options: {
   }
 }
 
-interface SpawnedServer {
+export interface SpawnedServer {
   readonly port: number
   readonly kill: () => Promise<void>
   /** SIGTERM, then SIGKILL after 5s. */
   readonly terminate: () => Promise<void>
 }
 
-const spawnServer = async (dir: string, conf: string, env: Record<string, string> = {}): Promise<SpawnedServer> => {
+export const spawnServer = async (dir: string, conf: string, env: Record<string, string> = {}): Promise<SpawnedServer> => {
   const child: ChildProcess = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } })
   let stderr = ""
   child.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })

@@ -25,6 +25,7 @@ export const testQueue = (prefix: string, over: Partial<QueueConfig> = {}): Queu
     concurrency: 4,
     ackWait: Duration.seconds(30),
     maxDeliver: 5,
+    replicas: 1,
     backoff: { _tag: "list", delays: [Duration.seconds(1)] },
     stopTimeout: Duration.seconds(10),
     limits: {},

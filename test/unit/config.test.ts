@@ -29,7 +29,9 @@ const problemsOf = (value: unknown, env: Record<string, string> = {}) =>
 
 const FULL = `
 nats:
-  url: nats://nats.internal:4222
+  url: [nats://nats-1.internal:4222, nats://nats-2.internal:4222, nats://nats-3.internal:4222]
+jetstream:
+  replicas: 3
 runtime:
   driver: docker
   docker:
@@ -54,6 +56,7 @@ queues:
     concurrency: 8
     ackWait: 45s
     maxDeliver: 7
+    replicas: 3
     backoff: [250ms, 2s, 1h]
     stopTimeout: 1d
     limits: { memory: 512m, cpus: 1.5, pids: 100 }
@@ -65,7 +68,8 @@ describe("loadConfig: valid files", () => {
   it.live("decodes a full file into the model", () =>
     Effect.gen(function*() {
       const config = yield* loadConfig(writeConfig("full.yaml", FULL), {})
-      assert.deepStrictEqual(config.nats, { url: "nats://nats.internal:4222" })
+      assert.deepStrictEqual(config.nats, { url: "nats://nats-1.internal:4222,nats://nats-2.internal:4222,nats://nats-3.internal:4222" })
+      assert.deepStrictEqual(config.jetstream, { replicas: 3 })
       assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "jetscale", socketPath: "/run/docker.sock", allowPrivileged: false } })
       assert.strictEqual(ms(config.scaler.interval), 500)
       assert.deepStrictEqual(config.admin, { listen: "0.0.0.0:9000" })
@@ -88,6 +92,7 @@ describe("loadConfig: valid files", () => {
         activation: 3,
         concurrency: 8,
         maxDeliver: 7,
+        replicas: 3,
         limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1.5, pids: 100 },
         idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0
       })
@@ -107,13 +112,14 @@ describe("loadConfig: valid files", () => {
       assert.deepStrictEqual(config.runtime, { driver: "docker", docker: { network: "host", allowPrivileged: false } })
       assert.strictEqual(ms(config.scaler.interval), 1000)
       assert.deepStrictEqual(config.admin, { listen: "127.0.0.1:9464" })
+      assert.deepStrictEqual(config.jetstream, { replicas: 1 })
       const q = config.queues[0]!
       assert.deepStrictEqual(
         { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: backoffMs(q.backoff) },
         {
           name: "demo", privileged: false, idle: "stop", mounts: [], stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
-          concurrency: 4, ackWait: 30_000, maxDeliver: 5, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
+          concurrency: 4, ackWait: 30_000, maxDeliver: 5, replicas: 1, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
           stopTimeout: 30_000, limits: {}
         }
       )
@@ -303,7 +309,12 @@ describe("decodeConfig: one problem each", () => {
     ["duplicate subject in a queue", q({ subjects: ["a", "a"] }), `queues.demo.subjects[1]: duplicate subject "a"`],
     ["admin.listen without port", { admin: { listen: "9464" } }, `admin.listen: expected host:port (e.g. 127.0.0.1:9464), got "9464"`],
     ["admin.listen port out of range", { admin: { listen: "localhost:70000" } }, `admin.listen: expected host:port (e.g. 127.0.0.1:9464), got "localhost:70000"`],
-    ["empty nats.url", { nats: { url: " " } }, "nats.url: expected a non-empty string"],
+    ["empty nats.url", { nats: { url: " " } }, `nats.url: expected a NATS server URL such as nats://127.0.0.1:4222, got " "`],
+    ["a bad server in nats.url", { nats: { url: "nats://a:4222,not a url" } }, `nats.url: expected a NATS server URL such as nats://127.0.0.1:4222, got "not a url"`],
+    ["a bad server in a nats.url list", { nats: { url: ["nats://a:4222", "nats://b:x"] } }, `nats.url[1]: expected a NATS server URL such as nats://127.0.0.1:4222, got "nats://b:x"`],
+    ["an empty nats.url list", { nats: { url: [] } }, "nats.url: expected a non-empty list of NATS server URLs"],
+    ["replicas 2", q({ replicas: 2 }), "queues.demo.replicas: expected 1, 3 or 5, got 2"],
+    ["jetstream.replicas 7", { jetstream: { replicas: 7 } }, "jetstream.replicas: expected 1, 3 or 5, got 7"],
     ["queues as a list", { queues: ["demo"] }, "queues: expected a mapping, got a list"],
     ["queue without a body", { runtime: { driver: "process" }, queues: { demo: null } }, "queues.demo: expected a mapping, got null"],
     ["document not a mapping", "hello", `expected a mapping, got "hello"`]
