@@ -70,8 +70,11 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
     }
     out.push(...backoffProblems(q["backoff"], [...at, "backoff"]))
 
-    if (driver === "docker" && !Object.hasOwn(q, "image")) {
-      out.push({ path: [...at, "image"], message: "required when runtime.driver is docker" })
+    if ((driver === "docker" || driver === "swarm") && !Object.hasOwn(q, "image")) {
+      out.push({ path: [...at, "image"], message: `required when runtime.driver is ${driver}` })
+    }
+    if (driver !== "swarm" && isPlainObject(q["placement"]) && Object.values(q["placement"]).some((v) => Array.isArray(v) && v.length > 0)) {
+      out.push({ path: [...at, "placement"], message: "only the swarm driver places workers on nodes (runtime.driver is " + String(driver) + ")" })
     }
     if (q["privileged"] === true && !allowPrivileged) {
       out.push({ path: [...at, "privileged"], message: "privileged containers are refused unless runtime.docker.allowPrivileged is true" })

@@ -3,7 +3,7 @@
 import type { Duration } from "effect"
 import type { NatsCredentials, NatsEndpoint } from "../nats/credentials.ts"
 
-export type RuntimeDriverName = "docker" | "process"
+export type RuntimeDriverName = "docker" | "process" | "swarm"
 
 /** Resource limits for one worker; `memoryBytes` is parsed from strings like `256m`. */
 export interface WorkerLimits {
@@ -76,6 +76,8 @@ export interface QueueConfig {
   readonly idle: "stop" | "suspend"
   /** Host mounts of worker containers; none unless configured. */
   readonly mounts: ReadonlyArray<WorkerMount>
+  /** Swarm driver: where the queue's workers may run (Swarm constraint and `spread=` preference expressions). */
+  readonly placement: { readonly constraints: ReadonlyArray<string>; readonly preferences: ReadonlyArray<string> }
 }
 
 /**
@@ -98,7 +100,8 @@ export interface JetscaleConfig {
    * deployments on one NATS server and Docker host never touch each other's.
    */
   readonly deployment: string
-  readonly scaler: { readonly interval: Duration.Duration }
+  /** `lease`: the leader's lease when several scalers run the same config (high availability). */
+  readonly scaler: { readonly interval: Duration.Duration; readonly lease: Duration.Duration }
   /** `token`: when set (or JETSCALE_ADMIN_TOKEN), the admin API wants `Authorization: Bearer <token>`. */
   /** `submitToken`: when set, `POST /api/queues/<name>/jobs` takes it (or the admin token) instead. */
   readonly admin: { readonly listen: string; readonly token?: string; readonly submitToken?: string }

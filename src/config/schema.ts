@@ -33,7 +33,8 @@ export const DEFAULTS = {
   backoffFactor: 2,
   backoffJitter: 0.2,
   stopTimeout: "30s",
-  replicas: 1
+  replicas: 1,
+  lease: "10s"
 } as const
 
 export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/
@@ -107,6 +108,11 @@ const NatsServers = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s
 
 /** `nats.url` as a list: a cluster's servers. */
 const NatsServerList = Schema.Array(NatsServer).pipe(Schema.check(nonEmptyList("NATS server URLs")))
+
+/** A Swarm placement preference: `spread=<node attribute>`, the only kind Swarm has. */
+const SpreadPreference = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) =>
+  /^spread=\S+$/.test(s) || `expected spread=<node attribute> (e.g. spread=node.labels.zone), got ${JSON.stringify(s)}`
+)))
 
 /** A stream's replica count on a NATS cluster: JetStream takes an odd count, at most 5. */
 const StreamReplicas = Schema.Number.annotate({ expected: "1, 3 or 5" }).pipe(Schema.check(Schema.makeFilter<number>((n) =>
@@ -211,7 +217,13 @@ export const QueueFile = Schema.Struct({
   // then frozen: `docker pause` / SIGSTOP) and thawed by the next wake
   idle: Schema.Literals(["stop", "suspend"]).pipe(withDefault("stop" as const)),
   // Host paths bind-mounted into worker containers (docker driver); none by default
-  mounts: Schema.Array(MountSpec).pipe(withDefault([]))
+  mounts: Schema.Array(MountSpec).pipe(withDefault([])),
+  // Where the swarm driver may place the queue's workers: Swarm's own constraint and preference
+  // expressions (`node.labels.zone==eu`, `spread=node.labels.zone`)
+  placement: Schema.Struct({
+    constraints: Schema.Array(NonEmptyString).pipe(withDefault([])),
+    preferences: Schema.Array(SpreadPreference).pipe(withDefault([]))
+  }).pipe(withDefault({}))
 })
 export type QueueFile = typeof QueueFile.Type
 
@@ -225,7 +237,7 @@ export const ConfigFile = Schema.Struct({
     workerUser: Schema.optionalKey(NonEmptyString)
   }).pipe(withDefault({})),
   runtime: Schema.Struct({
-    driver: Schema.Literals(["docker", "process"]).pipe(withDefault(DEFAULTS.driver)),
+    driver: Schema.Literals(["docker", "process", "swarm"]).pipe(withDefault(DEFAULTS.driver)),
     docker: Schema.Struct({
       network: NonEmptyString.pipe(withDefault(DEFAULTS.dockerNetwork)),
       socketPath: Schema.optionalKey(NonEmptyString),
@@ -235,7 +247,10 @@ export const ConfigFile = Schema.Struct({
   // What this scaler owns on a shared NATS server and Docker host: containers, streams, advisories
   deployment: DeploymentName.pipe(withDefault(DEFAULTS.deployment)),
   scaler: Schema.Struct({
-    interval: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.interval))
+    interval: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.interval)),
+    // The leader's lease (high availability): a standby takes over within two of these after the
+    // leader is gone; a leader that could not renew it stops acting before it runs out
+    lease: ShortDuration.pipe(Schema.check(isDurationAtLeast(Duration1s)), withDefault(DEFAULTS.lease))
   }).pipe(withDefault({})),
   admin: Schema.Struct({
     listen: HostPort.pipe(withDefault(DEFAULTS.adminListen)),
@@ -299,7 +314,8 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
   },
   privileged: q.privileged,
   idle: q.idle,
-  mounts: q.mounts.map(toMount)
+  mounts: q.mounts.map(toMount),
+  placement: { constraints: q.placement.constraints, preferences: q.placement.preferences }
 })
 
 /**
@@ -319,7 +335,7 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
       }
     },
     deployment: file.deployment,
-    scaler: { interval: file.scaler.interval },
+    scaler: { interval: file.scaler.interval, lease: file.scaler.lease },
     admin: {
       listen: file.admin.listen,
       ...(file.admin.token === undefined ? {} : { token: file.admin.token }),

@@ -32,6 +32,7 @@ export const testQueue = (prefix: string, over: Partial<QueueConfig> = {}): Queu
     privileged: false,
     idle: "stop",
     mounts: [],
+    placement: { constraints: [], preferences: [] },
     ...over
   }
 }

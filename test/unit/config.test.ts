@@ -93,6 +93,7 @@ describe("loadConfig: valid files", () => {
         concurrency: 8,
         maxDeliver: 7,
         replicas: 3,
+        placement: { constraints: [], preferences: [] },
         limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1.5, pids: 100 },
         idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0
       })
@@ -120,7 +121,7 @@ describe("loadConfig: valid files", () => {
           name: "demo", privileged: false, idle: "stop", mounts: [], stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
           concurrency: 4, ackWait: 30_000, maxDeliver: 5, replicas: 1, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
-          stopTimeout: 30_000, limits: {}
+          stopTimeout: 30_000, limits: {}, placement: { constraints: [], preferences: [] }
         }
       )
       assert.isFalse("command" in q)
@@ -255,7 +256,7 @@ describe("decodeConfig: one problem each", () => {
     ["typo at the top level", { ...q({}), scalr: {} }, "scalr: unknown key (did you mean scaler?)"],
     ["unknown key, no suggestion", { ...q({}), runtime: { kubernetes: {} } }, "runtime.kubernetes: unknown key"],
     ["unknown key in limits", q({ limits: { memmory: "1g" } }), "queues.demo.limits.memmory: unknown key (did you mean memory?)"],
-    ["unknown driver", { ...q({}), runtime: { driver: "podman" } }, `runtime.driver: expected "docker" or "process", got "podman"`],
+    ["unknown driver", { ...q({}), runtime: { driver: "podman" } }, `runtime.driver: expected "docker", "process" or "swarm", got "podman"`],
     ["bad duration", q({ idleTimeout: "soon" }), `queues.demo.idleTimeout: invalid duration "soon" (use 30s, 5m, 250ms)`],
     ["duration without unit", q({ idleTimeout: 30 }), "queues.demo.idleTimeout: expected a duration like 30s, 5m or 250ms, got 30"],
     ["bad backoff entry", q({ backoff: ["1s", "later"] }), `queues.demo.backoff[1]: invalid duration "later" (use 30s, 5m, 250ms)`],
@@ -315,6 +316,10 @@ describe("decodeConfig: one problem each", () => {
     ["an empty nats.url list", { nats: { url: [] } }, "nats.url: expected a non-empty list of NATS server URLs"],
     ["replicas 2", q({ replicas: 2 }), "queues.demo.replicas: expected 1, 3 or 5, got 2"],
     ["jetstream.replicas 7", { jetstream: { replicas: 7 } }, "jetstream.replicas: expected 1, 3 or 5, got 7"],
+    ["placement without the swarm driver", q({ placement: { constraints: ["node.role==worker"] } }), "queues.demo.placement: only the swarm driver places workers on nodes (runtime.driver is docker)"],
+    ["a placement preference that is not spread=", { runtime: { driver: "swarm" }, ...q({ placement: { preferences: ["zone"] } }) }, `queues.demo.placement.preferences[0]: expected spread=<node attribute> (e.g. spread=node.labels.zone), got "zone"`],
+    ["missing image for swarm", { runtime: { driver: "swarm" }, queues: { demo: {} } }, "queues.demo.image: required when runtime.driver is swarm"],
+    ["a lease under 1s", { scaler: { lease: "500ms" } }, "scaler.lease: expected a duration >= 1s, got 500ms"],
     ["queues as a list", { queues: ["demo"] }, "queues: expected a mapping, got a list"],
     ["queue without a body", { runtime: { driver: "process" }, queues: { demo: null } }, "queues.demo: expected a mapping, got null"],
     ["document not a mapping", "hello", `expected a mapping, got "hello"`]
@@ -472,7 +477,7 @@ describe("loadConfig: failures", () => {
       assert.strictEqual(error._tag, "ConfigLoadError")
       assert.strictEqual(error.kind, "invalid")
       assert.deepStrictEqual(error.problems, [
-        `runtime.driver: expected "docker" or "process", got "podman"`,
+        `runtime.driver: expected "docker", "process" or "swarm", got "podman"`,
         "queues.Bad_Name: queue name must match [a-z0-9][a-z0-9-]*",
         "queues.demo.maxReplica: unknown key (did you mean maxReplicas?)",
         "queues.demo.maxReplicas: expected an integer >= minReplicas (0), got -1",
