@@ -88,7 +88,7 @@ export const events = Command.make("events", {
   json: jsonFlag,
   follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("keep printing until interrupted (the default: events are live only)"), Flag.withDefault(true))
 }, (args) => lazily(() => import("./events.ts"), (m) => m.runEvents(args))).pipe(
-  Command.withDescription("print scale events and config reloads as they happen")
+  Command.withDescription("print scale events, config reloads and changes of leader as they happen")
 )
 
 export const scale = Command.make("scale", {

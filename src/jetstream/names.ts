@@ -12,6 +12,13 @@ export const scaleEventSubject = (queue: string): string => `jetscale.events.sca
 /** Each live reload of the config, applied or refused, is published here as JSON. */
 export const configEventSubject = "jetscale.events.config"
 
+/** Each change of a scaler's role (leader, standby) is published here as JSON. */
+export const leaderEventSubject = "jetscale.events.leader"
+
+/** The KV bucket of the scalers' leases: one key per deployment, held by its leader. */
+export const leasesBucket = "jetscale_leases"
+export const leaseKey = (deployment: string): string => `scaler.${deployment}`
+
 /** Labels on every worker container; jetscale never touches containers without them. */
 export const labels = {
   managed: "io.jetscale.managed",

@@ -3,7 +3,7 @@
 // `jetscale.api.status`, and takes manual overrides (the admin API). `apply` takes a new config
 // while running (a live reload, ./reload.ts): added queues are provisioned and start, removed ones
 // stop and their workers drain, changed ones restart their loop with the new settings.
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Queue, Ref, Schema, Scope, Semaphore } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Queue, Ref, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
 import { LiveConfig, unknownQueueMessage, layer as liveConfigLayer } from "../config/live.ts"
 import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
@@ -20,6 +20,8 @@ import { Runtime } from "../runtime/driver.ts"
 import { parseJobReport } from "../telemetry/job-report.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { diffConfig, type ConfigDiff } from "./config-diff.ts"
+import { fenceRuntime } from "./fenced-runtime.ts"
+import { openLeases, runElection, type ElectionState } from "./leadership.ts"
 import type { ScaleEvent } from "./events.ts"
 import { overrideTtlProblem } from "./override.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
@@ -31,7 +33,7 @@ export const statusSubject = statusSubjectOf(defaultDeployment)
 
 export class OverrideError extends Schema.TaggedError<OverrideError>()("OverrideError", {
   message: Schema.String,
-  reason: Schema.Literals(["unknown-queue", "invalid"])
+  reason: Schema.Literals(["unknown-queue", "invalid", "standby"])
 }) {}
 
 export class Scaler extends Context.Service<Scaler, {
@@ -44,6 +46,8 @@ export class Scaler extends Context.Service<Scaler, {
   readonly ready: Effect.Effect<{ readonly nats: boolean; readonly runtime: boolean; readonly failingQueues: Readonly<Record<string, string>> }>
   /** The latest scale decisions of every queue, newest first (at most {@link recentDecisionsKept}). */
   readonly recentDecisions: Effect.Effect<ReadonlyArray<ScaleEvent>>
+  /** This scaler's id and role, and the leader it knows of (high availability: ./leadership.ts). */
+  readonly role: Effect.Effect<{ readonly id: string } & ElectionState>
   /**
    * Runs `config` from now on (a live reload) and says what changed. Fails, leaving the running
    * config in place, when a queue's stream or consumer cannot be made to match it.
@@ -76,11 +80,18 @@ interface QueueEntry {
 /** The scaler, on the running config of {@link LiveConfig}. */
 export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const nats = yield* Nats
-  const runtime = yield* Runtime
+  const driver = yield* Runtime
   const live = yield* LiveConfig
   const config = yield* live.get
   const scope = yield* Effect.scope
-  yield* runtime.ping
+  yield* driver.ping
+
+  // Several scalers may run this config: one leads (provisions, reconciles, sweeps the DLQ, takes
+  // overrides); the others stand by and take over when its lease runs out. Every worker action is
+  // fenced by the lease.
+  const leases = yield* openLeases(nats, config.jetstream.replicas)
+  const election = yield* runElection({ nats, kv: leases, deployment: config.deployment, lease: config.scaler.lease })
+  const runtime = fenceRuntime(driver, election.mayAct)
 
   // One stream list instead of a lookup per queue, then a few queues at a time: 1,000 queues
   // provision in seconds without flooding the server.
@@ -95,26 +106,23 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const provisionDlq = (c: JetscaleConfig) =>
     provisionDeadLettering(nats.jsm, c.queues, { maxBytes: c.dlq.maxBytes, deployment: c.deployment, replicas: c.jetstream.replicas })
 
-  yield* provisionQueues(config.queues, config.deployment)
-  yield* provisionDlq(config)
-  const logs = yield* provisionLogs(nats.jsm, config.logs.maxAge, config.logs.maxBytes, config.jetstream.replicas)
-  yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(config.logs.maxAge)}, max ${formatByteSize(config.logs.maxBytes)}`)
-
-  // The running queues: the one Ref that `apply` changes.
+  // The running queues (none while standing by): the one Ref that `apply` and leadership change.
   const entries = yield* Ref.make<ReadonlyMap<string, QueueEntry>>(new Map())
   const entryOf = (queue: string) => Effect.map(Ref.get(entries), (all) => all.get(queue))
-  const status = Effect.flatMap(Ref.get(entries), (all) => Effect.forEach([...all.values()], (e) => Ref.get(e.status)))
-  const isQueue = (name: string) => Effect.map(Ref.get(entries), (all) => all.has(name))
+  const ownStatus = Effect.flatMap(Ref.get(entries), (all) => Effect.forEach([...all.values()], (e) => Ref.get(e.status)))
+  const isQueue = (name: string) => Effect.map(live.queue(name), (q) => q !== undefined)
   const workerStates = yield* trackWorkerStates(nats.nc, isQueue)
   const levels = yield* Ref.make<StreamLevels>(new Map())
   const decisions = yield* Ref.make<ReadonlyArray<ScaleEvent>>([])
+  /** The scope of what runs while leading (closed on losing the lease), and the dead-letter processor's within it. */
+  const active = yield* Ref.make<{ readonly scope: Scope.Closeable; readonly dlq: Scope.Closeable | undefined } | undefined>(undefined)
 
   /** Starts a queue's loop in a scope of its own; a changed queue keeps its control (override) and status. */
-  const startQueue = (q: QueueConfig, c: JetscaleConfig, kept?: Pick<QueueEntry, "control" | "status">) => Effect.gen(function*() {
+  const startQueue = (parent: Scope.Scope, q: QueueConfig, c: JetscaleConfig, kept?: Pick<QueueEntry, "control" | "status">) => Effect.gen(function*() {
     const control = kept?.control ?? (yield* makeQueueControl)
     const statusRef = kept?.status ?? (yield* Ref.make(initialStatus(q)))
     if (kept) yield* Ref.update(statusRef, (s) => ({ ...s, stream: q.stream, consumer: q.consumer }))
-    const queueScope = yield* Scope.fork(scope, "sequential")
+    const queueScope = yield* Scope.fork(parent, "sequential")
     yield* supervised(`queue ${q.name}: reconcile loop`, runQueueLoop(q, {
       nats,
       runtime,
@@ -129,10 +137,6 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     return { config: q, scope: queueScope, control, status: statusRef } satisfies QueueEntry
   })
   const stopQueue = (entry: QueueEntry) => Scope.close(entry.scope, Exit.void)
-
-  const initial = new Map<string, QueueEntry>()
-  for (const q of config.queues) initial.set(q.name, yield* startQueue(q, config))
-  yield* Ref.set(entries, initial)
 
   // The shared ticker: a tick for every queue loop, after one read of every stream's level when the
   // last is `levelsEveryMs` old. Only quiet queues use the levels (their wakes come from the
@@ -151,67 +155,149 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const tickAll = Effect.flatMap(Ref.get(entries), (all) => Effect.forEach([...all.values()], ({ control: c }) => Effect.gen(function*() {
     if (!(yield* Effect.flatten(Ref.get(c.quiet)))) yield* Queue.offer(c.signal, "tick")
   }), { discard: true }))
-  yield* supervised("scaler ticker", Effect.gen(function*() {
-    yield* refreshLevels
-    yield* tickAll
-    yield* Effect.sleep((yield* live.get).scaler.interval)
-  }).pipe(Effect.forever))
 
-  const retire = (c: JetscaleConfig, stopTimeouts: ReadonlyMap<string, Duration.Duration>) =>
+  const retire = (parent: Scope.Scope, c: JetscaleConfig, stopTimeouts: ReadonlyMap<string, Duration.Duration>) =>
     retireRemovedQueues(runtime, c.queues, stopTimeouts).pipe(
       Effect.catch((e) => Effect.logError(`workers of removed queues: ${e.message}`)),
-      Effect.forkIn(scope)
+      Effect.forkIn(parent)
     )
-  yield* retire(config, new Map())
 
   // The dead-letter processor handles the running queues; a reload that changes them restarts it
   // (handling an advisory twice is harmless).
-  const dlqScope = yield* Ref.make<Scope.Closeable | undefined>(undefined)
   const startDeadLetterProcessor = (c: JetscaleConfig) => Effect.gen(function*() {
-    const previous = yield* Ref.get(dlqScope)
-    if (previous) yield* Scope.close(previous, Exit.void)
-    const next = yield* Scope.fork(scope, "sequential")
-    yield* Ref.set(dlqScope, next)
-    yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, c.queues, c.deployment)).pipe(Scope.provide(next))
+    const running = yield* Ref.get(active)
+    if (running === undefined) return
+    if (running.dlq) yield* Scope.close(running.dlq, Exit.void)
+    const dlq = yield* Scope.fork(running.scope, "sequential")
+    yield* Ref.set(active, { ...running, dlq })
+    yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, c.queues, c.deployment)).pipe(Scope.provide(dlq))
   })
-  yield* startDeadLetterProcessor(config)
 
-  // One reload at a time.
+  /** Everything the leader runs, in a scope closed when it stops leading. */
+  const activate = Effect.gen(function*() {
+    const c = yield* live.get
+    const activeScope = yield* Scope.fork(scope, "sequential")
+    yield* Ref.set(active, { scope: activeScope, dlq: undefined })
+    yield* Effect.gen(function*() {
+      yield* provisionQueues(c.queues, c.deployment)
+      yield* provisionDlq(c)
+      const logs = yield* provisionLogs(nats.jsm, c.logs.maxAge, c.logs.maxBytes, c.jetstream.replicas)
+      yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(c.logs.maxAge)}, max ${formatByteSize(c.logs.maxBytes)}`)
+      const started = new Map<string, QueueEntry>()
+      for (const q of c.queues) started.set(q.name, yield* startQueue(activeScope, q, c))
+      yield* Ref.set(entries, started)
+      yield* supervised("scaler ticker", Effect.gen(function*() {
+        yield* refreshLevels
+        yield* tickAll
+        yield* Effect.sleep((yield* live.get).scaler.interval)
+      }).pipe(Effect.forever))
+      yield* retire(activeScope, c, new Map())
+      yield* startDeadLetterProcessor(c)
+      // Workers report their finished jobs (and those they dead-lettered themselves) once a second; the
+      // counts and durations are served on /metrics. Only running queues and known values become labels.
+      yield* onEachMessage(nats.nc, "jetscale.metrics.jobs.>", (m) => Effect.gen(function*() {
+        const queue = m.subject.slice("jetscale.metrics.jobs.".length)
+        if ((yield* entryOf(queue)) === undefined) return
+        const reported = parseJobReport(m.string())
+        if (typeof reported === "string") return yield* Effect.logDebug(`job report of queue ${queue} ignored: ${reported}`)
+        for (const entry of reported) yield* Metrics.recordJobs(queue, entry)
+      }))
+      // Only the leader answers `jetscale status`.
+      yield* onEachMessage(nats.nc, statusSubjectOf(c.deployment), (m) => ownStatus.pipe(Effect.map((queues) => m.respond(JSON.stringify({ queues })))))
+      // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.
+      yield* Effect.promise(() => nats.nc.flush().catch(() => {}))
+    }).pipe(Scope.provide(activeScope), Effect.onError(() => deactivate))
+  })
+  const deactivate = Effect.gen(function*() {
+    const running = yield* Ref.getAndSet(active, undefined)
+    if (running === undefined) return
+    yield* Scope.close(running.scope, Exit.void)
+    yield* Ref.set(entries, new Map())
+  })
+
+  // A sole scaler leads from its first step: what it runs is ready (or failed) when the layer is.
+  if ((yield* SubscriptionRef.get(election.state)).role === "leader") yield* activate
+  // Later changes of role: a standby that takes over starts everything (again after 1s if that
+  // fails, as long as it leads); a leader that loses its lease stops it all at once.
+  const takeOver: Effect.Effect<void> = Effect.gen(function*() {
+    if ((yield* Ref.get(active)) !== undefined || !(yield* election.mayAct)) return
+    const outcome = yield* activate.pipe(Effect.result)
+    if (outcome._tag === "Success") return
+    yield* Effect.logError(`taking over as leader failed, again in 1s: ${outcome.failure.message}`)
+    yield* Effect.sleep("1 second")
+    yield* takeOver
+  })
+  yield* SubscriptionRef.changes(election.state).pipe(
+    Stream.map((s) => s.role),
+    Stream.changes,
+    Stream.runForEach((role) => role === "leader" ? takeOver : deactivate),
+    Effect.forkScoped
+  )
+
+  // One reload at a time. A standby only takes the config: it runs it when it takes over.
   const applying = yield* Semaphore.make(1)
   const apply = (next: JetscaleConfig) => applying.withPermits(1)(Effect.gen(function*() {
     const before = yield* live.get
     const diff = diffConfig(before, next)
+    // `deployment` names this scaler's streams and containers: it changes only with a restart.
+    const kept = { ...next, deployment: before.deployment }
+    const running = yield* Ref.get(active)
+    if (running === undefined) {
+      yield* live.set(kept)
+      return diff
+    }
     const changedNames = new Set(diff.changed.map((c) => c.queue))
     const provisioned = next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name))
     // Provisioning first: a queue whose stream cannot be made to match leaves everything running as it was.
     yield* provisionQueues(provisioned, before.deployment)
     if (diff.added.length + diff.removed.length + diff.changed.length > 0 || diff.applied.some((key) => key === "dlq.maxBytes" || key === "jetstream.replicas")) {
-      yield* provisionDlq({ ...next, deployment: before.deployment })
+      yield* provisionDlq(kept)
     }
-    if (diff.applied.includes("jetstream.replicas")) yield* provisionLogs(nats.jsm, before.logs.maxAge, before.logs.maxBytes, next.jetstream.replicas)
-    const running = yield* Ref.get(entries)
-    const after = new Map(running)
+    if (diff.applied.includes("jetstream.replicas")) {
+      yield* provisionLogs(nats.jsm, before.logs.maxAge, before.logs.maxBytes, next.jetstream.replicas)
+      yield* openLeases(nats, next.jetstream.replicas)
+    }
+    const current = yield* Ref.get(entries)
+    const after = new Map(current)
     for (const name of [...diff.removed, ...changedNames]) {
-      yield* stopQueue(running.get(name)!)
+      const entry = current.get(name)
+      if (entry) yield* stopQueue(entry)
       after.delete(name)
     }
     for (const q of next.queues) {
-      if (diff.added.includes(q.name)) after.set(q.name, yield* startQueue(q, next))
-      else if (changedNames.has(q.name)) after.set(q.name, yield* startQueue(q, next, running.get(q.name)!))
+      if (diff.added.includes(q.name)) after.set(q.name, yield* startQueue(running.scope, q, kept))
+      else if (changedNames.has(q.name)) after.set(q.name, yield* startQueue(running.scope, q, kept, current.get(q.name)))
     }
     yield* Ref.set(entries, after)
-    // `deployment` names this scaler's streams and containers: it changes only with a restart.
-    yield* live.set({ ...next, deployment: before.deployment })
-    if (diff.added.length + diff.removed.length + diff.changed.length > 0) yield* startDeadLetterProcessor(yield* live.get)
+    yield* live.set(kept)
+    if (diff.added.length + diff.removed.length + diff.changed.length > 0) yield* startDeadLetterProcessor(kept)
     if (diff.removed.length > 0) {
-      yield* retire(next, new Map(diff.removed.map((name) => [name, running.get(name)!.config.stopTimeout])))
+      yield* retire(running.scope, next, new Map(diff.removed.flatMap((name) => {
+        const q = before.queues.find((x) => x.name === name)
+        return q ? [[name, q.stopTimeout] as const] : []
+      })))
     }
     return diff
   }))
 
-  const controlOf = (queue: string) => Effect.flatMap(entryOf(queue), (entry) => entry
-    ? Effect.succeed(entry)
-    : Effect.flatMap(live.queues, (queues) => Effect.fail(new OverrideError({ reason: "unknown-queue", message: unknownQueueMessage(queue, queues) }))))
+  // A standby shows the leader's view (asked over NATS, like `jetscale status`).
+  const status = Effect.gen(function*() {
+    if ((yield* Ref.get(active)) !== undefined) return yield* ownStatus
+    const reply = yield* Effect.tryPromise(() => nats.nc.request(statusSubjectOf(config.deployment), "", { timeout: 1000 })).pipe(Effect.option)
+    if (reply._tag === "None") return []
+    return yield* Effect.try(() => reply.value.json<{ queues: ReadonlyArray<QueueStatus> }>().queues).pipe(Effect.orElseSucceed(() => []))
+  })
+
+  const controlOf = (queue: string) => Effect.gen(function*() {
+    const entry = yield* entryOf(queue)
+    if (entry) return entry
+    const queues = yield* live.queues
+    if ((yield* Ref.get(active)) === undefined && queues.some((q) => q.name === queue)) {
+      const { leader } = yield* SubscriptionRef.get(election.state)
+      return yield* new OverrideError({ reason: "standby", message: `this scaler (${election.id}) is a standby: send overrides to the leader${leader ? ` (${leader})` : ""}` })
+    }
+    return yield* new OverrideError({ reason: "unknown-queue", message: unknownQueueMessage(queue, queues) })
+  })
 
   const setOverride = Effect.fn("Scaler.setOverride")(function*(queue: string, replicas: number, ttl: Duration.Duration) {
     const { control, config: q } = yield* controlOf(queue)
@@ -241,24 +327,14 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const ready = Effect.all({
     nats: Effect.promise(() => nats.nc.isClosed() ? Promise.resolve(false) : nats.nc.flush().then(() => true, () => false)).pipe(
       Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some" && o.value)),
-    runtime: runtime.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false)),
-    failingQueues: status.pipe(Effect.map((qs) => Object.fromEntries(qs.flatMap((q) => q.reconcileError === null ? [] : [[q.name, q.reconcileError]]))))
+    runtime: driver.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false)),
+    failingQueues: ownStatus.pipe(Effect.map((qs) => Object.fromEntries(qs.flatMap((q) => q.reconcileError === null ? [] : [[q.name, q.reconcileError]]))))
   }, { concurrency: "unbounded" })
 
-  // Workers report their finished jobs (and those they dead-lettered themselves) once a second; the
-  // counts and durations are served on /metrics. Only running queues and known values become labels.
-  yield* onEachMessage(nats.nc, "jetscale.metrics.jobs.>", (m) => Effect.gen(function*() {
-    const queue = m.subject.slice("jetscale.metrics.jobs.".length)
-    if (!(yield* isQueue(queue))) return
-    const entries = parseJobReport(m.string())
-    if (typeof entries === "string") return yield* Effect.logDebug(`job report of queue ${queue} ignored: ${entries}`)
-    for (const entry of entries) yield* Metrics.recordJobs(queue, entry)
-  }))
-  yield* onEachMessage(nats.nc, statusSubjectOf(config.deployment), (m) => status.pipe(Effect.map((queues) => m.respond(JSON.stringify({ queues })))))
-  // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.
-  yield* Effect.promise(() => nats.nc.flush().catch(() => {}))
-  yield* Effect.logInfo(`scaler up: ${config.queues.length} queue(s), runtime ${runtime.name}, every ${Duration.format(config.scaler.interval)}`)
-  return Scaler.of({ status, setOverride, clearOverride, ready, recentDecisions: Ref.get(decisions), apply })
+  const role = Effect.map(SubscriptionRef.get(election.state), (s) => ({ id: election.id, ...s }))
+  const { role: now, leader } = yield* role
+  yield* Effect.logInfo(`scaler up${now === "standby" ? ` (standby; leader: ${leader ?? "none yet"})` : ""}: ${config.queues.length} queue(s), runtime ${driver.name}, every ${Duration.format(config.scaler.interval)}`)
+  return Scaler.of({ status, setOverride, clearOverride, ready, recentDecisions: Ref.get(decisions), apply, role })
 }))
 
 /** The scaler with `config` as its first running config; it also provides the {@link LiveConfig}. */

@@ -101,6 +101,22 @@ export const recordDeadLetter = (queue: string, reason: DeadLetterReason | (stri
   Metric.update(Metric.withAttributes(dlqMessages, { queue, reason }), 1)
 
 /** A reconcile step that failed or died. */
+export const scalerLeader = Metric.gauge("jetscale_scaler_leader", {
+  description: "1 while this scaler leads its deployment (it scales), 0 while it is a standby (it only serves status, metrics and readiness)"
+})
+export const leadershipChanges = Metric.counter("jetscale_leadership_changes_total", {
+  description: "Times this scaler became leader or standby of its deployment, by role",
+  incremental: true
+})
+
+/** This scaler's role, without counting a change (its start). */
+export const recordRole = (deployment: string, role: "leader" | "standby"): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(scalerLeader, { deployment }), role === "leader" ? 1 : 0)
+
+/** This scaler's role changed. */
+export const recordLeadership = (deployment: string, role: "leader" | "standby"): Effect.Effect<void> =>
+  Effect.andThen(recordRole(deployment, role), Metric.update(Metric.withAttributes(leadershipChanges, { deployment, role }), 1))
+
 export const recordReconcileError = (queue: string): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(reconcileErrors, { queue }), 1)
 

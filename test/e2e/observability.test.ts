@@ -55,7 +55,7 @@ queues:
     events.stdout.on("data", (d: Buffer) => (eventsOut += d))
     let eventsErr = ""
     events.stderr.on("data", (d: Buffer) => (eventsErr += d))
-    await waitFor("events to listen", () => eventsErr.includes("waiting for scale and config events"))
+    await waitFor("events to listen", () => eventsErr.includes("waiting for scale, config and leader events"))
 
     // The scenario: one job wakes the queue (a cold start), one is rejected into the DLQ.
     await runCli(["enqueue", queue, `{"id":"first","sleepMs":50}`, "--config", path])

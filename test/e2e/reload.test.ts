@@ -70,7 +70,7 @@ describe("live config reload", () => {
     eventsCli.stdout.on("data", (d: Buffer) => (eventsOut += d))
     eventsCli.stderr.on("data", (d: Buffer) => (eventsErr += d))
     const eventsExited = new Promise((r) => eventsCli.once("exit", r))
-    await waitFor("jetscale events listening", () => eventsErr.includes("waiting for scale and config events"), 20_000, 50)
+    await waitFor("jetscale events listening", () => eventsErr.includes("waiting for scale, config and leader events"), 20_000, 50)
 
     // added, removed, changed: one save
     await save(configText([queueYaml(kept, { maxReplicas: 3 }), queueYaml(added, { maxReplicas: 1 })]))
