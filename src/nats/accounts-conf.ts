@@ -4,7 +4,7 @@
 // includes the file that `jetscale nats-accounts` writes from this; regenerate it (and reload
 // nats-server) when queues change. Pure: the passwords come in as arguments.
 import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
-import { errorsBucket } from "../jetstream/names.ts"
+import { errorsBucket, leasesBucket } from "../jetstream/names.ts"
 import { inboxPrefixFor } from "./credentials.ts"
 import { derivedPassword, queueWorkerUser } from "./worker-credentials.ts"
 
@@ -70,12 +70,13 @@ JETSCALE {
         }
       }
       # The scaler and the jetscale CLI: manage the JETSCALE_* streams and consumers, read advisories,
-      # wake queues (a subscription on their subjects), replay dead letters, answer status requests.
+      # wake queues (a subscription on their subjects), replay dead letters, answer status requests,
+      # hold the leader lease.
       {
         user: ${q(scaler)}
         password: $JETSCALE_SCALER_PASSWORD
         permissions: {
-          publish: { allow: ${list(["$JS.API.>", "$JS.ACK.JETSCALE_ADVISORIES.>", `$KV.${errorsBucket}.>`, "jetscale.>", ...jobSubjects])} }
+          publish: { allow: ${list(["$JS.API.>", "$JS.ACK.JETSCALE_ADVISORIES.>", `$KV.${errorsBucket}.>`, `$KV.${leasesBucket}.>`, "jetscale.>", ...jobSubjects])} }
           subscribe: { allow: ${list([`${inboxPrefixFor(scaler)}.>`, "jetscale.>", ...jobSubjects, "$JS.ACK.*.workers.>", "$JS.EVENT.ADVISORY.>"])} }
           allow_responses: true
         }
