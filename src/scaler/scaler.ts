@@ -173,8 +173,11 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, c.queues, c.deployment)).pipe(Scope.provide(dlq))
   })
 
+  // One change at a time: a reload, a take-over, a step-down.
+  const changing = yield* Semaphore.make(1)
+
   /** Everything the leader runs, in a scope closed when it stops leading. */
-  const activate = Effect.gen(function*() {
+  const activate = changing.withPermits(1)(Effect.gen(function*() {
     const c = yield* live.get
     const activeScope = yield* Scope.fork(scope, "sequential")
     yield* Ref.set(active, { scope: activeScope, dlq: undefined })
@@ -206,14 +209,15 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
       yield* onEachMessage(nats.nc, statusSubjectOf(c.deployment), (m) => ownStatus.pipe(Effect.map((queues) => m.respond(JSON.stringify({ queues })))))
       // "scaler up" promises that `jetscale status` gets an answer: the server must know the subscriptions.
       yield* Effect.promise(() => nats.nc.flush().catch(() => {}))
-    }).pipe(Scope.provide(activeScope), Effect.onError(() => deactivate))
-  })
-  const deactivate = Effect.gen(function*() {
+    }).pipe(Scope.provide(activeScope), Effect.onError(() => stopActive))
+  }))
+  const stopActive = Effect.gen(function*() {
     const running = yield* Ref.getAndSet(active, undefined)
     if (running === undefined) return
     yield* Scope.close(running.scope, Exit.void)
     yield* Ref.set(entries, new Map())
   })
+  const deactivate = changing.withPermits(1)(stopActive)
 
   // A sole scaler leads from its first step: what it runs is ready (or failed) when the layer is.
   if ((yield* SubscriptionRef.get(election.state)).role === "leader") yield* activate
@@ -234,9 +238,8 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     Effect.forkScoped
   )
 
-  // One reload at a time. A standby only takes the config: it runs it when it takes over.
-  const applying = yield* Semaphore.make(1)
-  const apply = (next: JetscaleConfig) => applying.withPermits(1)(Effect.gen(function*() {
+  // A standby only takes the config: it runs it when it takes over.
+  const apply = (next: JetscaleConfig) => changing.withPermits(1)(Effect.gen(function*() {
     const before = yield* live.get
     const diff = diffConfig(before, next)
     // `deployment` names this scaler's streams and containers: it changes only with a restart.
