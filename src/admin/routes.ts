@@ -1,8 +1,12 @@
 // The admin API's routes on an effect/http router. `/healthz` and `/metrics` are always open; every
-// other path, unknown ones included, wants the bearer token when one is configured; the job route
-// (`POST /api/queues/<name>/jobs`) also takes `admin.submitToken`, so producers need not hold the admin
-// token. Errors are JSON `{"error": "..."}` with 400 (bad body), 401 (token), 413 (body too large),
-// 404 (unknown queue, no override, no route), 429 (queue full, with Retry-After).
+// other path, unknown ones included, wants the admin token when one is configured: the bearer header,
+// or the dashboard's session cookie (./session.ts; `POST /login` sets it). The job route
+// (`POST /api/queues/<name>/jobs`) also takes `admin.submitToken`, so producers need not hold the
+// admin token. `GET /` is the dashboard (its login form without the token), fed by
+// `GET /api/dashboard`; the DLQ routes are in ./dlq-routes.ts. Errors are JSON `{"error": "..."}`
+// with 400 (bad body or parameter), 401 (token), 403 (a cookie-authorized change from another
+// origin), 404 (unknown queue, no override, no route), 409 (nothing replayed), 413 (body too large),
+// 429 (queue full, with Retry-After), 502 (NATS failed).
 import { ByteSize, Effect, Layer, Result } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
@@ -10,8 +14,13 @@ import { LiveConfig } from "../config/live.ts"
 import type { JetscaleConfig } from "../config/model.ts"
 import { Scaler, type OverrideError } from "../scaler/scaler.ts"
 import { makeBearerCheck } from "./auth.ts"
+import { makeDashboard, parseSince } from "./dashboard.ts"
+import { makeDlqRoutes } from "./dlq-routes.ts"
 import { parseJobsBody } from "./jobs-request.ts"
+import { makePageRoutes } from "./page-routes.ts"
+import { error, json, queryParam, queueParam, readBody } from "./respond.ts"
 import { parseScaleRequest } from "./scale-request.ts"
+import { makeSessions, sameOrigin, sessionCookieName } from "./session.ts"
 import { JobSubmitter } from "./submit.ts"
 
 /** Larger request bodies are refused (the only body is `{"replicas": N, "ttl": "10m"}`). */
@@ -19,25 +28,16 @@ const maxBodyBytes = 16 * 1024
 const maxBodySize = ByteSize.bytes(maxBodyBytes)
 const tooLarge = () => error(413, `body: larger than ${maxBodyBytes / 1024} KiB`)
 
-const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
-const error = (status: number, message: string) => json({ error: message }, status)
 const unauthorized = HttpServerResponse.jsonUnsafe({ error: "unauthorized" }, { status: 401, headers: { "www-authenticate": 'Bearer realm="jetscale"' } })
-const overrideFailed = (e: OverrideError) => error(e.reason === "unknown-queue" ? 404 : 400, e.message)
+const overrideFailed = (e: OverrideError) => error(e.reason === "unknown-queue" ? 404 : e.reason === "standby" ? 503 : 400, e.message)
 
 /** A job route body (one job, or a JSON array of them) larger than this is refused. */
 const maxJobsBodyBytes = 16 * 1024 * 1024
 /** How long a producer refused by a full queue is asked to wait. */
 const fullRetryAfterSeconds = 5
 
-/** The `:name` path parameter (decoded by the router). */
-const queueParam = Effect.map(HttpRouter.params, (p) => p["name"] ?? "")
-
-/** Reads a request body of at most `maxBytes`; undefined when it is larger (or the client went away). */
-const readBody = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => Effect.gen(function*() {
-  if (Number(request.headers["content-length"] ?? 0) > maxBytes) return undefined
-  const text = yield* request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBytes)), Effect.result)
-  return Result.isSuccess(text) ? text.success : undefined
-})
+const crossOrigin = error(403, "cross-origin request refused: a change made with the session cookie must come from the dashboard's own page")
+const safeMethods = new Set(["GET", "HEAD", "OPTIONS"])
 
 export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.fn(function*(router) {
   const scaler = yield* Scaler
@@ -45,14 +45,38 @@ export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.
   const live = yield* LiveConfig
   const token = admin.token
   const authorized = makeBearerCheck(token)
+  const sessions = makeSessions(token)
+  const hasSession = (request: HttpServerRequest.HttpServerRequest) => sessions.required && sessions.valid(request.cookies[sessionCookieName])
+  /** The admin token: the bearer header, or the session cookie. */
+  const allowed = (request: HttpServerRequest.HttpServerRequest) => authorized(request.headers["authorization"]) || hasSession(request)
   const submitAuthorized = admin.submitToken === undefined ? authorized : makeBearerCheck(admin.submitToken)
   /** The job route: the submit token or, when one is set, the admin token. */
-  const maySubmit = (authorization: string | undefined) => submitAuthorized(authorization) || (token !== undefined && authorized(authorization))
+  const maySubmit = (request: HttpServerRequest.HttpServerRequest) =>
+    submitAuthorized(request.headers["authorization"]) || (token !== undefined && allowed(request))
+  /** A change authorized by the cookie alone (no bearer token that `bearerOk` takes) must come from our own origin. */
+  const forged = (request: HttpServerRequest.HttpServerRequest, bearerOk: (authorization: string | undefined) => boolean = authorized) =>
+    token !== undefined && !safeMethods.has(request.method) && !bearerOk(request.headers["authorization"]) &&
+    !sameOrigin(request.headers["origin"], request.headers["host"])
   /** Runs `handler` only for requests with the right token. */
   const guarded = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => authorized(request.headers["authorization"]) ? handler : Effect.succeed(unauthorized))
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      !allowed(request) ? Effect.succeed(unauthorized) : forged(request) ? Effect.succeed(crossOrigin) : handler)
+  const pages = yield* makePageRoutes(sessions, allowed)
+  const dashboard = yield* makeDashboard(sessions.required)
+  const dlq = yield* makeDlqRoutes
 
   yield* router.add("GET", "/healthz", HttpServerResponse.text("ok"))
+
+  yield* router.add("GET", "/", pages.page)
+  yield* router.add("POST", "/login", pages.login)
+  yield* router.add("POST", "/logout", pages.logout)
+  yield* router.add("GET", "/api/dashboard", guarded(Effect.gen(function*() {
+    const since = parseSince(queryParam(yield* HttpServerRequest.HttpServerRequest, "since"))
+    if (Result.isFailure(since)) return error(400, since.failure)
+    return HttpServerResponse.jsonUnsafe(yield* dashboard(since.success), { headers: { "cache-control": "no-store" } })
+  })))
+  yield* router.add("GET", "/api/queues/:name/dlq", guarded(dlq.list))
+  yield* router.add("POST", "/api/queues/:name/dlq/replay", guarded(dlq.replay))
 
   // A refused config (live reload) does not make the scaler unready: it runs the config before it.
   yield* router.add("GET", "/readyz", guarded(Effect.gen(function*() {
@@ -88,7 +112,8 @@ export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.
 
   yield* router.add("POST", "/api/queues/:name/jobs", Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    if (!maySubmit(request.headers["authorization"])) return unauthorized
+    if (!maySubmit(request)) return unauthorized
+    if (forged(request, (h) => submitAuthorized(h) || authorized(h))) return crossOrigin
     const queue = yield* queueParam
     const text = yield* readBody(request, maxJobsBodyBytes)
     if (text === undefined) return error(413, `body: larger than ${maxJobsBodyBytes / 1024 / 1024} MiB (or the client went away)`)

@@ -1,26 +1,20 @@
 // `jetscale dlq list | show | replay | purge`: the dead-letter queue from the command line.
-import { Console, Effect, Layer, Option, Schema } from "effect"
-import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
+import { Console, Effect, Layer, Option } from "effect"
+import type { JetscaleConfig } from "../config/model.ts"
 import { QUEUE_NAME_PATTERN } from "../config/schema.ts"
-import { getDeadLetter, listDeadLetters, openDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
-import { purge, replayHeaders, replayOne, replayRefusal, ReplayRefused, selectSeqs, type Selection } from "../dlq/replay.ts"
-import { Nats, describe, layer as natsLayer } from "../nats/connection.ts"
-import { recordToHeaders } from "../nats/headers.ts"
+import { getDeadLetter, listDeadLetters, type DeadLetterEntry } from "../dlq/read.ts"
+import { purge, selectSeqs, type Selection } from "../dlq/replay.ts"
+import { DlqError, replaySelection, tryDlq, type ReplayListener } from "../dlq/replay-run.ts"
+import { Nats, layer as natsLayer } from "../nats/connection.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { load, reportFailure } from "./common.ts"
 import { renderTable } from "./table.ts"
-
-class DlqError extends Schema.TaggedError<DlqError>()("DlqError", { message: Schema.String }) {}
-class Refused extends Schema.TaggedError<Refused>()("Refused", { message: Schema.String }) {}
 
 /** Runs `f` with a NATS connection from the config; its failures become one-line errors. */
 const withNats = <A>(path: string, f: (nats: Nats["Service"]) => Promise<A>) =>
   Effect.gen(function*() {
     const config = yield* load(path)
-    return yield* Effect.gen(function*() {
-      const nats = yield* Nats
-      return yield* Effect.tryPromise({ try: () => f(nats), catch: (e) => new DlqError({ message: describe(e) }) })
-    }).pipe(Effect.provide(natsLayer(config.nats, "jetscale-dlq")))
+    return yield* Effect.flatMap(Nats, (nats) => tryDlq(() => f(nats))).pipe(Effect.provide(natsLayer(config.nats, "jetscale-dlq")))
   })
 
 /** `dlq list` shows at most this many. */
@@ -32,7 +26,11 @@ const checkQueueName = (queue: string) => QUEUE_NAME_PATTERN.test(queue)
   ? Effect.void
   : Effect.fail(new DlqError({ message: `queue: expected a queue name ([a-z0-9][a-z0-9-]*), got ${JSON.stringify(queue)}` }))
 
-const tryDlq = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new DlqError({ message: describe(e) }) })
+/** Each replay and refusal is a line as it happens. */
+const printReplay: ReplayListener = {
+  replayed: (r) => Console.log(`replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`),
+  refused: (_, reason) => Console.error(`jetscale: refused: ${reason}`)
+}
 
 const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
 
@@ -85,71 +83,6 @@ const parseSelection = (queue: string, seq: ReadonlyArray<string>, all: boolean)
   return { queue, seqs: parts.map(Number), all } satisfies Selection
 })
 
-/** One replay: a producer span of its own, linked to the trace the job had before it was dead-lettered. */
-const replayEntry = (q: QueueConfig, e: DeadLetterEntry) => Effect.gen(function*() {
-  const { js, jsm } = yield* Nats
-  const headers = yield* Tracing.traceHeaders(replayHeaders(e))
-  const r = yield* Effect.tryPromise({
-    try: () => replayOne(js, jsm, q, e, headers),
-    catch: (err) => err instanceof ReplayRefused ? new Refused({ message: err.message }) : new DlqError({ message: `replay of dead letter ${e.dlqSeq}: ${describe(err)}` })
-  })
-  yield* Console.log(`replayed dead letter ${r.dlqSeq} to ${r.subject} (stream seq ${r.streamSeq}), removed it from the DLQ`)
-}).pipe((self) => {
-  const original = Tracing.externalSpanFrom(recordToHeaders(e.headers))
-  return Effect.withSpan(self, `${e.subject} publish`, {
-    kind: "producer",
-    attributes: { "messaging.system": "nats", "messaging.destination.name": e.subject, "jetscale.queue": e.queue, "jetscale.replay_of": e.dlqSeq },
-    root: true,
-    ...(original ? { links: [{ span: original, attributes: { "jetscale.link": "the dead-lettered job" } }] } : {})
-  })
-})
-
-interface ReplayCounts {
-  replayed: number
-  refused: number
-}
-
-const refuse = (counts: ReplayCounts, reason: string) =>
-  Effect.sync(() => counts.refused++).pipe(Effect.andThen(Console.error(`jetscale: refused: ${reason}`)))
-
-/** Replays `e` unless it is refused; a refusal is printed and counted, the dead letter stays. */
-const replayOrRefuse = (q: QueueConfig, counts: ReplayCounts) => (e: DeadLetterEntry) => {
-  const why = replayRefusal(q, e)
-  return why === undefined
-    ? replayEntry(q, e).pipe(
-      Effect.tap(() => Effect.sync(() => counts.replayed++)),
-      Effect.catchTag("Refused", (r) => refuse(counts, `${r.message}; it stays in the DLQ`))
-    )
-    : refuse(counts, `${why}; it stays in the DLQ`)
-}
-
-/** Calls `f` on every dead letter of the queue, a batch at a time. */
-const forEachDeadLetter = <R>(queue: string, f: (e: DeadLetterEntry) => Effect.Effect<unknown, DlqError, R>) => Effect.gen(function*() {
-  const { js } = yield* Nats
-  yield* Effect.acquireUseRelease(
-    tryDlq(() => openDeadLetters(js, { queue, limit: Number.POSITIVE_INFINITY, timeoutMs: replayAllTimeoutMs })),
-    (reader) => Effect.gen(function*() {
-      for (let batch = yield* tryDlq(reader.next); batch.length > 0; batch = yield* tryDlq(reader.next)) {
-        yield* Effect.forEach(batch, f, { discard: true })
-      }
-    }),
-    (reader) => Effect.promise(reader.close)
-  )
-})
-
-const replaySelection = (q: QueueConfig, s: Selection) => Effect.gen(function*() {
-  const counts: ReplayCounts = { replayed: 0, refused: 0 }
-  if (s.all) {
-    yield* forEachDeadLetter(q.name, replayOrRefuse(q, counts))
-  } else {
-    const { jsm } = yield* Nats
-    const selected = yield* tryDlq(() => selectSeqs(jsm, s))
-    yield* Effect.forEach(selected.refused, (r) => refuse(counts, r.reason), { discard: true })
-    yield* Effect.forEach(selected.entries, replayOrRefuse(q, counts), { discard: true })
-  }
-  return counts
-})
-
 const configuredQueue = (config: JetscaleConfig, name: string, path: string) => {
   const q = config.queues.find((x) => x.name === name)
   return q ? Effect.succeed(q) : Effect.fail(new DlqError({ message: `queue ${name} is not in ${path}: a replay publishes only to a configured queue's subjects` }))
@@ -161,7 +94,7 @@ export const runReplay = ({ config, queue, seq, all }: SelectionArgs) =>
     const loaded = yield* load(config)
     const q = yield* configuredQueue(loaded, s.queue, config)
     // Each line is printed as it happens, so a failure part-way still shows what was replayed.
-    const counts = yield* replaySelection(q, s).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats, "jetscale-dlq"), Tracing.layer("jetscale-cli", Tracing.cliOptions))))
+    const counts = yield* replaySelection(q, s, printReplay, { timeoutMs: replayAllTimeoutMs }).pipe(Effect.provide(Layer.merge(natsLayer(loaded.nats, "jetscale-dlq"), Tracing.layer("jetscale-cli", Tracing.cliOptions))))
     yield* Console.log(`${counts.replayed} dead letter(s) replayed`)
     if (counts.refused > 0) return yield* new DlqError({ message: `${counts.refused} dead letter(s) refused (see above), not replayed` })
   }).pipe(reportFailure)

@@ -70,6 +70,10 @@ export interface ReadDeadLettersOptions {
   readonly timeoutMs?: number
   /** Headers without payloads (`data` empty): enough for a listing, and light on a large DLQ. */
   readonly headersOnly?: boolean
+  /** From this DLQ sequence on; default: from the first. */
+  readonly fromSeq?: number
+  /** Only the newest dead letter of each queue (of the one queue with `queue`). */
+  readonly lastPerQueue?: boolean
 }
 
 export interface DeadLetterReader {
@@ -90,7 +94,11 @@ const defaultTimeoutMs = 60_000
 export const openDeadLetters = async (js: JetStreamClient, options: ReadDeadLettersOptions = {}): Promise<DeadLetterReader> => {
   const consumer = await js.consumers.get(dlqStream, {
     filter_subjects: options.queue === undefined ? dlqSubject(">") : dlqSubject(options.queue),
-    deliver_policy: DeliverPolicy.All,
+    ...(options.lastPerQueue
+      ? { deliver_policy: DeliverPolicy.LastPerSubject }
+      : options.fromSeq === undefined
+      ? { deliver_policy: DeliverPolicy.All }
+      : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.fromSeq }),
     ...(options.headersOnly ? { headers_only: true } : {})
   })
   const total = Math.min(options.limit ?? defaultLimit, (await consumer.info(true)).num_pending)

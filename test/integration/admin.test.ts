@@ -1,7 +1,11 @@
 // The admin API over real HTTP on a free loopback port, against a fake Scaler and a real nats-server:
 // health and readiness, Prometheus metrics, the queue list, manual overrides (validation, pin,
-// clear), the bearer token, jobs over HTTP (202, batches, idempotency, 400/401/404/413/429), and the
-// `jetscale scale` command's client against it.
+// clear), the bearer token, jobs over HTTP (202, batches, idempotency, 400/401/404/413/429), the
+// dashboard's page, login and session cookie (401 rules, cross-origin refusal), its JSON snapshot,
+// the DLQ routes (list and replay, every refusal a 4xx naming the field), and the `jetscale scale`
+// command's client against it.
+import { jetstream } from "@nats-io/jetstream"
+import { headers as natsHeaders } from "@nats-io/transport-node"
 import { Context, Duration, Effect, Exit, Layer, Scope } from "effect"
 import { Command } from "effect/cli"
 import { NodeServices } from "@effect/platform-node"
@@ -14,12 +18,17 @@ import * as Admin from "../../src/admin/server.ts"
 import * as Submit from "../../src/admin/submit.ts"
 import * as LiveConfig from "../../src/config/live.ts"
 import type { JetscaleConfig, QueueConfig } from "../../src/config/model.ts"
+import { deadLetterHeaders } from "../../src/dlq/message.ts"
+import { provisionDeadLettering } from "../../src/dlq/provision.ts"
+import { dlqSubject } from "../../src/jetstream/names.ts"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
 import * as Nats from "../../src/nats/connection.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { testQueue } from "../support/queue.ts"
+import { waitFor } from "../support/wait.ts"
 import { scale } from "../../src/cli/commands.ts"
 import { requestScale } from "../../src/cli/scale.ts"
+import type { ScaleEvent } from "../../src/scaler/events.ts"
 import type { Override, QueueStatus } from "../../src/scaler/queue-loop.ts"
 import { OverrideError, Scaler } from "../../src/scaler/scaler.ts"
 import * as Metrics from "../../src/telemetry/metrics.ts"
@@ -33,6 +42,7 @@ const makeFakeScaler = () => {
   const overrides = new Map<string, Override>()
   const readiness: { nats: boolean; runtime: boolean; failingQueues: Record<string, string> } = { nats: true, runtime: true, failingQueues: {} }
   const calls: Array<{ queue: string; replicas: number; ttlMs: number }> = []
+  const decisions: Array<ScaleEvent> = []
   const base = (name: string): Omit<QueueStatus, "override"> => ({
     name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, draining: 0, suspended: 0, suspending: 0, desired: 2, reconcileError: null,
     lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }
@@ -51,16 +61,17 @@ const makeFakeScaler = () => {
     }),
     clearOverride: (queue) => Effect.suspend(() => known.includes(queue) ? Effect.succeed(overrides.delete(queue)) : Effect.fail(unknown(queue))),
     ready: Effect.sync(() => ({ ...readiness, failingQueues: { ...readiness.failingQueues } })),
-    recentDecisions: Effect.succeed([]),
-    apply: () => Effect.die(new Error("no reload in this test"))
+    recentDecisions: Effect.sync(() => [...decisions]),
+    apply: () => Effect.die(new Error("no reload in this test")),
+    role: Effect.succeed({ id: "test-scaler", role: "leader" as const, leader: "test-scaler" })
   })
-  return { service, overrides, readiness, calls }
+  return { service, overrides, readiness, calls, decisions }
 }
 
 /** Starts the admin layer on 127.0.0.1:0 and returns its URL and a stop function. */
 /** The job route's NATS side: real, on the file's nats-server, for `queues`. */
 const submitterFor = (queues: ReadonlyArray<QueueConfig>) =>
-  Submit.layer.pipe(Layer.provideMerge(LiveConfig.layer({ queues } as unknown as JetscaleConfig)), Layer.provide(Nats.layer({ url: nats.server.url }, "admin-test")))
+  Submit.layer.pipe(Layer.provideMerge(LiveConfig.layer({ queues } as unknown as JetscaleConfig)), Layer.provideMerge(Nats.layer({ url: nats.server.url }, "admin-test")))
 
 const startAdmin = async (token: string | undefined, scaler: Scaler["Service"], options: { readonly submitToken?: string; readonly queues?: ReadonlyArray<QueueConfig> } = {}) => {
   const scope = Effect.runSync(Scope.make())
@@ -342,6 +353,269 @@ describe("jobs over HTTP: POST /api/queues/<name>/jobs", () => {
     expect((await nats.jsm.streams.info(full.stream)).state.messages).toBe(2)
     const metrics = await call(`${admin.url}/metrics`)
     expect(metrics.text).toMatch(new RegExp(`jetscale_jobs_refused_total\\{queue="${full.name}"\\} 2`))
+  })
+})
+
+/** A request that does not follow redirects and says what came back, cookies included. */
+const raw = async (url: string, method = "GET", body?: string, headers: Record<string, string> = {}) => {
+  const res = await fetch(url, { method, headers, redirect: "manual", ...(body === undefined ? {} : { body }) })
+  const text = await res.text()
+  let json: any
+  try { json = JSON.parse(text) } catch { json = undefined }
+  return { status: res.status, text, json, headers: res.headers, cookie: res.headers.get("set-cookie") }
+}
+const form = { "content-type": "application/x-www-form-urlencoded" }
+/** The `name=value` part of a Set-Cookie header. */
+const cookiePair = (setCookie: string | null) => setCookie!.split(";")[0]!
+
+describe("the dashboard's page and login, with a token", () => {
+  const fake = makeFakeScaler()
+  let admin: Awaited<ReturnType<typeof startAdmin>>
+  beforeAll(async () => { admin = await startAdmin(TOKEN, fake.service, { queues: [testQueue("page", { name: "demo" })] }) })
+  afterAll(async () => { await admin?.stop() })
+  const logIn = () => raw(`${admin.url}/login`, "POST", `token=${encodeURIComponent(TOKEN)}`, form)
+
+  it("GET / without the token: 401 with the login form and no data; with the bearer header: the dashboard", async () => {
+    const login = await raw(`${admin.url}/`)
+    expect(login.status).toBe(401)
+    expect(login.headers.get("content-type")).toBe("text/html; charset=utf-8")
+    expect(login.text).toContain(`<form method="post" action="/login">`)
+    expect(login.text).not.toMatch(/demo|JETSCALE_DEMO|backlog|orders/)
+    expect(login.headers.get("content-security-policy")).toMatch(/^default-src 'none'; style-src 'sha256-[^']+'; connect-src 'self'/)
+    expect(login.headers.get("cache-control")).toBe("no-store")
+
+    const page = await raw(`${admin.url}/`, "GET", undefined, { authorization: `Bearer ${TOKEN}` })
+    expect(page.status).toBe(200)
+    expect(page.text).toContain(`<main id="queues"`)
+    // Everything inline, nothing from elsewhere: no src, href or action but the data: icon and our own routes.
+    const links = [...page.text.matchAll(/(?:src|href|action)="([^"]*)"/g)].map((m) => m[1]!)
+    expect(links.filter((u) => u !== "data:," && !u.startsWith("/"))).toEqual([])
+    expect(page.text).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/)
+    expect(page.headers.get("content-security-policy")).toMatch(/script-src 'sha256-[^']+'/)
+    expect((await raw(`${admin.url}/`, "HEAD", undefined, { authorization: `Bearer ${TOKEN}` })).status).toBe(200)
+  })
+
+  it("POST /login: a wrong, missing or oversized token is refused with the form again; the right one sets an HttpOnly SameSite=Strict cookie that is not the token", async () => {
+    const wrong = await raw(`${admin.url}/login`, "POST", "token=nope", form)
+    expect(wrong.status).toBe(401)
+    expect(wrong.text).toContain("That is not the admin token.")
+    expect(wrong.cookie).toBeNull()
+    const missing = await raw(`${admin.url}/login`, "POST", "user=x", form)
+    expect(missing.status).toBe(400)
+    expect(missing.text).toContain("token: required")
+    expect((await raw(`${admin.url}/login`, "POST", `token=${"x".repeat(5000)}`, form)).status).toBe(413)
+
+    const ok = await logIn()
+    expect(ok.status).toBe(303)
+    expect(ok.headers.get("location")).toBe("/")
+    expect(ok.cookie).toMatch(/^jetscale_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/)
+    expect(ok.cookie).not.toContain(TOKEN)
+    expect(ok.cookie).not.toContain(encodeURIComponent(TOKEN))
+  })
+
+  it("the session cookie opens the page and the API; a forged or stale cookie does not", async () => {
+    const cookie = { cookie: cookiePair((await logIn()).cookie) }
+    expect((await raw(`${admin.url}/`, "GET", undefined, cookie)).status).toBe(200)
+    expect((await raw(`${admin.url}/api/dashboard`, "GET", undefined, cookie)).status).toBe(200)
+    expect((await raw(`${admin.url}/api/queues`, "GET", undefined, cookie)).status).toBe(200)
+    expect((await raw(`${admin.url}/readyz`, "GET", undefined, cookie)).status).toBe(200)
+    for (const bad of ["jetscale_session=", `jetscale_session=${TOKEN}`, `${cookie.cookie}x`, `other=${cookie.cookie.split("=")[1]}`]) {
+      expect({ bad, status: (await raw(`${admin.url}/api/dashboard`, "GET", undefined, { cookie: bad })).status }).toEqual({ bad, status: 401 })
+      expect({ bad, status: (await raw(`${admin.url}/`, "GET", undefined, { cookie: bad })).status }).toEqual({ bad, status: 401 })
+    }
+    // Another scaler (another process key) with the same token does not take this one's cookie.
+    const other = await startAdmin(TOKEN, fake.service)
+    try {
+      expect((await raw(`${other.url}/api/queues`, "GET", undefined, cookie)).status).toBe(401)
+    } finally {
+      await other.stop()
+    }
+  })
+
+  it("a change made with the cookie must come from the page's own origin; the bearer header is not asked", async () => {
+    const cookie = cookiePair((await logIn()).cookie)
+    const host = new URL(admin.url).host
+    const pin = (headers: Record<string, string>) => raw(`${admin.url}/api/queues/demo/scale`, "POST", `{"replicas": 1}`, { "content-type": "application/json", ...headers })
+    expect((await pin({ cookie, origin: admin.url })).status).toBe(200)
+    expect((await pin({ cookie })).status).toBe(200)
+    const forged = await pin({ cookie, origin: "http://evil.example" })
+    expect(forged).toMatchObject({ status: 403, json: { error: expect.stringContaining("cross-origin request refused") } })
+    expect((await pin({ cookie, origin: "null" })).status).toBe(403)
+    expect((await pin({ authorization: `Bearer ${TOKEN}`, origin: "http://evil.example" })).status).toBe(200)
+    expect((await raw(`${admin.url}/api/queues/demo/scale`, "DELETE", undefined, { cookie, origin: `http://${host}` })).status).toBe(200)
+    expect(fake.calls.length).toBe(3)
+  })
+
+  it("POST /logout clears the cookie; /healthz and /metrics stay open", async () => {
+    const out = await raw(`${admin.url}/logout`, "POST")
+    expect(out.status).toBe(303)
+    expect(out.cookie).toBe("jetscale_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    expect((await raw(`${admin.url}/healthz`)).status).toBe(200)
+    expect((await raw(`${admin.url}/metrics`)).status).toBe(200)
+  })
+})
+
+describe("the dashboard without a token", () => {
+  const fake = makeFakeScaler()
+  let admin: Awaited<ReturnType<typeof startAdmin>>
+  beforeAll(async () => { admin = await startAdmin(undefined, fake.service) })
+  afterAll(async () => { await admin?.stop() })
+
+  it("is open as the API is: / is the dashboard, /login has nothing to do, the snapshot says no auth", async () => {
+    const page = await raw(`${admin.url}/`)
+    expect(page.status).toBe(200)
+    expect(page.text).toContain(`<main id="queues"`)
+    expect((await raw(`${admin.url}/login`, "POST", "token=x", form)).status).toBe(303)
+    expect((await raw(`${admin.url}/api/dashboard`)).json).toMatchObject({ auth: false, queues: [] })
+  })
+})
+
+describe("GET /api/dashboard and the DLQ routes", () => {
+  const fake = makeFakeScaler()
+  // Named as the fake scaler's queues, so the snapshot joins config and status.
+  const demo = testQueue("dash", { name: "demo" })
+  const orders = testQueue("dash", { name: "orders" })
+  const auth = { authorization: `Bearer ${TOKEN}` }
+  let admin: Awaited<ReturnType<typeof startAdmin>>
+  const demoSeqs: Array<number> = []
+  const ordersSeqs: Array<number> = []
+
+  /** Stores a dead letter of `queue` for its job subject. */
+  const putDeadLetter = async (queue: string, id: string) => {
+    const headers = deadLetterHeaders(natsHeaders(), {
+      queue, stream: `JETSCALE_${queue.toUpperCase()}`, subject: `jobs.${queue}`, streamSeq: 1, deliveries: 3, reason: "max_deliveries", error: `job ${id} failed: <b>boom</b>`, failedAt: new Date()
+    })
+    return (await jetstream(nats.nc).publish(dlqSubject(queue), JSON.stringify({ id }), { headers })).seq
+  }
+
+  beforeAll(async () => {
+    for (const q of [demo, orders]) await Effect.runPromise(provisionQueue(nats.jsm, q))
+    await Effect.runPromise(provisionDeadLettering(nats.jsm, [demo, orders]))
+    for (let i = 0; i < 7; i++) {
+      demoSeqs.push(await putDeadLetter("demo", `d${i}`))
+      if (i % 3 === 0) ordersSeqs.push(await putDeadLetter("orders", `o${i}`))
+    }
+    await putDeadLetter("elsewhere", "e")
+    fake.decisions.push(
+      { queue: "orders", from: 0, to: 1, direction: "up", kind: "wake", reason: "orders woke", backlog: 1, pending: 1, ackPending: 0, at: "2026-11-23T21:00:02.000Z" },
+      { queue: "demo", from: 1, to: 2, direction: "up", kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", backlog: 9, pending: 7, ackPending: 2, at: "2026-11-23T21:00:01.000Z" }
+    )
+    admin = await startAdmin(TOKEN, fake.service, { queues: [demo, orders] })
+  })
+  afterAll(async () => { await admin?.stop() })
+  const get = (path: string, headers: Record<string, string> = auth) => call(`${admin.url}${path}`, "GET", undefined, headers)
+  const replay = (queue: string, body: string) => call(`${admin.url}/api/queues/${queue}/dlq/replay`, "POST", body, { ...auth, "content-type": "application/json" })
+
+  it("the snapshot: each running queue's numbers, history, decisions and newest dead letters", async () => {
+    expect((await get("/api/dashboard", {})).status).toBe(401)
+    const res = await get("/api/dashboard")
+    expect(res.status).toBe(200)
+    const { queues, ...rest } = res.json
+    expect(rest).toEqual({ at: expect.any(Number), auth: true, windowSeconds: 900, sampleEverySeconds: 5, configRefused: null, dlqError: null })
+    expect(queues.map((q: { name: string }) => q.name)).toEqual(["demo", "orders"])
+    const [d] = queues
+    expect(d).toMatchObject({
+      name: "demo", stream: "JETSCALE_DEMO", backlog: 9, pending: 7, inFlight: 2, running: 1, draining: 0, desired: 2, minReplicas: 0, maxReplicas: 3, targetPending: 10,
+      override: null, reconcileError: null,
+      decisions: [{ at: "2026-11-23T21:00:01.000Z", from: 1, to: 2, kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2" }]
+    })
+    expect(d.history[0]).toEqual({ at: expect.any(Number), backlog: 9, inFlight: 2, running: 1, draining: 0, desired: 2, jobsPerSecond: 0 })
+    expect(d.dlq.count).toBe(7)
+    expect(d.dlq.newest.map((e: { seq: number }) => e.seq)).toEqual([...demoSeqs].reverse().slice(0, 5))
+    expect(d.dlq.newest[0]).toEqual({
+      seq: demoSeqs.at(-1), failedAt: expect.any(String), reason: "max_deliveries", error: "job d6 failed: <b>boom</b>", deliveries: 3, subject: "jobs.demo", streamSeq: 1
+    })
+    expect(queues[1].dlq).toEqual({ count: 3, newest: expect.any(Array) })
+
+    // `since`: only the samples taken after it (the page's later polls).
+    const newest = d.history.at(-1).at
+    expect((await get(`/api/dashboard?since=${newest}`)).json.queues[0].history.every((s: { at: number }) => s.at > newest)).toBe(true)
+    expect((await get(`/api/dashboard?since=${newest - 1}`)).json.queues[0].history[0].at).toBe(newest)
+    for (const since of ["x", "-1", "1.5", "1e3"]) {
+      expect(await get(`/api/dashboard?since=${since}`)).toMatchObject({ status: 400, json: { error: `since: expected a time in ms since the epoch (an integer >= 0), got ${JSON.stringify(since)}` } })
+    }
+  })
+
+  it("jobs/s comes from the workers' job reports (queues of the running config only)", async () => {
+    nats.nc.publish("jetscale.metrics.jobs.demo", JSON.stringify({ jobs: [{ outcome: "succeeded", count: 40, seconds: 2, le: 0.1 }, { outcome: "failed", count: 10, seconds: 1, le: 0.1 }] }))
+    nats.nc.publish("jetscale.metrics.jobs.elsewhere", JSON.stringify({ jobs: [{ outcome: "succeeded", count: 5, seconds: 1, le: 0.1 }] }))
+    nats.nc.publish("jetscale.metrics.jobs.orders", "not json")
+    const demoNow = await waitFor("demo's jobs/s", async () => {
+      const q = (await get("/api/dashboard")).json.queues[0]
+      return q.jobsPerSecond > 0 && q
+    }, 5000)
+    expect(demoNow.failedPerSecond / demoNow.jobsPerSecond).toBeCloseTo(0.2, 1)
+    expect((await get("/api/dashboard")).json.queues[1].jobsPerSecond).toBe(0)
+  })
+
+  it("GET /api/queues/<name>/dlq: the newest first, `limit` from 1 to 100 (default 20), 404 for an unknown queue", async () => {
+    expect((await get("/api/queues/demo/dlq", {})).status).toBe(401)
+    const all = await get("/api/queues/demo/dlq")
+    expect(all.status).toBe(200)
+    expect(all.json.queue).toBe("demo")
+    expect(all.json.count).toBe(7)
+    expect(all.json.deadLetters.map((e: { seq: number }) => e.seq)).toEqual([...demoSeqs].reverse())
+    expect((await get("/api/queues/demo/dlq?limit=3")).json.deadLetters.map((e: { seq: number }) => e.seq)).toEqual([...demoSeqs].reverse().slice(0, 3))
+    expect((await get("/api/queues/demo/dlq?limit=100")).json.deadLetters).toHaveLength(7)
+    for (const limit of ["0", "101", "abc", "-1", "1.5", "", "99999999999"]) {
+      const res = await get(`/api/queues/demo/dlq?limit=${limit}`)
+      expect({ limit, status: res.status, json: res.json }).toEqual({ limit, status: 400, json: { error: `limit: expected an integer from 1 to 100, got ${JSON.stringify(limit)}` } })
+    }
+    expect(await get("/api/queues/demo/dlq?limit=1&limit=2")).toMatchObject({ status: 400, json: { error: "limit: expected one value, got several" } })
+    expect(await get("/api/queues/nope/dlq")).toMatchObject({ status: 404, json: { error: "queue nope is not in the config (queues: demo, orders)" } })
+    expect((await get("/api/queues/elsewhere/dlq")).status).toBe(404)
+  })
+
+  it("POST /api/queues/<name>/dlq/replay refuses bad bodies with 400 naming the field, 413 when too large, 404 for an unknown queue", async () => {
+    const cases: Array<[string, string]> = [
+      ["", `body: expected {"seqs": [12, 15]} or {"all": true}, got an empty body`],
+      ["{", "body: invalid JSON ("],
+      ["[1]", `body: expected {"seqs": [12, 15]} or {"all": true}, got [1]`],
+      ["null", `body: expected {"seqs": [12, 15]} or {"all": true}, got null`],
+      [`{}`, "body: expected {\"seqs\": [12, 15]} or {\"all\": true}, got neither seqs nor all"],
+      [`{"seq": [1]}`, `body: unknown field "seq" (expected seqs or all)`],
+      [`{"all": false}`, "all: expected true, got false"],
+      [`{"all": "yes"}`, `all: expected true, got "yes"`],
+      [`{"all": true, "seqs": [1]}`, "body: seqs and all together; send one"],
+      [`{"seqs": []}`, "seqs: expected a list of 1 to 100 DLQ sequence numbers, got 0 items"],
+      [`{"seqs": 5}`, "seqs: expected a list of 1 to 100 DLQ sequence numbers, got 5"],
+      [`{"seqs": [${Array.from({ length: 101 }, (_, i) => i + 1).join(",")}]}`, "seqs: expected a list of 1 to 100 DLQ sequence numbers, got 101 items"],
+      [`{"seqs": [1, 0]}`, "seqs[1]: expected a DLQ sequence number (an integer >= 1), got 0"],
+      [`{"seqs": ["3"]}`, `seqs[0]: expected a DLQ sequence number (an integer >= 1), got "3"`],
+      [`{"seqs": [1.5]}`, "seqs[0]: expected a DLQ sequence number (an integer >= 1), got 1.5"],
+      [`{"seqs": [1e300]}`, "seqs[0]: expected a DLQ sequence number (an integer >= 1), got 1e+300"]
+    ]
+    for (const [body, message] of cases) {
+      const res = await replay("demo", body)
+      expect({ body, status: res.status }).toEqual({ body, status: 400 })
+      expect(res.json.error).toContain(message)
+    }
+    expect(await replay("demo", `{"seqs": [${"1,".repeat(9000)}1]}`)).toMatchObject({ status: 413, json: { error: "body: larger than 16 KiB (or the client went away)" } })
+    expect(await replay("nope", `{"all": true}`)).toMatchObject({ status: 404, json: { error: "queue nope is not in the config (queues: demo, orders)" } })
+    expect((await call(`${admin.url}/api/queues/demo/dlq/replay`, "POST", `{"all": true}`)).status).toBe(401)
+    expect((await get("/api/queues/demo/dlq")).json.count).toBe(7)
+  })
+
+  it("replays by sequence (another queue's is refused, 409 when nothing was replayed) and all of a queue; the dashboard shows it at once", async () => {
+    const refused = await replay("demo", JSON.stringify({ seqs: [ordersSeqs[0]] }))
+    expect(refused.status).toBe(409)
+    expect(refused.json).toMatchObject({ queue: "demo", replayed: 0, refused: 1, error: expect.stringContaining(`no dead letter of queue demo with DLQ sequence ${ordersSeqs[0]} (it is on jetscale.dlq.orders`) })
+
+    const before = (await nats.jsm.streams.info(demo.stream)).state.messages
+    const mixed = await replay("demo", JSON.stringify({ seqs: [demoSeqs[0], 999_999] }))
+    expect(mixed.status).toBe(200)
+    expect(mixed.json).toEqual({ queue: "demo", replayed: 1, refused: 1, refusals: [{ dlqSeq: 999_999, reason: expect.stringContaining("no dead letter of queue demo with DLQ sequence 999999") }] })
+    expect((await nats.jsm.streams.info(demo.stream)).state.messages).toBe(before + 1)
+    const job = await nats.jsm.streams.getMessage(demo.stream, { seq: (await nats.jsm.streams.info(demo.stream)).state.last_seq })
+    expect(job?.json()).toEqual({ id: "d0" })
+    expect(job?.header.get("Jetscale-Replay-Of")).toBe(String(demoSeqs[0]))
+
+    const dashboard = (await get("/api/dashboard")).json.queues
+    expect(dashboard[0].dlq.count).toBe(6)
+    const all = await replay("orders", `{"all": true}`)
+    expect(all).toMatchObject({ status: 200, json: { queue: "orders", replayed: 3, refused: 0, refusals: [] } })
+    expect((await get("/api/dashboard")).json.queues[1].dlq).toEqual({ count: 0, newest: [] })
+    expect(await replay("orders", `{"all": true}`)).toMatchObject({ status: 200, json: { replayed: 0, refused: 0 } })
   })
 })
 
