@@ -54,7 +54,9 @@ describe("a highly available scaler", () => {
     await b.waitForOutput("scaler up (standby; leader: ")
     // the standby serves status (the leader's view), metrics (marked standby) and readiness
     const bAdmin = await adminOf(b)
-    expect((await fetch(`${bAdmin}/readyz`)).status).toBe(200)
+    const bReady = await fetch(`${bAdmin}/readyz`)
+    expect(bReady.status).toBe(200)
+    expect(((await bReady.json()) as { scaler: { role: string; leader: string } }).scaler).toMatchObject({ role: "standby", leader: expect.stringMatching(/-\d+-/) })
     expect(await (await fetch(`${bAdmin}/metrics`)).text()).toMatch(/jetscale_scaler_leader\{deployment="default"\} 0/)
     expect(((await (await fetch(`${bAdmin}/api/queues`)).json()) as { queues: Array<{ name: string }> }).queues.map((q) => q.name)).toEqual([queue])
     const refused = await fetch(`${bAdmin}/api/queues/${queue}/scale`, { method: "POST", body: JSON.stringify({ replicas: 1, ttl: "1m" }) })
