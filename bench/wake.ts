@@ -7,6 +7,8 @@
 //   docker / bundled    the demo image jetscale/worker-demo:dev as it is (it starts from a snapshot)
 //   docker / suspend    the same with `idle: suspend`: the wake thaws a frozen container
 //   process / suspend   the bundled demo with `idle: suspend`: the wake sends SIGCONT
+//   swarm / bundled     the demo image as for docker / bundled, as a Swarm service (a single-node
+//                       swarm made for the run unless the engine is in one; left afterwards)
 // next to a bare `docker run --rm jetscale/worker-demo:dev node -e 0`. For the suspend kinds the
 // "container started" step is the unpause (docker) and "worker connected" its first report after it.
 // Run: npm run bench:coldstart   (BENCH_TRIALS=5 BENCH_KINDS=process-unbundled to narrow it)
@@ -19,14 +21,15 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { streamName } from "../src/jetstream/names.ts"
 import { docker, managedContainers } from "../test/support/docker.ts"
+import { ensureSwarm, managedServices } from "../test/support/swarm.ts"
 import { startNatsServer } from "../test/support/nats-server.ts"
 import { scalerStatus } from "../test/support/scaler-status.ts"
 import { workerPids } from "../test/support/processes.ts"
 import { runCli, startScaler, writeDemoQueueConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
 
-export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled" | "docker-suspend" | "process-suspend"
-export const wakeKinds: ReadonlyArray<WakeKind> = ["process-bundled", "process-unbundled", "docker-bundled", "docker-suspend", "process-suspend"]
+export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled" | "docker-suspend" | "process-suspend" | "swarm-bundled"
+export const wakeKinds: ReadonlyArray<WakeKind> = ["process-bundled", "process-unbundled", "docker-bundled", "docker-suspend", "process-suspend", "swarm-bundled"]
 const image = "jetscale/worker-demo:dev"
 
 /** Milliseconds from the publish to each step (undefined: the step does not exist for this kind). */
@@ -88,9 +91,10 @@ const dockerStarted = async (queue: string, from: () => number, event: "start" |
 }
 
 export const measureWake = async (kind: WakeKind, trials: number, log: (line: string) => void = () => {}): Promise<WakeResult> => {
-  const driver = kind.startsWith("docker") ? "docker" : "process"
-  // Docker kinds run the image as it is (its CMD starts the demo from its startup snapshot).
-  const command = kind === "process-unbundled" ? ["node", await userWorker()] : driver === "docker" ? "image" as const : undefined
+  const driver = kind.startsWith("docker") ? "docker" : kind.startsWith("swarm") ? "swarm" : "process"
+  // Docker and swarm kinds run the image as it is (its CMD starts the demo from its startup snapshot).
+  const command = kind === "process-unbundled" ? ["node", await userWorker()] : driver !== "process" ? "image" as const : undefined
+  const releaseSwarm = driver === "swarm" ? await ensureSwarm() : undefined
   const server = await startNatsServer()
   const nc = await connect({ servers: server.url })
   const queue = `wake-${kind}`
@@ -111,7 +115,9 @@ export const measureWake = async (kind: WakeKind, trials: number, log: (line: st
         const frozen = driver === "docker" ? (await managedContainers(queue)).every((c) => c.State === "paused") : true
         return s?.desired === 0 && s.running === 0 && s.suspending === 0 && s.suspended === 1 && frozen
       }
-      const left = driver === "docker" ? (await managedContainers(queue)).length : (await workerPids(queue)).length
+      const left = driver === "docker" ? (await managedContainers(queue)).length
+        : driver === "swarm" ? (await managedServices(queue)).length
+        : (await workerPids(queue)).length
       return s?.desired === 0 && s.running === 0 && left === 0
     }
     // A suspend kind needs its replica first: one job, then it is frozen at idle.
@@ -130,8 +136,9 @@ export const measureWake = async (kind: WakeKind, trials: number, log: (line: st
       // Its sequence is known before the publish: the ack may come before the publish's own reply.
       const seq = (await jsm.streams.info(streamName(queue))).state.last_seq + 1
       const acked = firstOn(nc, `$JS.ACK.${streamName(queue)}.>`, from, (body, subject) => body === "+ACK" && subject.split(".")[5] === String(seq))
-      const started = driver === "docker" ? await dockerStarted(queue, from, suspend ? "unpause" : "start") : undefined
-      const stateBefore = driver === "docker" ? (await managedContainers(queue)).map((c) => c.State).join(",") : ""
+      // A swarm task's container carries the queue's label too: its start is seen the same way.
+      const started = driver !== "process" ? await dockerStarted(queue, from, suspend ? "unpause" : "start") : undefined
+      const stateBefore = driver !== "process" ? (await managedContainers(queue)).map((c) => c.State).join(",") : ""
       await nc.flush()
       t0 = performance.now()
       const published = await js.publish(`jobs.${queue}`, JSON.stringify({ id: `wake-${i}` }))
@@ -161,10 +168,11 @@ export const measureWake = async (kind: WakeKind, trials: number, log: (line: st
     return { kind, trials: results }
   } finally {
     await scaler.stop("SIGTERM")
-    // `up` leaves docker workers running on exit (they'd be adopted); `down` drains them.
-    if (driver === "docker") await runCli(["down", "--config", config])
+    // `up` leaves docker and swarm workers running on exit (they'd be adopted); `down` drains them.
+    if (driver !== "process") await runCli(["down", "--config", config])
     await nc.close()
     await server.stop()
+    await releaseSwarm?.()
   }
 }
 
@@ -197,7 +205,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
   const kinds = (process.env.BENCH_KINDS?.split(",") ?? wakeKinds) as ReadonlyArray<WakeKind>
   const results: Array<WakeResult> = []
   for (const kind of kinds) results.push(await measureWake(kind, trials, console.log))
-  const bare = kinds.some((k) => k.startsWith("docker")) ? bareDockerRun(Math.min(trials, 10)) : []
+  const bare = kinds.some((k) => k.startsWith("docker") || k.startsWith("swarm")) ? bareDockerRun(Math.min(trials, 10)) : []
   console.log(`\nwake from zero: publish of one job at zero replicas -> its ack (${trials} trials; step columns are medians)\n`)
   console.log([...breakdownHeader, ...breakdownRows(results)].join("\n"))
   if (bare.length > 0) console.log(`\nbare docker run --rm ${image} node -e 0: p50 ${ms(quantile(bare, 0.5))}, p95 ${ms(quantile(bare, 0.95))}`)

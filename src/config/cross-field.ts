@@ -7,7 +7,7 @@ import { formatShortDuration, ShortDuration } from "./duration.ts"
 import { type ConfigProblem, isPlainObject, type ProblemPath } from "./errors.ts"
 import { DEFAULTS, defaultSubjects, QUEUE_NAME_PATTERN, RESERVED_STREAMS } from "./schema.ts"
 import { subjectProblem, subjectsOverlap } from "./subjects.ts"
-import { streamName } from "../jetstream/names.ts"
+import { containerName, streamName } from "../jetstream/names.ts"
 
 /** The integer at `key`, its default when absent, or `undefined` when it is not an integer. */
 const rawInt = (o: Record<string, unknown>, key: string, dflt: number): number | undefined => {
@@ -37,6 +37,12 @@ const backoffProblems = (backoff: unknown, at: ProblemPath): ReadonlyArray<Confi
     message: `expected a duration >= initial (${formatShortDuration(initial)}), got ${formatShortDuration(max)}${dflt}`
   }]
 }
+
+/** Swarm service names are at most this long. */
+const swarmNameLimit = 63
+
+/** The deployment named in the file (its default when absent or not a string). */
+const deploymentOf = (raw: Record<string, unknown>): string => typeof raw["deployment"] === "string" ? raw["deployment"] : DEFAULTS.deployment
 
 /**
  * Problems that involve more than one field or queue: names (pattern, reserved streams), replica
@@ -72,6 +78,12 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
 
     if ((driver === "docker" || driver === "swarm") && !Object.hasOwn(q, "image")) {
       out.push({ path: [...at, "image"], message: `required when runtime.driver is ${driver}` })
+    }
+    if (driver === "swarm" && q["privileged"] === true) {
+      out.push({ path: [...at, "privileged"], message: "Swarm has no privileged services (runtime.driver is swarm)" })
+    }
+    if (driver === "swarm" && QUEUE_NAME_PATTERN.test(name) && containerName(deploymentOf(raw), name, "00000000").length > swarmNameLimit) {
+      out.push({ path: at, message: `too long for the swarm driver: its services are named jetscale-[<deployment>-]<queue>-<8-character id>, at most ${swarmNameLimit} characters (Swarm's limit)` })
     }
     if (driver !== "swarm" && isPlainObject(q["placement"]) && Object.values(q["placement"]).some((v) => Array.isArray(v) && v.length > 0)) {
       out.push({ path: [...at, "placement"], message: "only the swarm driver places workers on nodes (runtime.driver is " + String(driver) + ")" })

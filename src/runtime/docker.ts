@@ -21,6 +21,9 @@ const killMarginSeconds = 2
 /** How long a removal waits for the end of a log stream before it goes ahead anyway. */
 const logEndTimeoutMs = 10_000
 
+/** Set by Swarm on the containers of its tasks. */
+const swarmServiceLabel = "com.docker.swarm.service.id"
+
 const statusCode = (e: unknown): number | undefined => (e as { statusCode?: number }).statusCode
 
 const call = attemptWith((message, cause) => new RuntimeError({ message: `docker: ${message}`, cause }))
@@ -33,6 +36,8 @@ const toInfo = (deployment: string) => (c: Docker.ContainerInfo): WorkerInfo | u
   const instance = c.Labels[labels.instance]
   const queue = c.Labels[labels.queue]
   if (c.Labels[labels.managed] !== "true" || !instance || !queue) return undefined
+  // A Swarm task's container carries the same labels: it belongs to the swarm driver (./swarm.ts).
+  if (c.Labels[swarmServiceLabel] !== undefined) return undefined
   if ((c.Labels[labels.deployment] ?? defaultDeployment) !== deployment) return undefined
   const exited = /^Exited \((-?\d+)\)/.exec(c.Status)
   return {

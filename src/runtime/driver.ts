@@ -1,5 +1,5 @@
 // The runtime-driver contract: how the scaler starts, lists and stops workers, whatever runs them.
-// Drivers only ever see workers they labelled (docker) or started (process).
+// Drivers only ever see workers they labelled (docker, swarm) or started (process).
 import { Context, type Duration, type Effect, Schema } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 
@@ -12,11 +12,11 @@ export interface WorkerSpec {
 }
 
 export interface WorkerInfo {
-  /** The runtime's own handle: the container id, or `<queue>/<instance>` for the process driver. */
+  /** The runtime's own handle: the container id, the service id (swarm), or `<queue>/<instance>` for the process driver. */
   readonly id: string
   readonly instance: string
   readonly queue: string
-  /** Container name, or `pid <n>` for the process driver. */
+  /** Container (swarm: service) name, or `pid <n>` for the process driver. */
   readonly name: string
   /** `paused`: frozen by `freeze` (idle: suspend), its memory kept, no CPU. */
   readonly state: "running" | "paused" | "exited"
@@ -39,7 +39,7 @@ export class RuntimeError extends Schema.TaggedError<RuntimeError>()("RuntimeErr
 }) {}
 
 export interface RuntimeDriver {
-  readonly name: "docker" | "process"
+  readonly name: "docker" | "process" | "swarm"
   /** Managed workers of one queue (or of every queue), running and exited. */
   readonly list: (queue?: string) => Effect.Effect<ReadonlyArray<WorkerInfo>, RuntimeError>
   readonly start: (spec: WorkerSpec) => Effect.Effect<WorkerInfo, RuntimeError>

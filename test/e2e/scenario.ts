@@ -1,7 +1,8 @@
 // The end-to-end scaling scenario, run once per runtime driver against a real nats-server (and a real
-// dockerd for the docker driver): 0 -> maxReplicas -> 0, and a scaler restart in the middle of a run.
+// dockerd for the docker driver, a single-node swarm made for the file for the swarm driver):
+// 0 -> maxReplicas -> 0, and a scaler restart in the middle of a run.
 import { jetstream } from "@nats-io/jetstream"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { streamName } from "../../src/jetstream/names.ts"
 import type { ScaleEvent } from "../../src/scaler/events.ts"
 import type { QueueStatus } from "../../src/scaler/queue-loop.ts"
@@ -10,19 +11,27 @@ import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
+import { managedServices, removeManagedServices, runningServices } from "../support/swarm.ts"
+import { useSwarm } from "../support/swarm-fixture.ts"
 import { writeDemoQueueConfig } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const maxReplicas = 4
 
-export const describeScaling = (driver: "docker" | "process") => describe(`${driver} driver, end to end`, () => {
+export const describeScaling = (driver: "docker" | "process" | "swarm") => describe(`${driver} driver, end to end`, () => {
+  if (driver === "swarm") useSwarm()
   const nats = useNatsServer()
+  // Registered before the scalers' cleanup, so it runs after it (once no scaler starts workers).
+  const swarmQueues: Array<string> = []
+  afterEach(async () => {
+    for (const q of swarmQueues.splice(0)) await removeManagedServices(q)
+  })
   const scalers = useScalers()
-
 
   const setup = async () => {
     const queue = uniqueName("e2e")
     if (driver === "docker") scalers.cleanUpQueue(queue)
+    if (driver === "swarm") swarmQueues.push(queue)
     const path = await writeDemoQueueConfig({
       natsUrl: nats.server.url, driver, queue,
       settings: { maxReplicas, targetPending: 10, concurrency: 4, idleTimeout: "3s", scaleDownDelay: "1s", stopTimeout: "10s", limits: "{ memory: 256m, cpus: 0.5, pids: 256 }" }
@@ -35,13 +44,19 @@ export const describeScaling = (driver: "docker" | "process") => describe(`${dri
     return { queue, stream: streamName(queue), events, sub, start }
   }
 
-  /** Running workers as the runtime sees them: containers for docker, the scaler's count for processes. */
+  /** Running workers as the runtime sees them: containers for docker, tasks for swarm, the scaler's count for processes. */
   const running = async (queue: string): Promise<number> => {
     if (driver === "docker") return (await managedContainers(queue)).filter((c) => c.State === "running").length
+    if (driver === "swarm") return runningServices(queue)
     const reply = await nats.nc.request(statusSubject, "", { timeout: 1000 })
     return reply.json<{ queues: Array<QueueStatus> }>().queues.find((q) => q.name === queue)?.running ?? 0
   }
-  const leftovers = async (queue: string) => driver === "docker" ? (await managedContainers(queue)).length : running(queue)
+  const leftovers = async (queue: string) =>
+    driver === "docker" ? (await managedContainers(queue)).length : driver === "swarm" ? (await managedServices(queue)).length : running(queue)
+  /** The ids of the running workers (containers, services), for a runtime that outlives the scaler. */
+  const runningIds = async (queue: string) => driver === "docker"
+    ? (await managedContainers(queue)).filter((c) => c.State === "running").map((c) => c.Id).sort()
+    : (await managedServices(queue)).filter((s) => s.task?.Status?.State === "running").map((s) => s.id).sort()
 
   const publish = async (queue: string, n: number, payload: object) => {
     const js = jetstream(nats.nc)
@@ -79,15 +94,15 @@ export const describeScaling = (driver: "docker" | "process") => describe(`${dri
     await first.waitForOutput("scaler up")
     await publish(queue, 200, { sleepMs: 250 })
     await waitFor(`${maxReplicas} workers running`, async () => (await running(queue)) === maxReplicas, 20_000)
-    const before = driver === "docker" ? (await managedContainers(queue)).map((c) => c.Id) : []
+    const before = driver === "process" ? [] : await runningIds(queue)
 
     expect(await first.stop("SIGTERM")).toBe(0)
-    if (driver === "docker") {
+    if (driver !== "process") {
       // Control plane down, data plane still working.
-      expect((await managedContainers(queue)).filter((c) => c.State === "running").map((c) => c.Id).sort()).toEqual([...before].sort())
+      expect(await runningIds(queue)).toEqual(before)
     }
     const second = start()
-    if (driver === "docker") await second.waitForOutput(`adopted ${maxReplicas} running worker(s)`)
+    if (driver !== "process") await second.waitForOutput(`adopted ${maxReplicas} running worker(s)`)
     await waitFor("all 200 jobs acked", () => allAcked(stream, 200), 90_000)
     await waitFor("scale back to 0", async () => (await leftovers(queue)) === 0, 40_000)
     const redelivered = (await nats.jsm.consumers.info(stream, "workers")).num_redelivered

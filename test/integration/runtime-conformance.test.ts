@@ -1,5 +1,7 @@
 // One conformance suite, run against every runtime driver: start, list, logs, stop with drain,
-// a scale-in drain, a worker that dies by itself; for docker also adoption by a new driver and label safety.
+// a scale-in drain, a worker that dies by itself; for docker and swarm also adoption by a new driver
+// and label safety. The swarm driver runs on a single-node swarm made for its block (see
+// test/support/swarm.ts); its own features are in swarm-driver.test.ts.
 import { jetstream } from "@nats-io/jetstream"
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -12,22 +14,47 @@ import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { makeDockerDriver } from "../../src/runtime/docker.ts"
 import type { LogLine, RuntimeDriver } from "../../src/runtime/driver.ts"
 import { makeProcessDriver } from "../../src/runtime/process.ts"
+import { makeSwarmDriver } from "../../src/runtime/swarm.ts"
 import { workerEnv } from "../../src/scaler/worker-env.ts"
 import { docker, removeManaged } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { testQueue } from "../support/queue.ts"
+import { managedServices, removeManagedServices } from "../support/swarm.ts"
+import { useSwarm } from "../support/swarm-fixture.ts"
 import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
 
 const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
 
-const drivers: Record<"docker" | "process", (onLog: (l: LogLine) => void) => RuntimeDriver> = {
+const drivers: Record<"docker" | "process" | "swarm", (onLog: (l: LogLine) => void) => RuntimeDriver> = {
   docker: (onLog) => makeDockerDriver({ network: "host", onLog }),
-  process: (onLog) => makeProcessDriver({ onLog }).driver
+  process: (onLog) => makeProcessDriver({ onLog }).driver,
+  swarm: (onLog) => makeSwarmDriver({ network: "host", onLog }).driver
 }
 
-describe.each(["docker", "process"] as const)("%s driver conformance", (name) => {
+/** A workload with only part of jetscale's labels (never listed), per labelling driver. */
+const strangers = {
+  docker: async (queue: string) => {
+    const c = await docker.createContainer({ Image: "jetscale/worker-demo:dev", Cmd: ["node", "-e", "setTimeout(() => {}, 60000)"], Labels: { [`io.jetscale.queue`]: queue } })
+    await c.start()
+    return { running: async () => (await c.inspect()).State.Running, remove: () => c.remove({ force: true }) }
+  },
+  swarm: async (queue: string) => {
+    const s = await docker.createService({
+      Name: `stranger-${queue}`.slice(0, 63), Labels: { [`io.jetscale.queue`]: queue },
+      TaskTemplate: { ContainerSpec: { Image: "jetscale/worker-demo:dev", Args: ["node", "-e", "setTimeout(() => {}, 60000)"] }, RestartPolicy: { Condition: "none" } },
+      Mode: { Replicated: { Replicas: 1 } }
+    })
+    return {
+      running: async () => (await docker.listTasks({ filters: { service: [s.id] } })).some((t: { Status: { State: string } }) => ["pending", "assigned", "accepted", "preparing", "starting", "running"].includes(t.Status.State)),
+      remove: () => docker.getService(s.id).remove()
+    }
+  }
+}
+
+describe.each(["docker", "process", "swarm"] as const)("%s driver conformance", (name) => {
+  if (name === "swarm") useSwarm()
   const lines: Array<LogLine> = []
   let driver: RuntimeDriver
   let q: QueueConfig
@@ -46,6 +73,7 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
   })
   afterAll(async () => {
     if (name === "docker") await removeManaged(q.name)
+    if (name === "swarm") await removeManagedServices(q.name)
   })
   const start = (instance: string) => run(driver.start({ queue: q, instance, env: workerEnv(q, instance, { url: nats.server.url }) }))
   const listed = async (instance: string) => (await run(driver.list(q.name))).find((w) => w.instance === instance)
@@ -150,20 +178,20 @@ describe.each(["docker", "process"] as const)("%s driver conformance", (name) =>
     await nats.jsm.streams.purge(q.stream)
   })
 
-  if (name === "docker") {
-    it("a new driver instance adopts running workers and never lists unlabelled containers", async () => {
+  if (name === "docker" || name === "swarm") {
+    it("a new driver instance adopts running workers and never lists what lacks jetscale's labels", async () => {
       await start("d1")
-      const stranger = await docker.createContainer({ Image: "jetscale/worker-demo:dev", Cmd: ["node", "-e", "setTimeout(() => {}, 60000)"], Labels: { [`io.jetscale.queue`]: q.name } })
+      const stranger = await strangers[name](q.name)
       try {
-        await stranger.start()
-        const fresh = drivers.docker(() => {})
+        const fresh = drivers[name](() => {})
         const seen = await run(fresh.list(q.name))
         expect(seen.map((w) => w.instance)).toEqual(["d1"])
         await run(fresh.stop(seen[0]!, q.stopTimeout))
         expect(await run(driver.list(q.name))).toEqual([])
-        expect((await stranger.inspect()).State.Running).toBe(true)
+        if (name === "swarm") expect((await managedServices(q.name)).map((s) => s.name)).toEqual([])
+        expect(await stranger.running()).toBe(true)
       } finally {
-        await stranger.remove({ force: true })
+        await stranger.remove()
       }
     })
   }

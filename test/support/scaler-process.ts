@@ -22,13 +22,13 @@ export const writeConfig = async (yaml: string): Promise<string> => {
 }
 
 /**
- * A config with one queue of the demo worker, for either driver (docker: host network): the demo
+ * A config with one queue of the demo worker, for any driver (docker, swarm: host network): the demo
  * image, and its bundle as the command unless `command` says otherwise ("image": the image's own).
  * `settings` are the queue's further keys; the scaler ticks every 500ms unless `interval` says.
  */
 export const writeDemoQueueConfig = (o: {
   readonly natsUrl: string
-  readonly driver: "docker" | "process"
+  readonly driver: "docker" | "process" | "swarm"
   readonly queue: string
   readonly settings: Readonly<Record<string, string | number>>
   readonly interval?: string

@@ -319,6 +319,8 @@ describe("decodeConfig: one problem each", () => {
     ["placement without the swarm driver", q({ placement: { constraints: ["node.role==worker"] } }), "queues.demo.placement: only the swarm driver places workers on nodes (runtime.driver is docker)"],
     ["a placement preference that is not spread=", { runtime: { driver: "swarm" }, ...q({ placement: { preferences: ["zone"] } }) }, `queues.demo.placement.preferences[0]: expected spread=<node attribute> (e.g. spread=node.labels.zone), got "zone"`],
     ["missing image for swarm", { runtime: { driver: "swarm" }, queues: { demo: {} } }, "queues.demo.image: required when runtime.driver is swarm"],
+    ["privileged with swarm", { runtime: { driver: "swarm", docker: { allowPrivileged: true } }, ...q({ privileged: true }) }, "queues.demo.privileged: Swarm has no privileged services (runtime.driver is swarm)"],
+    ["a queue name too long for swarm", { runtime: { driver: "swarm" }, queues: { ["q".repeat(50)]: { image: "x" } } }, `queues.${"q".repeat(50)}: too long for the swarm driver: its services are named jetscale-[<deployment>-]<queue>-<8-character id>, at most 63 characters (Swarm's limit)`],
     ["a lease under 1s", { scaler: { lease: "500ms" } }, "scaler.lease: expected a duration >= 1s, got 500ms"],
     ["queues as a list", { queues: ["demo"] }, "queues: expected a mapping, got a list"],
     ["queue without a body", { runtime: { driver: "process" }, queues: { demo: null } }, "queues.demo: expected a mapping, got null"],
