@@ -11,6 +11,7 @@
 # Environment (all optional):
 #   JETSCALE_NODE_IMAGE=IMAGE   use IMAGE as the base, no detection
 #   JETSCALE_SKIP_BUILD=1       do not run `npm run build` (the bundles must exist)
+#   JETSCALE_OFFLINE=1          do not try to pull node:24-slim
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -118,7 +119,7 @@ choose_base() {
   elif image_exists "$OFFICIAL_BASE"; then
     BASE=$OFFICIAL_BASE
     log "base: $BASE (present locally)"
-  elif timeout 20 docker pull --quiet "$OFFICIAL_BASE" >/dev/null 2>&1; then
+  elif [[ ${JETSCALE_OFFLINE:-} != 1 ]] && timeout 20 docker pull --quiet "$OFFICIAL_BASE" >/dev/null 2>&1; then
     BASE=$OFFICIAL_BASE
     log "base: $BASE (pulled)"
   else

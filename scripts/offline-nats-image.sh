@@ -3,15 +3,15 @@
 # lists, and busybox (for the compose healthcheck's `wget`), brought in with `docker import`.
 # It behaves like the official image for compose.yaml: ENTRYPOINT nats-server, ports 4222/8222.
 # Prints the image's name on stdout. Used by ./stack when the official image can't be pulled.
-# Needs: nats-server and busybox (Debian: apt-get install nats-server busybox-static).
+# Needs: nats-server and, to make the image, busybox (Debian: sudo apt-get install -y nats-server
+# busybox-static); ./stack up checks both first.
 set -euo pipefail
 
 log() { printf 'nats-image: %s\n' "$*" >&2; }
 die() { printf 'nats-image: error: %s\n' "$*" >&2; exit 1; }
 
-server=$(command -v nats-server) || die "no nats-server on PATH (apt-get install nats-server)"
+server=$(command -v nats-server) || die "no nats-server on PATH (Debian: sudo apt-get install -y nats-server)"
 server=$(readlink -f "$server")
-busybox=$(command -v busybox) || die "no busybox on PATH (apt-get install busybox-static)"
 version=$("$server" --version | sed -n 's/^nats-server: v//p')
 [[ -n $version ]] || die "cannot read the version of $server"
 image="jetscale/nats-offline:$version"
@@ -22,6 +22,7 @@ if docker image inspect "$image" >/dev/null 2>&1; then
   exit 0
 fi
 
+busybox=$(command -v busybox) || die "no busybox on PATH (Debian: sudo apt-get install -y busybox-static)"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 install -D -m 0755 "$server" "$root/nats-server"
