@@ -92,7 +92,7 @@ describe("compose stack (docker-compose, offline images)", () => {
     const cwd = await mkdtemp(join(tmpdir(), "jetscale-compose-"))
     await writeFile(join(cwd, "compose.yaml"), await readFile("compose.yaml", "utf8"))
     try {
-      for (const profile of ["observability", "tools", "build"]) {
+      for (const profile of ["observability", "tools", "build", "ha"]) {
         await run("docker-compose", ["--profile", profile, "config", "-q"], { cwd, env: withSecrets })
       }
       const missing = await run("docker-compose", ["config", "-q"], { cwd, env: { ...withSecrets, JETSCALE_WORKER_PASSWORD: "" } }).then(() => "", (e: { stderr: string }) => e.stderr)
@@ -188,6 +188,26 @@ describe("compose stack (docker-compose, offline images)", () => {
       await writeFile("jetscale.yaml", original)
     }
     await waitFor("the consumer back at maxReplicas 5", async () => (await jsm.consumers.info("JETSCALE_DEMO", "workers")).config.max_ack_pending === 20, 60_000, 500)
+
+    // high availability: the `ha` profile adds a standby scaler; the leader's container killed, the
+    // standby takes over within two leases (10s) and the next job still runs
+    await readme(`JETSCALE_STACK_PROFILES="observability ha" ./stack up`, 300_000)
+    const readyOf = async (port: number) => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`, { headers: { authorization: `Bearer ${secrets.JETSCALE_ADMIN_TOKEN}` } })
+      return (await res.json()) as { scaler?: { role: string; leader: string | null } }
+    }
+    await waitFor("the standby ready on :9465", async () => (await readyOf(9465).catch(() => undefined))?.scaler?.role === "standby", 90_000, 500)
+    expect((await readyOf(9464)).scaler?.role).toBe("leader")
+    const acked = (await jsm.consumers.info("JETSCALE_DEMO", "workers")).ack_floor.stream_seq
+    const killedAt = Date.now()
+    await docker.getContainer(scalerId).kill()
+    await waitFor("the standby leading", async () => (await readyOf(9465).catch(() => undefined))?.scaler?.role === "leader", 60_000, 250)
+    console.log(`compose ha: the leader's container SIGKILLed -> the standby leads after ${Date.now() - killedAt} ms (scaler.lease 10s)`)
+    await readme(`./stack nats pub jobs.demo '{"sleepMs":200}'`)
+    await waitFor("the job run under the new leader", async () => {
+      const c = await jsm.consumers.info("JETSCALE_DEMO", "workers")
+      return c.ack_floor.stream_seq > acked && c.num_pending === 0 && c.num_ack_pending === 0
+    }, 60_000, 250)
 
     // idleTimeout 30s + the scale-down steps: every worker drained and removed
     await waitFor("the workers gone after the idle timeout", async () => (await managedIds()).length === 0, 120_000, 1000)
