@@ -77,4 +77,6 @@ export const jobReportSubject = (queue: string): string => `jetscale.metrics.job
  * draining ones as draining after a restart.
  */
 export const workerStateSubject = (queue: string, instance: string): string => `jetscale.workers.${queue}.${logToken(instance)}`
+/** A worker takes commands from the scaler here (request-reply: `drain` -> `ok`), wherever it runs. */
+export const workerControlSubject = (queue: string, instance: string): string => `jetscale.control.${queue}.${logToken(instance)}`
 export const workerStatesFilter = "jetscale.workers.>"

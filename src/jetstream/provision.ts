@@ -27,6 +27,14 @@ export const streamOwner = (description: string | undefined): string | undefined
   return m ? m[1] ?? defaultDeployment : undefined
 }
 
+/** Why the queue's existing stream is not this deployment's to use, or undefined when it is. */
+export const foreignStream = (q: QueueConfig, deployment: string, have: Pick<StreamInfo, "config">): string | undefined => {
+  const owner = streamOwner(have.config.description)
+  return owner !== undefined && owner !== deployment
+    ? `stream ${q.stream}: belongs to the jetscale deployment ${owner}, not ${deployment} (queue names must differ between deployments on one NATS server)`
+    : undefined
+}
+
 const wantedStream = (q: QueueConfig, deployment: string): Partial<StreamConfig> & { name: string } => ({
   name: q.stream,
   subjects: [...q.subjects],
@@ -84,10 +92,8 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
     yield* call(`stream ${q.stream}: create failed${replicasHint(q.replicas, `queues.${q.name}.replicas`)}`, () => jsm.streams.add(want))
     return "created" as const
   }
-  const owner = streamOwner(have.config.description)
-  if (owner !== undefined && owner !== deployment) {
-    return yield* fail(`stream ${q.stream}: belongs to the jetscale deployment ${owner}, not ${deployment} (queue names must differ between deployments on one NATS server)`)
-  }
+  const foreign = foreignStream(q, deployment, have)
+  if (foreign !== undefined) return yield* fail(foreign)
   const conflicts = streamConflicts(have.config, want)
   if (conflicts.length > 0) {
     return yield* fail(`stream ${q.stream}: ${conflicts.join("; ")} (this needs the stream to be recreated: ` +

@@ -45,7 +45,9 @@ const workerEntry = (workerUser: string, secret: string, queue: QueueConfig) => 
         password: ${q(derivedPassword(secret, user))}
         permissions: {
           publish: { allow: ${list(queueWorkerGrants(queue))} }
-          subscribe: { allow: ${list([`${inboxPrefixFor(user)}.>`])} }
+          subscribe: { allow: ${list([`${inboxPrefixFor(user)}.>`, `jetscale.control.${queue.name}.*`])} }
+          # the answer to a command of the scaler (jetscale.control: drain -> ok)
+          allow_responses: true
         }
       }`
 }

@@ -68,6 +68,12 @@ export interface RuntimeDriver {
   readonly ping: Effect.Effect<void, RuntimeError>
 }
 
+/**
+ * Asks a worker over NATS (`jetscale.control.<queue>.<instance>`) to drain for a scale-in, for a
+ * runtime that cannot signal it (a Swarm worker on another node). True once the worker answered.
+ */
+export type DrainOverNats = (worker: WorkerInfo) => Effect.Effect<boolean>
+
 /** The signal that asks a worker to drain for a scale-in (the SDK's `runWorker` handles it). */
 export const drainSignal = "SIGUSR2"
 /** The signal that cordons a worker for `idle: suspend`; SIGCONT resumes it. */

@@ -6,20 +6,20 @@
 //
 // Signals: Swarm's API has no "signal a task". A task on this manager's own node is reached through
 // this engine (the drain's SIGUSR2, `docker stop` for a shutdown): exactly the docker driver's
-// behaviour, and all a single-node swarm needs. A task on another node can only be stopped by
-// Swarm itself (the service scaled to zero: after ~2s, SIGTERM, then a kill stopTimeout + 2s later):
-// there a scale-in is a shutdown, not a drain (the worker finishes its jobs within stopTimeout and
-// hands back the rest; nothing is lost, but a longer job runs again elsewhere; each such scale-in
-// says so in a log line), and what the worker prints after that SIGTERM may not reach the log sink
-// (Swarm deletes the task, and its logs with it, once it has stopped; its log stream did not deliver
-// those lines here). A drain that reaches every node needs the worker to take it from NATS (a control
-// subject per instance): not built. `idle: suspend` cannot freeze: Swarm cannot pause a task, so a
-// suspended replica drains and exits instead (one log line per queue).
+// behaviour. A task on another node is drained through NATS (`drainOverNats`: the worker takes
+// `drain` on jetscale.control.<queue>.<instance>, answers, finishes its jobs with no time limit and
+// exits). A worker that does not answer (an SDK without it) can only be stopped by Swarm itself
+// (the service scaled to zero: after ~2s, SIGTERM, then a kill stopTimeout + 2s later): a shutdown,
+// not a drain (it finishes its jobs within stopTimeout and hands back the rest; nothing is lost, but
+// a longer job runs again elsewhere; a log line says so), and what it prints after that SIGTERM may
+// not reach the log sink (Swarm deletes the task, and its logs with it, once it has stopped).
+// `idle: suspend` cannot freeze: Swarm cannot pause a task, so a suspended replica drains and exits
+// instead (one log line per queue).
 import Docker from "dockerode"
 import { Clock, Duration, Effect, Layer } from "effect"
 import { attemptWith, describe } from "../effect/attempt.ts"
 import { containerName, defaultDeployment, labels } from "../jetstream/names.ts"
-import { drainSignal, Runtime, RuntimeError, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
+import { drainSignal, Runtime, RuntimeError, type DrainOverNats, type LogLine, type RuntimeDriver, type WorkerInfo, type WorkerSpec } from "./driver.ts"
 import { makeSwarmLogs } from "./swarm-logs.ts"
 import {
   currentTask, isLive, isRootUser, killMarginSeconds, maxServiceNameLength, nonRootUser, serviceSpec, taskProblem, workerOf,
@@ -37,6 +37,8 @@ export interface SwarmDriverOptions {
   readonly onLog?: (line: LogLine) => void
   /** Treats every task as on another node than this manager's: tests the multi-node path on one node. */
   readonly allNodesRemote?: boolean
+  /** How a worker on another node is drained (it takes the command from NATS); without it, or unanswered, Swarm stops it. */
+  readonly drainOverNats?: DrainOverNats
 }
 
 const pollEvery = Duration.millis(100)
@@ -184,13 +186,17 @@ export const makeSwarmDriver = (options: SwarmDriverOptions) => {
 
   const notReachable = (w: WorkerInfo, t: SwarmTask) =>
     Effect.logWarning(`queue ${w.queue}: worker ${w.name} runs on node ${t.NodeID ?? "?"}, not on this manager's: Swarm can only stop it ` +
-      "(SIGTERM: it finishes its jobs within stopTimeout and hands back the rest), so it is stopped, not drained")
+      "(SIGTERM: it finishes its jobs within stopTimeout and hands back the rest), so it is stopped, not drained (it did not answer a drain over NATS)")
 
   const drain: RuntimeDriver["drain"] = (w) => Effect.gen(function*() {
     const t = yield* taskOf(w)
     if (t === undefined || !isLive(t)) return
     const container = yield* localContainer(t)
     if (container !== undefined) return yield* onContainer("drain", w, container, (c) => c.kill({ signal: drainSignal }))
+    // On another node: the worker drains when told over NATS (it exits once its jobs are done).
+    if (t.Status?.ContainerStatus?.ContainerID && options.drainOverNats && (yield* options.drainOverNats(w))) {
+      return yield* Effect.logInfo(`queue ${w.queue}: worker ${w.name} runs on node ${t.NodeID ?? "?"}: drained through NATS (jetscale.control)`)
+    }
     // No container yet (waiting for a node, starting): nothing in flight, Swarm cancels the task.
     if (t.Status?.ContainerStatus?.ContainerID) yield* notReachable(w, t)
     yield* scaleToZero(w)

@@ -10,7 +10,7 @@ import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
-import { ProvisionError, provisionQueue } from "../jetstream/provision.ts"
+import { foreignStream, ProvisionError, provisionQueue } from "../jetstream/provision.ts"
 import { readStreamLevels, readStreams, type StreamLevels } from "../jetstream/stream-levels.ts"
 import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
 import { Nats } from "../nats/connection.ts"
@@ -85,6 +85,16 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const config = yield* live.get
   const scope = yield* Effect.scope
   yield* driver.ping
+
+  // A queue whose stream another deployment owns is refused at once, also by a scaler that will
+  // stand by (it would only find out when it takes over).
+  const streams = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
+    Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
+  for (const q of config.queues) {
+    const have = streams.get(q.stream)
+    const foreign = have === undefined ? undefined : foreignStream(q, config.deployment, have)
+    if (foreign !== undefined) return yield* new ProvisionError({ message: foreign })
+  }
 
   // Several scalers may run this config: one leads (provisions, reconciles, sweeps the DLQ, takes
   // overrides); the others stand by and take over when its lease runs out. Every worker action is

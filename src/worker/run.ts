@@ -12,7 +12,7 @@ import type { Schema } from "effect"
 import { makeAcker } from "./ack.ts"
 import { makeDecoder } from "./decode.ts"
 import { fromSpec } from "./backoff.ts"
-import { jobReportSubject } from "../jetstream/names.ts"
+import { jobReportSubject, workerControlSubject } from "../jetstream/names.ts"
 import { makeJobReportBatcher } from "../telemetry/job-report.ts"
 import { startPuller } from "./puller.ts"
 import { makeFailureHooks } from "./failures.ts"
@@ -225,6 +225,16 @@ export const startWorker = async <A>(options: WorkerOptions<A>): Promise<Running
     await jobsDone()
     await close()
   })()
+
+  // The scaler's commands over NATS, for workers it cannot signal (another Swarm node): `drain` is
+  // the scale-in drain of SIGUSR2, answered `ok` at once. Anything else is ignored.
+  nc.subscribe(workerControlSubject(settings.queue, settings.instance), {
+    callback: (err, m) => {
+      if (err || m.data.length > 64 || m.string() !== "drain") return
+      send(() => m.respond("ok"))
+      void drain()
+    }
+  })
 
   let stopping: Promise<void> | undefined
   const stop = () => stopping ??= (async () => {

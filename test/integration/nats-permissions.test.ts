@@ -129,7 +129,10 @@ describe("nats.conf: least privilege", () => {
     nc.publish(`jetscale.metrics.jobs.${queue}`, JSON.stringify({ outcome: "succeeded", seconds: 0.1 }))
     nc.publish(`jetscale.workers.${queue}.w1`, JSON.stringify({ instance: "w1", state: "running", inFlight: 0 }))
     nc.publish(`jetscale.logs.${queue}.w1`, "a log line")
+    // the scaler's commands (jetscale.control): taken and answered
+    nc.subscribe(`jetscale.control.${queue}.w1`, { callback: (_e, m) => void m.respond("ok") })
     await nc.flush()
+    expect((await (await as("scaler")).request(`jetscale.control.${queue}.w1`, "drain", { timeout: 2000 })).string()).toBe("ok")
     expect(errors).toEqual([])
   })
 
@@ -149,6 +152,9 @@ describe("nats.conf: least privilege", () => {
     for (const s of [`$JS.ACK.${other.stream}.workers.1.1.1.0.0`, `jetscale.metrics.jobs.${other.name}`, `jetscale.workers.${other.name}.w1`]) {
       await expect.poll(() => errors.join("\n")).toContain(`Permissions Violation for Publish to "${s}"`)
     }
+    // nor take another queue's commands
+    nc.subscribe(`jetscale.control.${other.name}.w1`)
+    await expect.poll(() => errors.join("\n")).toContain(`Permissions Violation for Subscription to "jetscale.control.${other.name}.w1"`)
     // The other queue's job is untouched: still there, never delivered.
     const c = await scalerJsm.consumers.info(other.stream, "workers")
     expect(c.num_pending).toBe(1)

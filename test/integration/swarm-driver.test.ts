@@ -15,6 +15,7 @@ import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { makeDockerDriver } from "../../src/runtime/docker.ts"
 import type { LogLine, RuntimeDriver, WorkerInfo } from "../../src/runtime/driver.ts"
 import { makeSwarmDriver } from "../../src/runtime/swarm.ts"
+import { workerControlSubject } from "../../src/jetstream/names.ts"
 import { workerEnv } from "../../src/scaler/worker-env.ts"
 import { managedContainers } from "../support/docker.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
@@ -190,12 +191,31 @@ describe("swarm driver", () => {
     await jetstream(nats.nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 3000, id: "remote" }))
     await waitFor("the job in flight", async () => (await run(readBacklog(nats.jsm, q))).ackPending === 1)
     await run(remote.drain(w))
-    expect(logged.filter((l) => l.includes(`worker ${w.name} runs on node`))).toEqual([expect.stringMatching(/not on this manager's: Swarm can only stop it .* so it is stopped, not drained$/)])
+    expect(logged.filter((l) => l.includes(`worker ${w.name} runs on node`))).toEqual([expect.stringMatching(/not on this manager's: Swarm can only stop it .* so it is stopped, not drained \(it did not answer a drain over NATS\)$/)])
     const gone: WorkerInfo = await exited(remote, q, "o1", 30_000)
     expect((await nats.jsm.streams.info(q.stream)).state.messages).toBe(0)
     expect((await nats.jsm.consumers.info(q.stream, q.consumer)).num_redelivered).toBe(0)
     await run(remote.remove(gone))
     expect(await managedServices(q.name)).toEqual([])
+  })
+
+  it("a worker on another node (simulated) is drained through NATS on a scale-in: a job longer than stopTimeout finishes, no redelivery, exit 0", async () => {
+    const drainOverNats = (w: WorkerInfo) => Effect.tryPromise(() => nats.nc.request(workerControlSubject(w.queue, w.instance), "drain", { timeout: 2000 })).pipe(
+      Effect.map((m) => m.string() === "ok"), Effect.orElseSucceed(() => false))
+    const remote = makeSwarmDriver({ network: "host", onLog, allNodesRemote: true, drainOverNats }).driver
+    const q = demoQueue("sw-natsdrain", { stopTimeout: Duration.seconds(1), ackWait: Duration.seconds(30) })
+    await run(provisionQueue(nats.jsm, q))
+    const w = await startOn(remote, q, "n1")
+    await started("n1")
+    await jetstream(nats.nc).publish(q.subjects[0]!, JSON.stringify({ sleepMs: 4000, id: "long" }))
+    await waitFor("the job in flight", async () => (await run(readBacklog(nats.jsm, q))).ackPending === 1)
+    await run(remote.drain(w))
+    expect(logged.filter((l) => l.includes(`worker ${w.name} runs on node`))).toEqual([expect.stringMatching(/: drained through NATS \(jetscale\.control\)$/)])
+    const gone: WorkerInfo = await exited(remote, q, "n1", 30_000)
+    expect(gone.exitCode).toBe(0)
+    const consumer = await nats.jsm.consumers.info(q.stream, q.consumer)
+    expect([consumer.ack_floor.stream_seq, consumer.num_redelivered, (await nats.jsm.streams.info(q.stream)).state.messages]).toEqual([1, 0, 0])
+    await run(remote.remove(gone))
   })
 
   it("idle: suspend: Swarm cannot pause a task, so a suspended replica drains and exits 0, and a line says so once", async () => {
