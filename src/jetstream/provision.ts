@@ -2,15 +2,14 @@
 // change, and refuse (with the way out) what would need the stream or consumer to be recreated.
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type ConsumerInfo, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { attemptWith, lookupWith } from "../effect/attempt.ts"
 import { defaultDeployment } from "./names.ts"
+import { ProvisionError, replicasHint } from "./provision-error.ts"
+import { awaitStreamReplicas } from "./replicas.ts"
 
-export class ProvisionError extends Schema.TaggedError<ProvisionError>()("ProvisionError", {
-  message: Schema.String,
-  cause: Schema.optional(Schema.Unknown)
-}) {}
+export { ProvisionError, replicasHint } from "./provision-error.ts"
 
 export interface Provisioned {
   readonly stream: "created" | "updated" | "unchanged"
@@ -59,10 +58,6 @@ const wantedConsumer = (q: QueueConfig): Partial<ConsumerConfig> => ({
 
 const fail = (message: string, cause?: unknown) => new ProvisionError({ message, cause })
 
-/** For errors of a stream with `replicas > 1`: what that needs (a single server refuses it). */
-export const replicasHint = (replicas: number, key: string) =>
-  replicas > 1 ? ` (${key} is ${replicas}: that needs a JetStream cluster of at least ${replicas} servers)` : ""
-
 const call = attemptWith(fail)
 const lookup = lookupWith(fail)
 
@@ -100,10 +95,12 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
       `move its messages elsewhere, then \`nats stream rm ${q.stream}\` and run jetscale again)`)
   }
   if (sameStream(have.config, want)) return "unchanged" as const
-  // A change of `replicas` is applied in place: the server adds or removes the stream's peers.
+  // A change of `replicas` is applied in place: the server adds or removes the stream's peers (and
+  // the consumer answers again once it moved with them).
   yield* call(`stream ${q.stream}: update failed${replicasHint(q.replicas, `queues.${q.name}.replicas`)}`, () => jsm.streams.update(q.stream, {
     ...have.config, subjects: want.subjects ?? [], description: want.description!, max_msgs: want.max_msgs!, discard: want.discard!, num_replicas: want.num_replicas!
   }))
+  if ((have.config.num_replicas || 1) !== want.num_replicas) yield* awaitStreamReplicas(jsm, q.stream, q.replicas)
   return "updated" as const
 })
 

@@ -5,7 +5,7 @@
 // own streams replicated by `jetstream.replicas`.
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -13,6 +13,8 @@ import { join, resolve } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
+import { defaultDlqMaxBytes, provisionDeadLettering } from "../../src/dlq/provision.ts"
+import { defaultLogsMaxBytes, provisionLogs } from "../../src/logs/provision.ts"
 import { dlqStream, streamName } from "../../src/jetstream/names.ts"
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts"
 import { testQueue, uniqueName } from "../support/queue.ts"
@@ -47,6 +49,14 @@ describe("a NATS cluster with replicated queues", () => {
     }, 30_000, 250)
     expect(info.state.messages).toBe(5)
     expect((await Effect.runPromise(provisionQueue(jsm, { ...q, replicas: 3 }))).stream).toBe("unchanged")
+
+    // jetscale's own streams and buckets: jetstream.replicas 1, then 3, in place
+    const own = ["JETSCALE_DLQ", "JETSCALE_ADVISORIES", "KV_jetscale_errors", "JETSCALE_LOGS"]
+    for (const replicas of [1, 3]) {
+      await Effect.runPromise(provisionDeadLettering(jsm, [q], { maxBytes: defaultDlqMaxBytes, replicas }))
+      await Effect.runPromise(provisionLogs(jsm, Duration.hours(1), defaultLogsMaxBytes, replicas))
+      for (const name of own) expect([name, (await jsm.streams.info(name)).config.num_replicas]).toEqual([name, replicas])
+    }
   }, 60_000)
 
   it("loses no job while the node leading the queue's stream is SIGKILLed and restarted", async () => {
