@@ -80,14 +80,14 @@ export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.
 
   // A refused config (live reload) does not make the scaler unready: it runs the config before it.
   yield* router.add("GET", "/readyz", guarded(Effect.gen(function*() {
-    const { nats, runtime, failingQueues } = yield* scaler.ready
+    const { nats, runtime, failingQueues, takeOverFailing } = yield* scaler.ready
     // A standby is ready too: it serves status, metrics and readiness, and takes over when needed.
     const role = yield* scaler.role
     const refused = yield* live.refused
     const configRefused = refused === null ? {} : { configRefused: refused, warning: `config refused at ${refused.at}, the running config stays: ${refused.problems.join("; ")}` }
     const down = [nats ? [] : ["nats"], runtime ? [] : ["runtime"]].flat()
     const failing = Object.entries(failingQueues).map(([queue, error]) => `queue ${queue}: reconcile failing: ${error}`)
-    const problems = [...(down.length > 0 ? [`${down.join(" and ")} unreachable`] : []), ...failing]
+    const problems = [...(down.length > 0 ? [`${down.join(" and ")} unreachable`] : []), ...failing, ...(takeOverFailing ? [`leader, but taking over fails: ${takeOverFailing}`] : [])]
     return problems.length === 0
       ? json({ ready: true, nats, runtime, failingQueues, scaler: role, ...configRefused })
       : json({ ready: false, nats, runtime, failingQueues, scaler: role, error: `not ready: ${problems.join("; ")}`, ...configRefused }, 503)

@@ -56,7 +56,7 @@ const provisionDlq = (jsm: JetStreamManager, maxBytes: number, replicas: number)
   if (dlq.config.max_bytes === maxBytes && dlq.config.discard === DiscardPolicy.New) return
   yield* refuseShrinkBelowContent(dlq, maxBytes)
   yield* attempt(`stream ${dlqStream}: update to max_bytes ${formatByteSize(maxBytes)}, discard new failed`, () =>
-    jsm.streams.update(dlqStream, { ...dlq.config, max_bytes: maxBytes, discard: DiscardPolicy.New }))
+    jsm.streams.update(dlqStream, { ...dlq.config, max_bytes: maxBytes, discard: DiscardPolicy.New, num_replicas: replicas }))
 })
 
 /** `1m (1048576 bytes)`, or `1000 bytes`. */

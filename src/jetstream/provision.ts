@@ -67,6 +67,20 @@ const streamConflicts = (have: StreamInfo["config"], want: ReturnType<typeof wan
   ...(have.storage !== want.storage ? [`storage is ${have.storage}, jetscale needs ${want.storage}`] : [])
 ]
 
+/**
+ * What provisioning these queues would refuse at the stream level (another deployment's stream, a
+ * recreate-only difference), read without changing anything: a standby checks a config with it.
+ */
+export const streamProblems = (queues: ReadonlyArray<QueueConfig>, deployment: string, known: KnownStreams): ReadonlyArray<string> =>
+  queues.flatMap((q) => {
+    const have = known.get(q.stream)
+    if (have === undefined) return []
+    const foreign = foreignStream(q, deployment, have)
+    if (foreign !== undefined) return [foreign]
+    const conflicts = streamConflicts(have.config, wantedStream(q, deployment))
+    return conflicts.length === 0 ? [] : [`stream ${q.stream}: ${conflicts.join("; ")} (this needs the stream to be recreated)`]
+  })
+
 const consumerConflicts = (have: ConsumerInfo["config"]): Array<string> => [
   ...(have.deliver_subject ? ["it is a push consumer, jetscale needs a pull consumer"] : []),
   ...(have.ack_policy !== AckPolicy.Explicit ? [`ack policy is ${have.ack_policy}, jetscale needs explicit`] : []),

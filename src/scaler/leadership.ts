@@ -1,13 +1,15 @@
 // Leader election among the scalers of one deployment (high availability): a lease in the KV bucket
 // `jetscale_leases`, key `scaler.<deployment>`, changed only with revision checks. The leader renews
-// it every quarter lease; a standby that sees the same revision for a whole lease (its own clock,
+// it every quarter lease; a standby that sees the same revision for a whole lease (its own clocks,
 // from when it first saw it) takes it over with a revision-checked update, so it never needs the
 // clocks of two machines to agree. A leader acts only until 80% of a lease after the renewal it last
 // sent: it stops before any standby can take over, also after a pause (SIGSTOP) or a partition.
+// Both measure on the wall clock and on the monotonic clock and need both to agree (a wall clock
+// step, a system suspend).
 // On a clean stop the leader deletes its lease: the next scaler takes over at once.
 import type { KV } from "@nats-io/kv"
 import { Kvm } from "@nats-io/kv"
-import { Cause, Clock, Duration, Effect, Ref, SubscriptionRef } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, Ref, SubscriptionRef } from "effect"
 import { readFileSync, readlinkSync } from "node:fs"
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
@@ -55,6 +57,24 @@ export interface LeaderEvent {
 export interface Seen {
   readonly revision: number
   readonly sinceMs: number
+}
+
+/** A moment on the wall clock and on the monotonic clock, in ms. */
+interface Instant {
+  readonly wall: number
+  readonly mono: number
+}
+
+/** The lease this scaler holds: its revision, and when the renewal that wrote it was sent. */
+interface Held {
+  readonly revision: number
+  readonly sent: Instant
+}
+
+/** What a standby has seen of the lease, on both clocks. */
+interface SeenOnBoth {
+  readonly wall: Seen
+  readonly mono: Seen
 }
 
 /** The share of a lease a leader acts for after sending a renewal (the rest absorbs clock drift). */
@@ -149,10 +169,14 @@ export const runElection = (options: {
   const key = leaseKey(deployment)
   const leaseMs = Duration.toMillis(options.lease)
   const tickMs = Math.max(100, Math.floor(leaseMs / 4))
-  const now = Effect.map(Clock.currentTimeNanos, (n) => Number(n / 1_000_000n))
+  // Both clocks: the wall clock can jump (an NTP step), the monotonic one stops in a system suspend.
+  // A leader acts only while both say its renewal is recent; a standby takes over only when both say
+  // the lease lapsed.
+  const now = Effect.all({ wall: Clock.currentTimeNanos, mono: Clock.monotonicTimeNanos }).pipe(
+    Effect.map(({ wall, mono }): Instant => ({ wall: Number(wall / 1_000_000n), mono: Number(mono / 1_000_000n) })))
   const state = yield* SubscriptionRef.make<ElectionState>({ role: "standby", leader: null })
   // The loop's memory: the revision this scaler holds and until when it may act; what it saw as a standby.
-  const memory = yield* Ref.make<{ readonly held?: { readonly revision: number; readonly until: number }; readonly seen?: Seen }>({})
+  const memory = yield* Ref.make<{ readonly held?: Held; readonly seen?: SeenOnBoth }>({})
   const standBy = (leader: string | null, reason: string) => Ref.set(memory, {}).pipe(Effect.andThen(announce({ role: "standby", leader }, reason)))
 
   const me = { id, process: thisProcess() }
@@ -178,20 +202,30 @@ export const runElection = (options: {
     }
   }
 
-  const renew = (held: { readonly revision: number; readonly until: number }) => Effect.gen(function*() {
+  const heldFrom = (revision: number, sent: Instant): Held => ({ revision, sent })
+  const mayActAt = (held: Held, t: Instant) => t.wall < actUntil(held.sent.wall, leaseMs) && t.mono < actUntil(held.sent.mono, leaseMs)
+
+  const renew = (held: Held) => Effect.gen(function*() {
     const sent = yield* now
     const revision = yield* Effect.tryPromise(() => kv.update(key, holder(), held.revision, tickMs)).pipe(Effect.result)
-    if (revision._tag === "Success") return yield* Ref.set(memory, { held: { revision: revision.success, until: actUntil(sent, leaseMs) } })
+    if (revision._tag === "Success") return yield* Ref.set(memory, { held: heldFrom(revision.success, sent) })
     const why = describe(revision.failure.cause ?? revision.failure)
-    const lost = /wrong last sequence/i.test(why)
-    if (lost || (yield* now) >= held.until) yield* standBy(null, lost ? "the lease was taken over" : `could not renew the lease: ${why}`)
+    if (/wrong last sequence/i.test(why)) {
+      // A renewal that timed out here may have been stored all the same: then the lease is still ours.
+      const entry = yield* Effect.tryPromise(() => kv.get(key)).pipe(Effect.orElseSucceed(() => null))
+      if (entry !== null && entry.operation === "PUT" && holderOf(entry.string())?.id === id) {
+        return yield* Ref.set(memory, { held: heldFrom(entry.revision, held.sent) })
+      }
+      return yield* standBy(null, "the lease was taken over")
+    }
+    if (!mayActAt(held, yield* now)) yield* standBy(null, `could not renew the lease: ${why}`)
   })
 
-  const campaign = (previous: Seen | undefined) => Effect.gen(function*() {
+  const campaign = (previous: SeenOnBoth | undefined) => Effect.gen(function*() {
     const entry = yield* Effect.tryPromise(() => kv.get(key))
     const sent = yield* now
     const taken = (revision: number, reason: string) => Effect.gen(function*() {
-      yield* Ref.set(memory, { held: { revision, until: actUntil(sent, leaseMs) } })
+      yield* Ref.set(memory, { held: heldFrom(revision, sent) })
       yield* announce({ role: "leader", leader: id }, reason)
     })
     if (entry === null || entry.operation !== "PUT") {
@@ -201,11 +235,11 @@ export const runElection = (options: {
     }
     const current = holderOf(entry.string())
     const leader = current?.id ?? null
-    const seen = nextSeen(previous, entry.revision, sent)
+    const seen: SeenOnBoth = { wall: nextSeen(previous?.wall, entry.revision, sent.wall), mono: nextSeen(previous?.mono, entry.revision, sent.mono) }
     yield* Ref.set(memory, { seen })
     const gone = current !== null && holderIsGone(current, me, isAlive)
     if (!gone) yield* announce({ role: "standby", leader }, "another scaler leads")
-    if (!gone && !leaseLapsed(seen, sent, leaseMs)) return
+    if (!gone && !(leaseLapsed(seen.wall, sent.wall, leaseMs) && leaseLapsed(seen.mono, sent.mono, leaseMs))) return
     const updated = yield* Effect.tryPromise(() => kv.update(key, holder(), entry.revision, tickMs)).pipe(Effect.result)
     if (updated._tag === "Success") {
       return yield* taken(updated.success, gone
@@ -221,21 +255,24 @@ export const runElection = (options: {
         const e = Cause.squash(cause)
         yield* Effect.logWarning(`scaler ${id}: lease of deployment ${deployment}: ${e instanceof Error ? e.message : String(e)}`)
         const { held } = yield* Ref.get(memory)
-        if (held !== undefined && (yield* now) >= held.until) yield* standBy(null, "could not renew the lease in time")
+        if (held !== undefined && !mayActAt(held, yield* now)) yield* standBy(null, "could not renew the lease in time")
       }))
   )
   // The first step before returning: a sole scaler knows at once that it leads.
   yield* Metrics.recordRole(deployment, "standby")
   yield* step
-  yield* Effect.sleep(Duration.millis(tickMs)).pipe(Effect.andThen(step), Effect.forever, Effect.forkScoped)
-  // A clean stop hands the lease on at once.
-  yield* Effect.addFinalizer(() => Effect.flatMap(Ref.get(memory), ({ held }) => held === undefined
-    ? Effect.void
-    : Effect.tryPromise(() => kv.delete(key, { previousSeq: held.revision })).pipe(Effect.timeout("2 seconds"), Effect.ignore)))
+  const loop = yield* Effect.sleep(Duration.millis(tickMs)).pipe(Effect.andThen(step), Effect.forever, Effect.forkScoped)
+  // A clean stop hands the lease on at once: the loop first, so that no renewal follows the delete.
+  yield* Effect.addFinalizer(() => Fiber.interrupt(loop).pipe(
+    Effect.andThen(Ref.get(memory)),
+    Effect.flatMap(({ held }) => held === undefined
+      ? Effect.void
+      : Effect.tryPromise(() => kv.delete(key, { previousSeq: held.revision })).pipe(Effect.timeout("2 seconds"), Effect.ignore))
+  ))
 
   const mayAct = Effect.gen(function*() {
     const { held } = yield* Ref.get(memory)
-    return held !== undefined && (yield* now) < held.until
+    return held !== undefined && mayActAt(held, yield* now)
   })
   return { id, state, mayAct } satisfies Election
 })

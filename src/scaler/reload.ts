@@ -11,7 +11,7 @@ import { LiveConfig } from "../config/live.ts"
 import { loadScalerConfig } from "../config/load.ts"
 import { configEventSubject } from "../jetstream/names.ts"
 import { Nats } from "../nats/connection.ts"
-import { describeDiff, type ConfigDiff } from "./config-diff.ts"
+import { describeDiff, diffConfig, isEmptyDiff, type ConfigDiff } from "./config-diff.ts"
 import { Scaler } from "./scaler.ts"
 
 export type ReloadTrigger = "SIGHUP" | "file"
@@ -26,7 +26,7 @@ const settleTime = Duration.millis(300)
 
 /**
  * SIGHUP, and changes of `path` (watched through its directory, so an editor that replaces the
- * file is seen, and so is a file that appears later). A watch that fails leaves SIGHUP working.
+ * file is seen, and so is a file that appears later), undebounced. A watch that fails leaves SIGHUP working.
  */
 export const reloadTriggers = (path: string): Stream.Stream<ReloadTrigger> =>
   Stream.callback<ReloadTrigger>((queue) => Effect.gen(function*() {
@@ -47,7 +47,7 @@ export const reloadTriggers = (path: string): Stream.Stream<ReloadTrigger> =>
       }),
       (watcher) => Effect.sync(() => watcher?.close())
     ).pipe(Effect.tap((watcher) => watcher ? Effect.void : Effect.logWarning(`cannot watch ${path} for changes: reload it with SIGHUP`)))
-  }), { bufferSize: 16, strategy: "sliding" }).pipe(Stream.debounce(settleTime))
+  }), { bufferSize: 16, strategy: "sliding" })
 
 const publishConfigEvent = (nc: NatsConnection, event: ConfigEvent) =>
   Effect.try(() => nc.publish(configEventSubject, JSON.stringify(event))).pipe(
@@ -80,14 +80,26 @@ export const reloadConfig = (path: string, trigger: ReloadTrigger, env: NodeJS.P
 export const watchConfig = (path: string, env: NodeJS.ProcessEnv = process.env) => Effect.gen(function*() {
   const readText = Effect.promise(() => readFile(path, "utf8").catch(() => undefined))
   const lastText = yield* Ref.make(yield* readText)
+  // A SIGHUP among the triggers a pause merges is remembered: it always reloads.
+  const hangup = yield* Ref.make(false)
+  const guarded = <E, R>(trigger: ReloadTrigger, reload: Effect.Effect<void, E, R>) =>
+    reload.pipe(Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause)
+      ? Effect.failCause(cause)
+      : Effect.logError(`config reload (${trigger}) failed; the running config stays`, cause)))
+  // An edit made while the scaler started (after it read the file, before this watch) is applied now.
+  yield* guarded("file", Effect.gen(function*() {
+    const loaded = yield* loadScalerConfig(path, env).pipe(Effect.result)
+    if (loaded._tag === "Failure" || !isEmptyDiff(diffConfig(yield* (yield* LiveConfig).get, loaded.success))) yield* reloadConfig(path, "file", env)
+  }))
   yield* reloadTriggers(path).pipe(
-    Stream.runForEach((trigger) => Effect.gen(function*() {
+    Stream.tap((trigger) => trigger === "SIGHUP" ? Ref.set(hangup, true) : Effect.void),
+    Stream.debounce(settleTime),
+    Stream.runForEach(() => Effect.gen(function*() {
+      const trigger: ReloadTrigger = (yield* Ref.getAndSet(hangup, false)) ? "SIGHUP" : "file"
       const text = yield* readText
       if ((yield* Ref.getAndSet(lastText, text)) === text && trigger === "file") return
-      yield* reloadConfig(path, trigger, env)
-    }).pipe(Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause)
-      ? Effect.failCause(cause)
-      : Effect.logError(`config reload (${trigger}) failed; the running config stays`, cause)))),
+      yield* guarded(trigger, reloadConfig(path, trigger, env))
+    })),
     Effect.forkScoped
   )
 })

@@ -10,7 +10,7 @@ import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
-import { foreignStream, ProvisionError, provisionQueue } from "../jetstream/provision.ts"
+import { ProvisionError, provisionQueue, streamProblems } from "../jetstream/provision.ts"
 import { readStreamLevels, readStreams, type StreamLevels } from "../jetstream/stream-levels.ts"
 import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
 import { Nats } from "../nats/connection.ts"
@@ -42,8 +42,16 @@ export class Scaler extends Context.Service<Scaler, {
   readonly setOverride: (queue: string, replicas: number, ttl: Duration.Duration) => Effect.Effect<Override, OverrideError>
   /** Ends an override early; false when there was none. */
   readonly clearOverride: (queue: string) => Effect.Effect<boolean, OverrideError>
-  /** Whether NATS and the runtime answer, and the queues whose reconcile steps fail (name -> error). */
-  readonly ready: Effect.Effect<{ readonly nats: boolean; readonly runtime: boolean; readonly failingQueues: Readonly<Record<string, string>> }>
+  /**
+   * Whether NATS and the runtime answer, the queues whose reconcile steps fail (name -> error), and
+   * why a scaler that holds the lease could not take over (then it is not ready).
+   */
+  readonly ready: Effect.Effect<{
+    readonly nats: boolean
+    readonly runtime: boolean
+    readonly failingQueues: Readonly<Record<string, string>>
+    readonly takeOverFailing?: string
+  }>
   /** The latest scale decisions of every queue, newest first (at most {@link recentDecisionsKept}). */
   readonly recentDecisions: Effect.Effect<ReadonlyArray<ScaleEvent>>
   /** This scaler's id and role, and the leader it knows of (high availability: ./leadership.ts). */
@@ -86,15 +94,16 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const scope = yield* Effect.scope
   yield* driver.ping
 
-  // A queue whose stream another deployment owns is refused at once, also by a scaler that will
-  // stand by (it would only find out when it takes over).
-  const streams = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
-    Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
-  for (const q of config.queues) {
-    const have = streams.get(q.stream)
-    const foreign = have === undefined ? undefined : foreignStream(q, config.deployment, have)
-    if (foreign !== undefined) return yield* new ProvisionError({ message: foreign })
-  }
+  // A queue whose stream another deployment owns (or that would need a recreate) is refused at
+  // once, also by a scaler that will stand by: it would only find out when it takes over.
+  const checkStreams = (queues: ReadonlyArray<QueueConfig>, deployment: string) => Effect.gen(function*() {
+    if (queues.length === 0) return
+    const known = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
+      Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
+    const problems = streamProblems(queues, deployment, known)
+    if (problems.length > 0) return yield* new ProvisionError({ message: problems.join("; ") })
+  })
+  yield* checkStreams(config.queues, config.deployment)
 
   // Several scalers may run this config: one leads (provisions, reconciles, sweeps the DLQ, takes
   // overrides); the others stand by and take over when its lease runs out. Every worker action is
@@ -231,20 +240,26 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
 
   // A sole scaler leads from its first step: what it runs is ready (or failed) when the layer is.
   if ((yield* SubscriptionRef.get(election.state)).role === "leader") yield* activate
-  // Later changes of role: a standby that takes over starts everything (again after 1s if that
-  // fails, as long as it leads); a leader that loses its lease stops it all at once.
-  const takeOver: Effect.Effect<void> = Effect.gen(function*() {
-    if ((yield* Ref.get(active)) !== undefined || !(yield* election.mayAct)) return
-    const outcome = yield* activate.pipe(Effect.result)
-    if (outcome._tag === "Success") return
-    yield* Effect.logError(`taking over as leader failed, again in 1s: ${outcome.failure.message}`)
-    yield* Effect.sleep("1 second")
-    yield* takeOver
+  // Later changes of role: a standby that takes over starts everything (again every second while it
+  // fails, as long as it leads; /readyz says why meanwhile); a leader that loses its lease stops it
+  // all at once. A defect in a change is logged, never the end of this fiber.
+  const takeOverProblem = yield* Ref.make<string | null>(null)
+  const takeOver = Effect.gen(function*() {
+    while ((yield* SubscriptionRef.get(election.state)).role === "leader" && (yield* Ref.get(active)) === undefined) {
+      if (yield* election.mayAct) {
+        const outcome = yield* activate.pipe(Effect.result)
+        if (outcome._tag === "Success") return yield* Ref.set(takeOverProblem, null)
+        yield* Ref.set(takeOverProblem, outcome.failure.message)
+        yield* Effect.logError(`taking over as leader failed, again in 1s: ${outcome.failure.message}`)
+      }
+      yield* Effect.sleep("1 second")
+    }
   })
   yield* SubscriptionRef.changes(election.state).pipe(
     Stream.map((s) => s.role),
     Stream.changes,
-    Stream.runForEach((role) => role === "leader" ? takeOver : deactivate),
+    Stream.runForEach((role) => (role === "leader" ? takeOver : deactivate.pipe(Effect.andThen(Ref.set(takeOverProblem, null)))).pipe(
+      Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logError(`change of role to ${role} failed`, cause)))),
     Effect.forkScoped
   )
 
@@ -252,14 +267,19 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const apply = (next: JetscaleConfig) => changing.withPermits(1)(Effect.gen(function*() {
     const before = yield* live.get
     const diff = diffConfig(before, next)
-    // `deployment` names this scaler's streams and containers: it changes only with a restart.
-    const kept = { ...next, deployment: before.deployment }
+    // What a reload applies: the queues, the tick, the DLQ's size and the replicas; every other
+    // setting (the deployment, NATS, the runtime, admin, logs) stays as it started until a restart.
+    const kept: JetscaleConfig = {
+      ...before, queues: next.queues, scaler: { ...before.scaler, interval: next.scaler.interval }, dlq: next.dlq, jetstream: next.jetstream
+    }
+    const changedNames = new Set(diff.changed.map((c) => c.queue))
     const running = yield* Ref.get(active)
     if (running === undefined) {
+      // A standby checks what it can without changing anything: it must be able to take over with it.
+      yield* checkStreams(next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name)), before.deployment)
       yield* live.set(kept)
       return diff
     }
-    const changedNames = new Set(diff.changed.map((c) => c.queue))
     const provisioned = next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name))
     // Provisioning first: a queue whose stream cannot be made to match leaves everything running as it was.
     yield* provisionQueues(provisioned, before.deployment)
@@ -305,9 +325,14 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     const entry = yield* entryOf(queue)
     if (entry) return entry
     const queues = yield* live.queues
-    if ((yield* Ref.get(active)) === undefined && queues.some((q) => q.name === queue)) {
-      const { leader } = yield* SubscriptionRef.get(election.state)
-      return yield* new OverrideError({ reason: "standby", message: `this scaler (${election.id}) is a standby: send overrides to the leader${leader ? ` (${leader})` : ""}` })
+    if (queues.some((q) => q.name === queue)) {
+      const { role, leader } = yield* SubscriptionRef.get(election.state)
+      return yield* new OverrideError({
+        reason: "standby",
+        message: role === "leader"
+          ? `this scaler (${election.id}) is taking over as leader: try again in a moment`
+          : `this scaler (${election.id}) is a standby: send overrides to the leader${leader ? ` (${leader})` : ""}`
+      })
     }
     return yield* new OverrideError({ reason: "unknown-queue", message: unknownQueueMessage(queue, queues) })
   })
@@ -341,8 +366,9 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     nats: Effect.promise(() => nats.nc.isClosed() ? Promise.resolve(false) : nats.nc.flush().then(() => true, () => false)).pipe(
       Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some" && o.value)),
     runtime: driver.ping.pipe(Effect.timeoutOption("2 seconds"), Effect.map((o) => o._tag === "Some"), Effect.orElseSucceed(() => false)),
-    failingQueues: ownStatus.pipe(Effect.map((qs) => Object.fromEntries(qs.flatMap((q) => q.reconcileError === null ? [] : [[q.name, q.reconcileError]]))))
-  }, { concurrency: "unbounded" })
+    failingQueues: ownStatus.pipe(Effect.map((qs) => Object.fromEntries(qs.flatMap((q) => q.reconcileError === null ? [] : [[q.name, q.reconcileError]])))),
+    takeOver: Ref.get(takeOverProblem)
+  }, { concurrency: "unbounded" }).pipe(Effect.map(({ takeOver, ...r }) => takeOver === null ? r : { ...r, takeOverFailing: takeOver }))
 
   const role = Effect.map(SubscriptionRef.get(election.state), (s) => ({ id: election.id, ...s }))
   const { role: now, leader } = yield* role

@@ -3,7 +3,8 @@
 // leader SIGKILLed mid-burst is replaced within two lease periods, the new leader adopts the running
 // workers, no job is lost and replicas never exceed maxReplicas. A leader paused (SIGSTOP) past its
 // lease steps down on SIGCONT without starting or stopping anything.
-import { jetstream } from "@nats-io/jetstream"
+import { jetstream, RetentionPolicy, StorageType } from "@nats-io/jetstream"
+import { readFile, writeFile } from "node:fs/promises"
 import { describe, expect, it } from "vitest"
 import { leaderEventSubject, streamName } from "../../src/jetstream/names.ts"
 import type { LeaderEvent } from "../../src/scaler/leadership.ts"
@@ -109,6 +110,13 @@ describe("a highly available scaler", () => {
       const afterResume = b.output().slice(before)
       expect(afterResume).not.toMatch(/started worker|drained and exited|thawed worker|suspended worker/)
       expect(peak).toBeLessThanOrEqual(maxReplicas)
+
+      // a config the leader must refuse (a queue whose stream would need a recreate) is refused by
+      // the standby too: it could not take over with it
+      const conflicting = uniqueName("ha-limits")
+      await nats.jsm.streams.add({ name: streamName(conflicting), subjects: [`jobs.${conflicting}`], retention: RetentionPolicy.Limits, storage: StorageType.File })
+      await writeFile(path, `${(await readFile(path, "utf8")).trimEnd()}\n  ${conflicting}:\n    image: jetscale/worker-demo:dev\n`)
+      for (const s of [c, b]) await s.waitForOutput(/refused \(file\); the running config stays:\n  stream JETSCALE_HA_LIMITS.*retention is limits, jetscale needs workqueue/, 20_000)
     } finally {
       clearInterval(sampler)
       sub.unsubscribe()

@@ -4,7 +4,7 @@
 // config before it, and reloads on SIGHUP.
 import { jetstream } from "@nats-io/jetstream"
 import { spawn } from "node:child_process"
-import { rename, writeFile } from "node:fs/promises"
+import { rename, utimes, writeFile } from "node:fs/promises"
 import { describe, expect, it } from "vitest"
 import { configEventSubject, streamName } from "../../src/jetstream/names.ts"
 import type { ConfigEvent } from "../../src/scaler/reload.ts"
@@ -110,6 +110,8 @@ describe("live config reload", () => {
     await save(configText([queueYaml(kept, { maxReplicas: 3 }), queueYaml(added, { maxReplicas: 1 })]))
     await waitFor("the fixed config reloaded", () => events.filter((e) => e.type === "reloaded").length === 2, 20_000, 100)
     process.kill(scaler.pid, "SIGHUP")
+    // a file event right after it (a touch) must not hide the SIGHUP
+    await utimes(path, new Date(), new Date())
     const hup = await waitFor("the SIGHUP reload", () => events.find((e) => e.trigger === "SIGHUP"), 20_000, 100)
     expect(hup).toMatchObject({ type: "reloaded", added: [], removed: [], changed: [], applied: [], needsRestart: [] })
     expect(scaler.output()).toContain("reloaded (SIGHUP): no change")
