@@ -273,16 +273,16 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
       ...before, queues: next.queues, scaler: { ...before.scaler, interval: next.scaler.interval }, dlq: next.dlq, jetstream: next.jetstream
     }
     const changedNames = new Set(diff.changed.map((c) => c.queue))
+    const touched = next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name))
     const running = yield* Ref.get(active)
     if (running === undefined) {
       // A standby checks what it can without changing anything: it must be able to take over with it.
-      yield* checkStreams(next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name)), before.deployment)
+      yield* checkStreams(touched, before.deployment)
       yield* live.set(kept)
       return diff
     }
-    const provisioned = next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name))
     // Provisioning first: a queue whose stream cannot be made to match leaves everything running as it was.
-    yield* provisionQueues(provisioned, before.deployment)
+    yield* provisionQueues(touched, before.deployment)
     if (diff.added.length + diff.removed.length + diff.changed.length > 0 || diff.applied.some((key) => key === "dlq.maxBytes" || key === "jetstream.replicas")) {
       yield* provisionDlq(kept)
     }
