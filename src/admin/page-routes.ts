@@ -8,7 +8,7 @@ import { dashboardPage } from "./dashboard-page.ts"
 import { pageResponse } from "./html.ts"
 import { loginPage } from "./login-page.ts"
 import { readBody } from "./respond.ts"
-import { clearedSessionCookie, maxLoginBodyBytes, parseLoginForm, sessionCookie, type Sessions } from "./session.ts"
+import { clearedSessionCookie, maxLoginBodyBytes, parseLoginForm, sessionCookie, sessionCookieName, type Sessions } from "./session.ts"
 
 /** Wrong tokens are answered one at a time, each after this long: guessing costs time, even in parallel. */
 const wrongTokenDelay = "250 millis"
@@ -37,6 +37,9 @@ export const makePageRoutes = (sessions: Sessions, allowed: (request: HttpServer
       return login("That is not the admin token.", 401)
     }),
 
-    logout: Effect.succeed(toDashboard(clearedSessionCookie))
+    logout: Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+      sessions.logout(request.cookies[sessionCookieName])
+      return toDashboard(clearedSessionCookie)
+    })
   }
 })

@@ -1,7 +1,8 @@
 // The dashboard's login. A browser cannot send the bearer header when it navigates, so `POST /login`
-// with the right token sets a session cookie (HttpOnly, SameSite=Strict): its value is an HMAC of
-// the token under a key made at start, never the token itself, and it is worth nothing after a
-// restart or to another scaler. A request the cookie authorizes that changes something must come
+// with the right token sets a session cookie (HttpOnly, SameSite=Strict): its value is the time of
+// the login and an HMAC of it and the token under a key made at start, never the token itself; it
+// lasts `sessionMaxAgeMs`, ends with `/logout` (here too, not only in the browser), and is worth
+// nothing after a restart or to another scaler. A request the cookie authorizes that changes something must come
 // from the page's own origin when the browser says where it comes from (SameSite does the rest).
 import { createHmac, randomBytes } from "node:crypto"
 import { Result } from "effect"
@@ -14,26 +15,60 @@ export const maxLoginBodyBytes = 4096
 export interface Sessions {
   /** Whether a token is configured (without one there is nothing to log in to). */
   readonly required: boolean
-  /** Whether a `jetscale_session` cookie value is this process's session for the token. */
+  /** Whether a `jetscale_session` cookie value is a live session of this process for the token. */
   readonly valid: (cookie: string | undefined) => boolean
-  /** The cookie value for a right token; undefined for a wrong one. */
+  /** A new session's cookie value for a right token; undefined for a wrong one. */
   readonly login: (candidate: string) => string | undefined
+  /** Ends the session (a later request with a copy of the cookie is refused). */
+  readonly logout: (cookie: string | undefined) => void
 }
 
-export const makeSessions = (token: string | undefined): Sessions => {
-  if (token === undefined || token === "") return { required: false, valid: () => true, login: () => "" }
-  const session = createHmac("sha256", randomBytes(32)).update(token, "utf8").digest("base64url")
-  const isSession = makeTokenCheck(session)
+/** How long a dashboard session lasts. */
+export const sessionMaxAgeMs = 12 * 3600 * 1000
+/** Sessions ended by `/logout` are remembered until they would have expired, at most this many. */
+const maxEnded = 10_000
+
+export const makeSessions = (token: string | undefined, now: () => number = Date.now): Sessions => {
+  if (token === undefined || token === "") return { required: false, valid: () => true, login: () => "", logout: () => {} }
+  const key = randomBytes(32)
+  const sign = (issued: string) => createHmac("sha256", key).update(`${issued}.${token}`, "utf8").digest("base64url")
   const isToken = makeTokenCheck(token)
-  return { required: true, valid: isSession, login: (candidate) => isToken(candidate) ? session : undefined }
+  // Ended sessions by value, with when they would have expired anyway (Map: insertion order = oldest first).
+  const ended = new Map<string, number>()
+  const issuedAt = (cookie: string | undefined): number | undefined => {
+    const m = /^(\d{1,15})\.([A-Za-z0-9_-]{43})$/.exec(cookie ?? "")
+    if (m === null || !makeTokenCheck(sign(m[1]!))(m[2]!)) return undefined
+    return Number(m[1])
+  }
+  const valid = (cookie: string | undefined) => {
+    const issued = issuedAt(cookie)
+    const t = now()
+    return issued !== undefined && issued <= t && t - issued < sessionMaxAgeMs && !ended.has(cookie!)
+  }
+  return {
+    required: true,
+    valid,
+    login: (candidate) => {
+      if (!isToken(candidate)) return undefined
+      const issued = String(now())
+      return `${issued}.${sign(issued)}`
+    },
+    logout: (cookie) => {
+      const issued = issuedAt(cookie)
+      if (issued === undefined || !valid(cookie)) return
+      const t = now()
+      for (const [value, expires] of ended) if (expires <= t || ended.size >= maxEnded) ended.delete(value)
+      ended.set(cookie!, issued + sessionMaxAgeMs)
+    }
+  }
 }
 
-const attributes = "Path=/; HttpOnly; SameSite=Strict"
+const attributes = `Path=/; HttpOnly; SameSite=Strict; Max-Age=${sessionMaxAgeMs / 1000}`
 
 /** `Set-Cookie` for a session. */
 export const sessionCookie = (value: string): string => `${sessionCookieName}=${value}; ${attributes}`
 /** `Set-Cookie` that ends a session. */
-export const clearedSessionCookie = `${sessionCookieName}=; ${attributes}; Max-Age=0`
+export const clearedSessionCookie = `${sessionCookieName}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`
 
 /** The `token` field of an `application/x-www-form-urlencoded` login body; the failure is the message. */
 export const parseLoginForm = (text: string): Result.Result<string, string> => {

@@ -3,7 +3,7 @@
 // `jetscale.api.status`, and takes manual overrides (the admin API). `apply` takes a new config
 // while running (a live reload, ./reload.ts): added queues are provisioned and start, removed ones
 // stop and their workers drain, changed ones restart their loop with the new settings.
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Queue, Ref, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Queue, Ref, Schedule, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
 import { LiveConfig, unknownQueueMessage, layer as liveConfigLayer } from "../config/live.ts"
 import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
@@ -262,6 +262,12 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
       Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logError(`change of role to ${role} failed`, cause)))),
     Effect.forkScoped
   )
+
+  // A standby hears the workers' reports too (it needs them fresh when it takes over) but runs no
+  // loop that forgets gone workers: it forgets reports a minute old.
+  yield* Effect.gen(function*() {
+    if ((yield* Ref.get(active)) === undefined) yield* workerStates.forgetBefore((yield* Clock.currentTimeMillis) - 60_000)
+  }).pipe(Effect.repeat(Schedule.spaced("30 seconds")), Effect.forkScoped)
 
   // A standby only takes the config: it runs it when it takes over.
   const apply = (next: JetscaleConfig) => changing.withPermits(1)(Effect.gen(function*() {

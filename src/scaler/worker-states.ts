@@ -22,6 +22,8 @@ export interface WorkerStates {
   readonly of: (queue: string) => Effect.Effect<QueueWorkerStates>
   /** Forgets the queue's instances that are not in `keep` (workers that are gone). */
   readonly retain: (queue: string, keep: ReadonlySet<string>) => Effect.Effect<void>
+  /** Forgets every report older than `beforeMs` (a standby, whose loops do not `retain`). */
+  readonly forgetBefore: (beforeMs: number) => Effect.Effect<void>
   /** ms epoch when listening began: a running worker reports within a second of it. */
   readonly since: number
 }
@@ -67,6 +69,11 @@ export const trackWorkerStates = (nc: NatsConnection, isQueue: (queue: string) =
       if (mine === undefined || [...mine.keys()].every((i) => keep.has(i))) return all
       return new Map(all).set(queue, new Map([...mine].filter(([i]) => keep.has(i))))
     }),
+    forgetBefore: (beforeMs) => Ref.update(states, (all) =>
+      new Map([...all].flatMap(([queue, mine]) => {
+        const kept = [...mine].filter(([, r]) => r.at >= beforeMs)
+        return kept.length === 0 ? [] : [[queue, new Map(kept)] as const]
+      }))),
     since
   } satisfies WorkerStates
 })

@@ -408,7 +408,7 @@ describe("the dashboard's page and login, with a token", () => {
     const ok = await logIn()
     expect(ok.status).toBe(303)
     expect(ok.headers.get("location")).toBe("/")
-    expect(ok.cookie).toMatch(/^jetscale_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/)
+    expect(ok.cookie).toMatch(/^jetscale_session=\d+\.[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/)
     expect(ok.cookie).not.toContain(TOKEN)
     expect(ok.cookie).not.toContain(encodeURIComponent(TOKEN))
   })
@@ -446,10 +446,13 @@ describe("the dashboard's page and login, with a token", () => {
     expect(fake.calls.length).toBe(3)
   })
 
-  it("POST /logout clears the cookie; /healthz and /metrics stay open", async () => {
-    const out = await raw(`${admin.url}/logout`, "POST")
+  it("POST /logout clears the cookie and ends the session (a copy of the cookie no longer opens anything); /healthz and /metrics stay open", async () => {
+    const cookie = (await logIn()).cookie!.split(";")[0]!
+    expect((await raw(`${admin.url}/api/queues`, "GET", undefined, { cookie })).status).toBe(200)
+    const out = await raw(`${admin.url}/logout`, "POST", undefined, { cookie })
     expect(out.status).toBe(303)
     expect(out.cookie).toBe("jetscale_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    expect((await raw(`${admin.url}/api/queues`, "GET", undefined, { cookie })).status).toBe(401)
     expect((await raw(`${admin.url}/healthz`)).status).toBe(200)
     expect((await raw(`${admin.url}/metrics`)).status).toBe(200)
   })

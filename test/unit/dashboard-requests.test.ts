@@ -4,7 +4,7 @@ import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { parseDlqLimit, parseReplayBody } from "../../src/admin/dlq-request.ts"
 import { escapeHtml, makePage } from "../../src/admin/html.ts"
-import { clearedSessionCookie, makeSessions, parseLoginForm, sameOrigin, sessionCookie } from "../../src/admin/session.ts"
+import { clearedSessionCookie, makeSessions, parseLoginForm, sameOrigin, sessionCookie, sessionMaxAgeMs } from "../../src/admin/session.ts"
 import { dashboardPage } from "../../src/admin/dashboard-page.ts"
 import { parseSince } from "../../src/admin/dashboard.ts"
 
@@ -64,7 +64,7 @@ describe("sessions", () => {
     expect(s.login("wrong")).toBeUndefined()
     expect(s.login("")).toBeUndefined()
     const value = s.login("t0ken")!
-    expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(value).toMatch(/^\d+\.[A-Za-z0-9_-]{43}$/)
     expect(value).not.toContain("t0ken")
     expect(s.valid(value)).toBe(true)
     expect(s.valid(undefined)).toBe(false)
@@ -76,8 +76,23 @@ describe("sessions", () => {
     const b = makeSessions("t0ken")
     expect(b.valid(a.login("t0ken")!)).toBe(false)
   })
+  it("a session lasts 12 hours and ends with its logout, also for a copy of the cookie; another session goes on", () => {
+    let now = 1_000_000
+    const s = makeSessions("t0ken", () => now)
+    const first = s.login("t0ken")!
+    now += 1
+    const second = s.login("t0ken")!
+    s.logout(first)
+    expect([s.valid(first), s.valid(second)]).toEqual([false, true])
+    const [issued] = second.split(".")
+    expect(s.valid(`${Number(issued) + 1}.${second.split(".")[1]}`)).toBe(false)
+    now += sessionMaxAgeMs - 1
+    expect(s.valid(second)).toBe(true)
+    now += 1
+    expect(s.valid(second)).toBe(false)
+  })
   it("the cookie is HttpOnly, SameSite=Strict, for the whole site; logging out expires it", () => {
-    expect(sessionCookie("abc")).toBe("jetscale_session=abc; Path=/; HttpOnly; SameSite=Strict")
+    expect(sessionCookie("abc")).toBe("jetscale_session=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200")
     expect(clearedSessionCookie).toBe("jetscale_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
   })
   it("the login form's token field", () => {

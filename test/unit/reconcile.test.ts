@@ -52,7 +52,7 @@ const setup = (options: { readonly since?: number; readonly q?: typeof q } = {})
   const statuses = yield* Ref.make<Array<QueueStatus>>([])
   const override = yield* Ref.make<OverrideState | null>(null)
   let n = 0
-  const workerStates: WorkerStates = { of: () => Ref.get(reports), retain: () => Effect.void, since: options.since ?? 0 }
+  const workerStates: WorkerStates = { of: () => Ref.get(reports), retain: () => Effect.void, forgetBefore: () => Effect.void, since: options.since ?? 0 }
   const { step, state } = yield* makeReconcile({
     q: options.q ?? q,
     runtime: runtime.driver,
