@@ -22,14 +22,23 @@ export class LiveConfig extends Context.Service<LiveConfig, {
   readonly refuse: (refused: RefusedConfig) => Effect.Effect<void>
 }>()("jetscale/LiveConfig") {}
 
+interface State {
+  readonly config: JetscaleConfig
+  /** The config's queues by name: looked up on every worker report and job. */
+  readonly queues: ReadonlyMap<string, QueueConfig>
+  readonly refused: RefusedConfig | null
+}
+
+const running = (config: JetscaleConfig): State => ({ config, queues: new Map(config.queues.map((q) => [q.name, q])), refused: null })
+
 export const make = (initial: JetscaleConfig) => Effect.gen(function*() {
-  const state = yield* Ref.make<{ readonly config: JetscaleConfig; readonly refused: RefusedConfig | null }>({ config: initial, refused: null })
+  const state = yield* Ref.make<State>(running(initial))
   const get = Effect.map(Ref.get(state), (s) => s.config)
   return LiveConfig.of({
     get,
     queues: Effect.map(get, (c) => c.queues),
-    queue: (name) => Effect.map(get, (c) => c.queues.find((q) => q.name === name)),
-    set: (config) => Ref.set(state, { config, refused: null }),
+    queue: (name) => Effect.map(Ref.get(state), (s) => s.queues.get(name)),
+    set: (config) => Ref.set(state, running(config)),
     refused: Effect.map(Ref.get(state), (s) => s.refused),
     refuse: (refused) => Ref.update(state, (s) => ({ ...s, refused }))
   })

@@ -3,7 +3,6 @@
 // The DLQ is bounded by `dlq.maxBytes` with discard "new": a full DLQ refuses a dead letter (its job
 // stays in its work queue and is tried again) instead of deleting the oldest ones.
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream"
-import { Kvm } from "@nats-io/kv"
 import { nanos } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { formatByteSize, parseByteSize } from "../config/duration.ts"
@@ -11,7 +10,7 @@ import type { QueueConfig } from "../config/model.ts"
 import { DEFAULTS } from "../config/schema.ts"
 import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, dlqStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import { ProvisionError, replicasHint } from "../jetstream/provision.ts"
-import { ensureStreamReplicas } from "../jetstream/replicas.ts"
+import { ensureKvBucket, ensureStreamReplicas } from "../jetstream/replicas.ts"
 import { attemptWith, lookupWith } from "../effect/attempt.ts"
 
 /** How long the last error of a failed attempt is kept. */
@@ -104,12 +103,5 @@ export const provisionDeadLettering = (
     }
   }
 
-  // A bucket is a stream (KV_<bucket>): created with its replicas, or brought to them in place.
-  const bucket = yield* lookup(`KV bucket ${errorsBucket}`, () => jsm.streams.info(`KV_${errorsBucket}`))
-  if (bucket === null) {
-    yield* attempt(`KV bucket ${errorsBucket}${replicasHint(replicas, replicasKey)}`, () =>
-      new Kvm(jsm.jetstream()).create(errorsBucket, { ttl: errorTtlMs, history: 1, replicas, description: "last error of each failed jetscale job attempt" }))
-  } else {
-    yield* ensureStreamReplicas(jsm, `KV_${errorsBucket}`, replicas, replicasKey)
-  }
+  yield* ensureKvBucket(jsm, errorsBucket, replicas, replicasKey, { ttl: errorTtlMs, history: 1, description: "last error of each failed jetscale job attempt" })
 })

@@ -2,11 +2,13 @@
 // adds or removes the stream's peers; its messages stay). One helper for jetscale's own streams and
 // KV buckets; the queues' streams get theirs in ./provision.ts.
 import type { JetStreamManager } from "@nats-io/jetstream"
+import { Kvm, type KV, type KvOptions } from "@nats-io/kv"
 import { Duration, Effect, Schedule } from "effect"
-import { attemptWith } from "../effect/attempt.ts"
+import { attemptWith, lookupWith } from "../effect/attempt.ts"
 import { ProvisionError, replicasHint } from "./provision-error.ts"
 
 const attempt = attemptWith((message, cause) => new ProvisionError({ message, cause }))
+const lookup = lookupWith((message, cause) => new ProvisionError({ message, cause }))
 
 /** How long a change of replicas may take to settle (peers added and caught up) before provisioning goes on. */
 const settleTimeout = Duration.seconds(20)
@@ -36,3 +38,18 @@ export const ensureStreamReplicas = (jsm: JetStreamManager, stream: string, repl
   yield* awaitStreamReplicas(jsm, stream, replicas)
   return "updated" as const
 })
+
+/**
+ * Opens a KV bucket of jetscale's: created with `replicas` (and `options`) when missing, otherwise
+ * brought to `replicas` in place (a bucket is the stream KV_<bucket>). `key` names the setting.
+ */
+export const ensureKvBucket = (jsm: JetStreamManager, bucket: string, replicas: number, key: string, options: Partial<KvOptions>): Effect.Effect<KV, ProvisionError> =>
+  Effect.gen(function*() {
+    const kvm = new Kvm(jsm.jetstream())
+    const have = yield* lookup(`KV bucket ${bucket}`, () => jsm.streams.info(`KV_${bucket}`))
+    if (have === null) {
+      return yield* attempt(`KV bucket ${bucket}: create failed${replicasHint(replicas, key)}`, () => kvm.create(bucket, { ...options, replicas }))
+    }
+    yield* ensureStreamReplicas(jsm, `KV_${bucket}`, replicas, key)
+    return yield* attempt(`KV bucket ${bucket}`, () => kvm.open(bucket))
+  })

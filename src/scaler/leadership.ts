@@ -8,16 +8,14 @@
 // step, a system suspend).
 // On a clean stop the leader deletes its lease: the next scaler takes over at once.
 import type { KV } from "@nats-io/kv"
-import { Kvm } from "@nats-io/kv"
 import { Cause, Clock, Duration, Effect, Fiber, Ref, SubscriptionRef } from "effect"
 import { readFileSync, readlinkSync } from "node:fs"
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { leaderEventSubject, leaseKey, leasesBucket } from "../jetstream/names.ts"
-import { ProvisionError, replicasHint } from "../jetstream/provision.ts"
-import { ensureStreamReplicas } from "../jetstream/replicas.ts"
+import { ensureKvBucket } from "../jetstream/replicas.ts"
 import type { Nats } from "../nats/connection.ts"
-import { attemptWith, describe, lookupWith } from "../effect/attempt.ts"
+import { describe } from "../effect/attempt.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 
 export type Role = "leader" | "standby"
@@ -116,22 +114,9 @@ export interface Election {
   readonly mayAct: Effect.Effect<boolean>
 }
 
-const leaseError = (message: string, cause: unknown) => new ProvisionError({ message, cause })
-const attempt = attemptWith(leaseError)
-const lookup = lookupWith(leaseError)
-
 /** The leases bucket: created with `replicas`, or brought to them. */
-export const openLeases = (nats: Nats["Service"], replicas: number) => Effect.gen(function*() {
-  const kvm = new Kvm(nats.js)
-  const stream = `KV_${leasesBucket}`
-  const have = yield* lookup(`KV bucket ${leasesBucket}`, () => nats.jsm.streams.info(stream))
-  if (have === null) {
-    return yield* attempt(`KV bucket ${leasesBucket}: create failed${replicasHint(replicas, "jetstream.replicas")}`, () =>
-      kvm.create(leasesBucket, { history: 1, replicas, description: "jetscale scaler leases: who leads each deployment" }))
-  }
-  yield* ensureStreamReplicas(nats.jsm, stream, replicas, "jetstream.replicas")
-  return yield* attempt(`KV bucket ${leasesBucket}`, () => kvm.open(leasesBucket))
-})
+export const openLeases = (nats: Nats["Service"], replicas: number) =>
+  ensureKvBucket(nats.jsm, leasesBucket, replicas, "jetstream.replicas", { history: 1, description: "jetscale scaler leases: who leads each deployment" })
 
 export const newScalerId = () => `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`
 

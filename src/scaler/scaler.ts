@@ -10,7 +10,7 @@ import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
-import { ProvisionError, provisionQueue, streamProblems } from "../jetstream/provision.ts"
+import { ProvisionError, provisionQueue, streamProblems, type KnownStreams } from "../jetstream/provision.ts"
 import { readStreamLevels, readStreams, type StreamLevels } from "../jetstream/stream-levels.ts"
 import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
 import { Nats } from "../nats/connection.ts"
@@ -96,14 +96,16 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
 
   // A queue whose stream another deployment owns (or that would need a recreate) is refused at
   // once, also by a scaler that will stand by: it would only find out when it takes over.
-  const checkStreams = (queues: ReadonlyArray<QueueConfig>, deployment: string) => Effect.gen(function*() {
+  // One stream list instead of a lookup per queue: 1,000 queues are checked and provisioned in seconds.
+  const listStreams = readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
+    Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
+  const checkStreams = (queues: ReadonlyArray<QueueConfig>, deployment: string, known?: KnownStreams) => Effect.gen(function*() {
     if (queues.length === 0) return
-    const known = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
-      Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
-    const problems = streamProblems(queues, deployment, known)
+    const problems = streamProblems(queues, deployment, known ?? (yield* listStreams))
     if (problems.length > 0) return yield* new ProvisionError({ message: problems.join("; ") })
   })
-  yield* checkStreams(config.queues, config.deployment)
+  const startStreams = yield* listStreams
+  yield* checkStreams(config.queues, config.deployment, startStreams)
 
   // Several scalers may run this config: one leads (provisions, reconciles, sweeps the DLQ, takes
   // overrides); the others stand by and take over when its lease runs out. Every worker action is
@@ -112,13 +114,11 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const election = yield* runElection({ nats, kv: leases, deployment: config.deployment, lease: config.scaler.lease })
   const runtime = fenceRuntime(driver, election.mayAct)
 
-  // One stream list instead of a lookup per queue, then a few queues at a time: 1,000 queues
-  // provision in seconds without flooding the server.
-  const provisionQueues = (queues: ReadonlyArray<QueueConfig>, deployment: string) => Effect.gen(function*() {
+  // A few queues at a time: provisioning does not flood the server. `known`: a fresh stream list.
+  const provisionQueues = (queues: ReadonlyArray<QueueConfig>, deployment: string, known?: KnownStreams) => Effect.gen(function*() {
     if (queues.length === 0) return
-    const known = yield* readStreams(nats.jsm, (info) => ({ config: info.config })).pipe(
-      Effect.mapError((e) => new ProvisionError({ message: e.message, cause: e.cause })))
-    yield* Effect.forEach(queues, (q) => provisionQueue(nats.jsm, q, deployment, known).pipe(
+    const streams = known ?? (yield* listStreams)
+    yield* Effect.forEach(queues, (q) => provisionQueue(nats.jsm, q, deployment, streams).pipe(
       Effect.tap((result) => Effect.logInfo(`queue ${q.name}: stream ${q.stream} ${result.stream}, consumer ${q.consumer} ${result.consumer}`))
     ), { concurrency: provisionConcurrency, discard: true })
   })
@@ -196,12 +196,12 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const changing = yield* Semaphore.make(1)
 
   /** Everything the leader runs, in a scope closed when it stops leading. */
-  const activate = changing.withPermits(1)(Effect.gen(function*() {
+  const activate = (known?: KnownStreams) => changing.withPermits(1)(Effect.gen(function*() {
     const c = yield* live.get
     const activeScope = yield* Scope.fork(scope, "sequential")
     yield* Ref.set(active, { scope: activeScope, dlq: undefined })
     yield* Effect.gen(function*() {
-      yield* provisionQueues(c.queues, c.deployment)
+      yield* provisionQueues(c.queues, c.deployment, known)
       yield* provisionDlq(c)
       const logs = yield* provisionLogs(nats.jsm, c.logs.maxAge, c.logs.maxBytes, c.jetstream.replicas)
       yield* Effect.logInfo(`worker logs: stream JETSCALE_LOGS ${logs}, max age ${formatShortDuration(c.logs.maxAge)}, max ${formatByteSize(c.logs.maxBytes)}`)
@@ -239,7 +239,8 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const deactivate = changing.withPermits(1)(stopActive)
 
   // A sole scaler leads from its first step: what it runs is ready (or failed) when the layer is.
-  if ((yield* SubscriptionRef.get(election.state)).role === "leader") yield* activate
+  // (with the stream list read at start, which nothing has changed since).
+  if ((yield* SubscriptionRef.get(election.state)).role === "leader") yield* activate(startStreams)
   // Later changes of role: a standby that takes over starts everything (again every second while it
   // fails, as long as it leads; /readyz says why meanwhile); a leader that loses its lease stops it
   // all at once. A defect in a change is logged, never the end of this fiber.
@@ -247,7 +248,7 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
   const takeOver = Effect.gen(function*() {
     while ((yield* SubscriptionRef.get(election.state)).role === "leader" && (yield* Ref.get(active)) === undefined) {
       if (yield* election.mayAct) {
-        const outcome = yield* activate.pipe(Effect.result)
+        const outcome = yield* activate().pipe(Effect.result)
         if (outcome._tag === "Success") return yield* Ref.set(takeOverProblem, null)
         yield* Ref.set(takeOverProblem, outcome.failure.message)
         yield* Effect.logError(`taking over as leader failed, again in 1s: ${outcome.failure.message}`)
