@@ -25,6 +25,14 @@ export interface StatusRow {
   /** `idle: suspend`: replicas frozen or being frozen (docker without a scaler: paused containers). */
   readonly suspended: number | null
   readonly desired: number | null
+  /** What the policy wants now (before delays and the budget); null when no scaler answers. */
+  readonly wanted: number | null
+  /** What the shared budget (`scaler.maxReplicas`) grants; null without a budget or a scaler. */
+  readonly granted: number | null
+  /** The signal that decided the last step (`backlog`, `waitTime`, `utilization`, `rate`). */
+  readonly signal: string | null
+  /** A schedule in force: its floor, until when (RFC 3339) and its cron. */
+  readonly schedule: QueueStatus["schedule"]
   readonly error?: string
 }
 
@@ -55,17 +63,38 @@ export const collectStatus = (queues: ReadonlyArray<QueueConfig>, deployment = d
       draining: fromScaler?.draining ?? null,
       suspended: fromScaler ? fromScaler.suspended + fromScaler.suspending : runtime.name === "process" ? null : workers.filter((w) => w.state === "paused").length,
       desired: fromScaler?.desired ?? null,
+      wanted: fromScaler?.wanted ?? null,
+      granted: fromScaler?.granted ?? null,
+      signal: fromScaler?.signal ?? null,
+      schedule: fromScaler?.schedule ?? null,
       ...(backlog._tag === "Failure" ? { error: backlog.failure.message } : {})
     }
     return row
   }), { concurrency: "unbounded" })
 })
 
-/** The table; a SUSPENDED column only when some queue has `idle: suspend`. */
-const table = (rows: ReadonlyArray<StatusRow>, withSuspended: boolean) => {
-  const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DRAINING", ...(withSuspended ? ["SUSPENDED"] : []), "DESIRED"]
+/** Which optional columns the table has: each only when some queue uses what it shows. */
+interface Columns {
+  readonly suspended: boolean
+  readonly budget: boolean
+  readonly schedule: boolean
+}
+
+const columnsFor = (config: { readonly scaler: { readonly maxReplicas?: number }; readonly queues: ReadonlyArray<QueueConfig> }): Columns => ({
+  suspended: config.queues.some((q) => q.idle === "suspend"),
+  budget: config.scaler.maxReplicas !== undefined,
+  schedule: config.queues.some((q) => q.schedule.length > 0)
+})
+
+/** `min 2 until 17:00Z (0 8 * * 1-5)`, or `-`. */
+const scheduleText = (s: StatusRow["schedule"]) => s === null ? "-" : `min ${s.minReplicas} until ${s.until.slice(11, 16)}Z (${s.cron})`
+
+const table = (rows: ReadonlyArray<StatusRow>, columns: Columns) => {
+  const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DRAINING", ...(columns.suspended ? ["SUSPENDED"] : []), "DESIRED",
+    ...(columns.budget ? ["WANTED", "GRANTED"] : []), ...(columns.schedule ? ["SCHEDULE"] : [])]
   const body = rows.map((r) => [r.name, r.stream, String(r.pending ?? "?"), String(r.ackPending ?? "?"), String(r.replicas), String(r.draining ?? "-"),
-    ...(withSuspended ? [String(r.suspended ?? "-")] : []), String(r.desired ?? "-")])
+    ...(columns.suspended ? [String(r.suspended ?? "-")] : []), String(r.desired ?? "-"),
+    ...(columns.budget ? [String(r.wanted ?? "-"), String(r.granted ?? "-")] : []), ...(columns.schedule ? [scheduleText(r.schedule)] : [])])
   const errors = rows.filter((r) => r.error).map((r) => `${r.name}: ${r.error}`)
   return [renderTable(head, body), ...errors].join("\n")
 }
@@ -100,7 +129,7 @@ export const runStatus = ({ config: path, json, watch }: { readonly config: stri
     const config = yield* load(path)
     if (!watch) {
       const rows = yield* collectStatus(config.queues, config.deployment).pipe(Effect.provide(servicesFor(config, "jetscale-status")))
-      return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows, config.queues.some((q) => q.idle === "suspend")))
+      return yield* Console.log(json ? JSON.stringify({ queues: rows }) : table(rows, columnsFor(config)))
     }
     endWhenClientGoes()
     let previous: { at: number; done: Map<string, number> } | undefined

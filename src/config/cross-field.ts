@@ -38,6 +38,46 @@ const backoffProblems = (backoff: unknown, at: ProblemPath): ReadonlyArray<Confi
   }]
 }
 
+/** The number at `key`, its default when absent, or `undefined` when it is not a number. */
+const rawNumber = (o: Record<string, unknown>, key: string, dflt: number): number | undefined => {
+  if (!Object.hasOwn(o, key)) return dflt
+  const v = o[key]
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined
+}
+
+/** `scaleDownAt < scaleUpAt`, schedules within maxReplicas, and what job mode can't do. */
+const scalingProblems = (q: Record<string, unknown>, at: ProblemPath, max: number | undefined): ReadonlyArray<ConfigProblem> => {
+  const out: Array<ConfigProblem> = []
+  const up = rawNumber(q, "scaleUpAt", DEFAULTS.scaleUpAt)
+  const down = rawNumber(q, "scaleDownAt", DEFAULTS.scaleDownAt)
+  if (up !== undefined && down !== undefined && down >= 0 && up > 0 && up <= 1 && down >= up) {
+    out.push({ path: [...at, "scaleDownAt"], message: `expected a number below scaleUpAt (${up}), got ${down}` })
+  }
+  if (Array.isArray(q["schedule"]) && max !== undefined) {
+    q["schedule"].forEach((e: unknown, i) => {
+      const floor = isPlainObject(e) ? e["minReplicas"] : undefined
+      if (typeof floor === "number" && Number.isSafeInteger(floor) && floor > max) {
+        out.push({ path: [...at, "schedule", i, "minReplicas"], message: `expected an integer <= maxReplicas (${max}), got ${floor}` })
+      }
+    })
+  }
+  if (q["mode"] === "job" && q["idle"] === "suspend") {
+    out.push({ path: [...at, "idle"], message: "mode: job has no idle replicas to suspend (each job's worker exits when it ends)" })
+  }
+  return out
+}
+
+/** `scaler.maxReplicas` must leave room for every queue's minReplicas. */
+const budgetProblems = (raw: Record<string, unknown>, queues: Record<string, unknown>): ReadonlyArray<ConfigProblem> => {
+  const scaler = raw["scaler"]
+  if (!isPlainObject(scaler) || typeof scaler["maxReplicas"] !== "number" || !Number.isSafeInteger(scaler["maxReplicas"])) return []
+  const budget = scaler["maxReplicas"]
+  const floors = Object.values(queues).reduce<number>((sum, q) => sum + (isPlainObject(q) ? Math.max(0, rawInt(q, "minReplicas", DEFAULTS.minReplicas) ?? 0) : 0), 0)
+  return floors > budget
+    ? [{ path: ["scaler", "maxReplicas"], message: `expected an integer >= the queues' minReplicas together (${floors}), got ${budget}` }]
+    : []
+}
+
 /** Swarm service names are at most this long. */
 const swarmNameLimit = 63
 
@@ -58,6 +98,7 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
   const docker = isPlainObject(runtime) && isPlainObject(runtime["docker"]) ? runtime["docker"] : {}
   const allowPrivileged = docker["allowPrivileged"] === true
   const claimed: Array<{ readonly queue: string; readonly subject: string }> = []
+  out.push(...budgetProblems(raw, raw["queues"]))
   for (const [name, q] of Object.entries(raw["queues"])) {
     const at = ["queues", name]
     if (!QUEUE_NAME_PATTERN.test(name)) out.push({ path: at, message: "queue name must match [a-z0-9][a-z0-9-]*" })
@@ -75,6 +116,7 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
       out.push({ path: [...at, "maxReplicas"], message: `expected an integer >= 1, ${gotMax}` })
     }
     out.push(...backoffProblems(q["backoff"], [...at, "backoff"]))
+    out.push(...scalingProblems(q, at, max))
 
     if ((driver === "docker" || driver === "swarm") && !Object.hasOwn(q, "image")) {
       out.push({ path: [...at, "image"], message: `required when runtime.driver is ${driver}` })

@@ -33,6 +33,24 @@ export type BackoffPolicy =
     readonly jitter: number
   }
 
+/** What a queue scales on; the decision takes the largest desired count of its signals. */
+export type SignalName = "backlog" | "waitTime" | "utilization" | "rate"
+
+/** How far one scale-up may go: at once to the desired count, at most double, or at most `n` more. */
+export type StepUp = { readonly _tag: "jump" } | { readonly _tag: "double" } | { readonly _tag: "add"; readonly n: number }
+/** How far one scale-down may go: one replica, half of them, or at once to the desired count. */
+export type StepDown = "one" | "half" | "jump"
+
+/** A known busy time: from each `cron` match, for `for`, the queue keeps at least `minReplicas`. */
+export interface ScheduleEntry {
+  /** Five fields: minute hour day-of-month month day-of-week. */
+  readonly cron: string
+  readonly minReplicas: number
+  readonly for: Duration.Duration
+  /** IANA time zone of `cron`; the scaler's `timezone` when absent. */
+  readonly timezone?: string
+}
+
 /** One queue: its JetStream names, its worker, and its scaling policy. */
 export interface QueueConfig {
   readonly name: string
@@ -76,6 +94,21 @@ export interface QueueConfig {
   readonly idle: "stop" | "suspend"
   /** Host mounts of worker containers; none unless configured. */
   readonly mounts: ReadonlyArray<WorkerMount>
+  /** Signals the queue scales on (default `[backlog]`). */
+  readonly signals: ReadonlyArray<SignalName>
+  /** `waitTime` signal: the oldest waiting job's age to stay under. */
+  readonly targetWait: Duration.Duration
+  /** `utilization` signal: scale out above this share of busy slots, in below `scaleDownAt`. */
+  readonly scaleUpAt: number
+  readonly scaleDownAt: number
+  /** EWMA half-life over the signals; none when absent. */
+  readonly smoothing?: Duration.Duration
+  readonly step: { readonly up: StepUp; readonly down: StepDown }
+  /** Share of `scaler.maxReplicas`: higher priorities are granted first. */
+  readonly priority: number
+  readonly schedule: ReadonlyArray<ScheduleEntry>
+  /** `worker`: long-lived replicas pull jobs; `job`: one container or process per job, gone when it ends. */
+  readonly mode: "worker" | "job"
   /** Swarm driver: where the queue's workers may run (Swarm constraint and `spread=` preference expressions). */
   readonly placement: { readonly constraints: ReadonlyArray<string>; readonly preferences: ReadonlyArray<string> }
 }
@@ -101,7 +134,13 @@ export interface JetscaleConfig {
    */
   readonly deployment: string
   /** `lease`: the leader's lease when several scalers run the same config (high availability). */
-  readonly scaler: { readonly interval: Duration.Duration; readonly lease: Duration.Duration }
+  /** `maxReplicas`: the budget shared by all queues (none when absent); `timezone`: of schedules (IANA, default UTC). */
+  readonly scaler: {
+    readonly interval: Duration.Duration
+    readonly lease: Duration.Duration
+    readonly maxReplicas?: number
+    readonly timezone: string
+  }
   /** `token`: when set (or JETSCALE_ADMIN_TOKEN), the admin API wants `Authorization: Bearer <token>`. */
   /** `submitToken`: when set, `POST /api/queues/<name>/jobs` takes it (or the admin token) instead. */
   readonly admin: { readonly listen: string; readonly token?: string; readonly submitToken?: string }

@@ -3,7 +3,8 @@
 import { Duration, Effect, Schema, SchemaTransformation } from "effect"
 import { ByteSize, formatByteSize, isDurationAtLeast, isDurationPositive, parseByteSize, ShortDuration } from "./duration.ts"
 import { subjectProblem } from "./subjects.ts"
-import type { BackoffPolicy, JetscaleConfig, QueueConfig, WorkerMount } from "./model.ts"
+import type { BackoffPolicy, JetscaleConfig, QueueConfig, StepUp, WorkerMount } from "./model.ts"
+import { parseCron, timezoneProblem } from "../scaler/schedule.ts"
 import { advisoriesStream, consumerName, dlqStream, streamName } from "../jetstream/names.ts"
 
 /** Every default of the file format, in one place (the cross-field checks reuse them). */
@@ -34,7 +35,16 @@ export const DEFAULTS = {
   backoffJitter: 0.2,
   stopTimeout: "30s",
   replicas: 1,
-  lease: "10s"
+  lease: "10s",
+  timezone: "UTC",
+  signals: ["backlog"],
+  targetWait: "10s",
+  scaleUpAt: 0.8,
+  scaleDownAt: 0.2,
+  stepUp: "jump",
+  stepDown: "half",
+  priority: 0,
+  mode: "worker"
 } as const
 
 export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/
@@ -178,6 +188,46 @@ export const BackoffFile = Schema.Union([
   ExponentialBackoffFile
 ]).annotate({ expected: "a list of durations or { initial, max, factor, jitter }" })
 
+/** `step.up`: `jump` (at once to the desired count), `double`, or `add <n>` (n >= 1). */
+const StepUpFile = Schema.String.annotate({ expected: "jump, double or add <n>" }).pipe(Schema.check(Schema.makeFilter<string>((s) =>
+  parseStepUp(s) !== undefined || `expected jump, double or add <n> (n an integer >= 1), got ${JSON.stringify(s)}`
+)))
+
+/** The model's step-up rule from its checked text. */
+export const parseStepUp = (s: string): StepUp | undefined => {
+  const t = s.trim()
+  if (t === "jump" || t === "double") return { _tag: t }
+  const m = /^add\s+(\d{1,6})$/.exec(t)
+  return m && Number(m[1]) >= 1 ? { _tag: "add", n: Number(m[1]) } : undefined
+}
+
+const Signals = Schema.Array(Schema.Literals(["backlog", "waitTime", "utilization", "rate"])).pipe(
+  Schema.check(nonEmptyList("signals (backlog, waitTime, utilization, rate)")),
+  Schema.check(Schema.makeFilter<ReadonlyArray<string>>((xs) => new Set(xs).size === xs.length || `expected each signal once, got ${JSON.stringify(xs)}`))
+)
+
+/** An IANA time zone name this Node.js knows (`Europe/Berlin`, `UTC`). */
+const TimeZone = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) => timezoneProblem(s) ?? true)))
+
+/** A five-field cron expression (minute hour day-of-month month day-of-week). */
+const CronText = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) => {
+  const parsed = parseCron(s)
+  return typeof parsed === "string" ? parsed : true
+})))
+
+/** Schedules last at most a week: their matches are searched that far back. */
+const maxScheduleFor = Duration.days(7)
+
+/** One entry of `schedule:`: from each cron match, for `for`, at least `minReplicas`. */
+const ScheduleEntryFile = Schema.Struct({
+  cron: CronText,
+  minReplicas: IntAtLeast(0),
+  for: ShortDuration.pipe(Schema.check(isDurationPositive), Schema.check(Schema.makeFilter<Duration.Duration>((d) =>
+    Duration.isLessThanOrEqualTo(d, maxScheduleFor) || `expected a duration of at most 7d, got ${Duration.format(d)}`
+  ))),
+  timezone: Schema.optionalKey(TimeZone)
+})
+
 // ---- the file -------------------------------------------------------------------------------
 
 /** One entry of `queues:` (the key is the queue name). */
@@ -218,6 +268,24 @@ export const QueueFile = Schema.Struct({
   idle: Schema.Literals(["stop", "suspend"]).pipe(withDefault("stop" as const)),
   // Host paths bind-mounted into worker containers (docker driver); none by default
   mounts: Schema.Array(MountSpec).pipe(withDefault([])),
+  // What the queue scales on: the largest desired count of these signals decides
+  signals: Signals.pipe(withDefault(DEFAULTS.signals)),
+  targetWait: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.targetWait)),
+  // utilization (jobs in flight / slots): out above scaleUpAt, in below scaleDownAt (see crossFieldProblems)
+  scaleUpAt: NumberWhere("a number in (0, 1]", (n) => n > 0 && n <= 1).pipe(withDefault(DEFAULTS.scaleUpAt)),
+  scaleDownAt: NumberWhere("a number in [0, 1)", (n) => n >= 0 && n < 1).pipe(withDefault(DEFAULTS.scaleDownAt)),
+  // EWMA half-life over the signals; none unless set
+  smoothing: Schema.optionalKey(ShortDuration.pipe(Schema.check(isDurationPositive))),
+  step: Schema.Struct({
+    up: StepUpFile.pipe(withDefault(DEFAULTS.stepUp)),
+    down: Schema.Literals(["one", "half", "jump"]).pipe(withDefault(DEFAULTS.stepDown))
+  }).pipe(withDefault({})),
+  // Under scaler.maxReplicas, higher priorities are granted replicas first
+  priority: AnyInt.pipe(withDefault(DEFAULTS.priority)),
+  // Known busy times: a floor of replicas from each cron match, for a while
+  schedule: Schema.Array(ScheduleEntryFile).pipe(withDefault([])),
+  // worker: replicas that pull jobs; job: one container or process per job
+  mode: Schema.Literals(["worker", "job"]).pipe(withDefault(DEFAULTS.mode)),
   // Where the swarm driver may place the queue's workers: Swarm's own constraint and preference
   // expressions (`node.labels.zone==eu`, `spread=node.labels.zone`)
   placement: Schema.Struct({
@@ -250,7 +318,11 @@ export const ConfigFile = Schema.Struct({
     interval: ShortDuration.pipe(Schema.check(isDurationPositive), withDefault(DEFAULTS.interval)),
     // The leader's lease (high availability): a standby takes over within two of these after the
     // leader is gone; a leader that could not renew it stops acting before it runs out
-    lease: ShortDuration.pipe(Schema.check(isDurationAtLeast(Duration1s)), withDefault(DEFAULTS.lease))
+    lease: ShortDuration.pipe(Schema.check(isDurationAtLeast(Duration1s)), withDefault(DEFAULTS.lease)),
+    // The replicas of all queues together stay within this budget; none unless set
+    maxReplicas: Schema.optionalKey(IntAtLeast(1)),
+    // The time zone of the queues' schedules
+    timezone: TimeZone.pipe(withDefault(DEFAULTS.timezone))
   }).pipe(withDefault({})),
   admin: Schema.Struct({
     listen: HostPort.pipe(withDefault(DEFAULTS.adminListen)),
@@ -315,7 +387,16 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
   privileged: q.privileged,
   idle: q.idle,
   mounts: q.mounts.map(toMount),
-  placement: { constraints: q.placement.constraints, preferences: q.placement.preferences }
+  placement: { constraints: q.placement.constraints, preferences: q.placement.preferences },
+  signals: q.signals,
+  targetWait: q.targetWait,
+  scaleUpAt: q.scaleUpAt,
+  scaleDownAt: q.scaleDownAt,
+  ...(q.smoothing === undefined ? {} : { smoothing: q.smoothing }),
+  step: { up: parseStepUp(q.step.up)!, down: q.step.down },
+  priority: q.priority,
+  schedule: q.schedule.map((e) => ({ cron: e.cron, minReplicas: e.minReplicas, for: e.for, ...(e.timezone === undefined ? {} : { timezone: e.timezone }) })),
+  mode: q.mode
 })
 
 /**
@@ -335,7 +416,12 @@ export const toModel = (file: ConfigFile, order: ReadonlyArray<string> = []) => 
       }
     },
     deployment: file.deployment,
-    scaler: { interval: file.scaler.interval, lease: file.scaler.lease },
+    scaler: {
+      interval: file.scaler.interval,
+      lease: file.scaler.lease,
+      timezone: file.scaler.timezone,
+      ...(file.scaler.maxReplicas === undefined ? {} : { maxReplicas: file.scaler.maxReplicas })
+    },
     admin: {
       listen: file.admin.listen,
       ...(file.admin.token === undefined ? {} : { token: file.admin.token }),

@@ -80,3 +80,13 @@ export const workerStateSubject = (queue: string, instance: string): string => `
 /** A worker takes commands from the scaler here (request-reply: `drain` -> `ok`), wherever it runs. */
 export const workerControlSubject = (queue: string, instance: string): string => `jetscale.control.${queue}.${logToken(instance)}`
 export const workerStatesFilter = "jetscale.workers.>"
+
+/**
+ * Delayed jobs wait here, outside every work queue, on `jetscale.delayed.<queue>` with the header
+ * `Jetscale-Not-Before` (RFC 3339); the scaler moves each one into its queue's stream when due.
+ */
+export const delayedStream = "JETSCALE_DELAYED"
+export const delayedSubject = (queue: string): string => `jetscale.delayed.${queue}`
+export const delayedSubjects = "jetscale.delayed.>"
+/** Header of a job that must not run before a time (RFC 3339, or ms since the epoch). */
+export const notBeforeHeader = "Jetscale-Not-Before"

@@ -20,7 +20,7 @@ export interface ConfigDiff {
 }
 
 /** Settings outside `queues` that a reload applies; every other one needs a restart. */
-const appliedLive = new Set(["scaler.interval", "dlq.maxBytes", "jetstream.replicas"])
+const appliedLive = new Set(["scaler.interval", "scaler.maxReplicas", "dlq.maxBytes", "jetstream.replicas"])
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 

@@ -24,6 +24,7 @@ export const overrideDecision = (override: OverrideState | null, state: PolicySt
   const changed = override.replicas !== state.replicas
   return {
     replicas: override.replicas,
+    wanted: override.replicas,
     kind: "override",
     reason: `manual override: ${override.replicas} replica(s) until ${new Date(override.untilMs).toISOString()}`,
     state: { ...state, replicas: override.replicas, lastChangeAt: changed ? now : state.lastChangeAt, idleSince: null, lowSince: null }

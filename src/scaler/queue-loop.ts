@@ -1,13 +1,13 @@
 // One queue's reconcile loop: a reconcile step (./reconcile.ts) on every tick of `scaler.interval`
 // (the scaler's shared ticker, after its one read of every stream's level) and on every activator
-// wake. A quiet queue (at zero, no override, nothing in its stream, nothing seen by its activator)
+// wake. A quiet queue (at zero, no override, no schedule, nothing in its stream, nothing seen by its activator)
 // is not ticked but for one step every `quietRefresh`: 1,000 idle queues cost next to nothing.
 // A step that fails or dies, whatever it threw, is logged with the queue's name, counted, and
 // shown in the queue's status and /readyz until a step succeeds again; the next tick runs as usual.
 import { Cause, Clock, Effect, Fiber, Queue, Ref } from "effect"
 import { randomBytes } from "node:crypto"
 import type { QueueConfig } from "../config/model.ts"
-import { readBacklog } from "../jetstream/backlog.ts"
+import { readBacklog, readOldestWaitingAt } from "../jetstream/backlog.ts"
 import type { Nats } from "../nats/connection.ts"
 import type { NatsEndpoint } from "../nats/credentials.ts"
 import type { RuntimeDriver } from "../runtime/driver.ts"
@@ -17,6 +17,7 @@ import { measureColdStart } from "./cold-start.ts"
 import { publishScaleEvent, type ScaleEvent } from "./events.ts"
 import type { OverrideState } from "./override.ts"
 import { makeReconcile, type QueueStatus } from "./reconcile.ts"
+import { makeJobReconcile } from "./job-reconcile.ts" // JOBMODE-TEMP
 import { workerEnv } from "./worker-env.ts"
 import type { WorkerStates } from "./worker-states.ts"
 
@@ -52,6 +53,10 @@ export interface QueueLoopDeps {
   readonly reportError: (error: string | null) => Effect.Effect<void>
   /** Told of each scale decision (after it is published). */
   readonly onDecision?: (event: ScaleEvent) => Effect.Effect<void>
+  /** The shared budget (`scaler.maxReplicas`): what the queue may run, given what it wants and holds. */
+  readonly grant?: (wanted: number, holding: number) => Effect.Effect<number>
+  /** `scaler.timezone`: of schedules without their own. */
+  readonly timezone?: string
 }
 
 const newInstanceId = () => randomBytes(4).toString("hex")
@@ -114,10 +119,13 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
 
   // The last step that completed: its status and when (undefined after a failed step).
   const lastStep = yield* Ref.make<{ readonly status: QueueStatus; readonly atMs: number } | undefined>(undefined)
-  const { step } = yield* makeReconcile({
+  const { step } = yield* (q.mode === "job" ? makeJobReconcile : makeReconcile)({ // JOBMODE-TEMP
     q,
     runtime,
     backlog: readBacklog(nats.jsm, q),
+    oldestWaitingAt: (backlog) => readOldestWaitingAt(nats.jsm, q.stream, backlog),
+    ...(deps.grant ? { grant: deps.grant } : {}),
+    ...(deps.timezone ? { timezone: deps.timezone } : {}),
     workerStates: deps.workerStates,
     activator,
     override: deps.control.override,
@@ -134,7 +142,8 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
   // Asked by the shared ticker before it sends a tick; a wake is never held back.
   yield* Ref.set(deps.control.quiet, Effect.gen(function*() {
     const last = yield* Ref.get(lastStep)
-    if (last === undefined) return false
+    // A schedule's floor must rise on time: a scheduled queue is never quiet.
+    if (last === undefined || q.schedule.length > 0) return false
     return skipsStep({ last, seen: activator.hasSeen(), level: yield* deps.level, nowMs: yield* Clock.currentTimeMillis })
   }))
 

@@ -3,7 +3,7 @@
 // override); start missing workers, drain surplus ones (idle first, never interrupting a job).
 // Everything it touches comes in as a dependency, so tests drive it with a stand-in runtime and
 // Effect's TestClock.
-import { Clock, Effect, Ref } from "effect"
+import { Clock, Duration, Effect, Ref } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import type { Backlog, BacklogError } from "../jetstream/backlog.ts"
 import type { RuntimeDriver, RuntimeError, WorkerInfo } from "../runtime/driver.ts"
@@ -13,7 +13,9 @@ import type { Activator } from "./activator.ts"
 import { canStart, noCrashes, recordCrash, recordHealthy, type CrashState } from "./crash-backoff.ts"
 import type { ScaleEvent } from "./events.ts"
 import { overrideDecision, type OverrideState } from "./override.ts"
-import { decide, fromQueueConfig, initialState, type Decision, type PolicyState } from "./policy.ts"
+import { addArrivalSample, observation, reportedInFlight, reportedMeanJobMs, type ArrivalSample } from "./observe.ts"
+import { decide, fromQueueConfig, initialState, type Decision, type Observation, type PolicyConfig, type PolicyState } from "./policy.ts"
+import { parseCron, scheduleFloor } from "./schedule.ts"
 import { classify, isDraining, pickForScaleIn, reportsSuspending, type Replicas } from "./replicas.ts"
 import type { QueueWorkerStates, WorkerStates } from "./worker-states.ts"
 
@@ -46,11 +48,19 @@ export interface QueueStatus {
   readonly override: Override | null
   /** The last reconcile step's error while steps fail; null when the last one succeeded. */
   readonly reconcileError: string | null
+  /** What the policy wants now (before step rules, delays and the budget). */
+  readonly wanted: number
+  /** What the shared budget (`scaler.maxReplicas`) grants; null without a budget. */
+  readonly granted: number | null
+  /** The signal whose desired count decided, when one did. */
+  readonly signal: string | null
+  /** A schedule in force: its floor, until when, and its cron. */
+  readonly schedule: { readonly minReplicas: number; readonly until: string; readonly cron: string } | null
 }
 
 export const initialStatus = (q: QueueConfig): QueueStatus => ({
   name: q.name, stream: q.stream, consumer: q.consumer, pending: null, ackPending: null, desired: 0, running: 0, replicas: 0, draining: 0, suspended: 0, suspending: 0,
-  lastDecision: null, override: null, reconcileError: null
+  lastDecision: null, override: null, reconcileError: null, wanted: 0, granted: null, signal: null, schedule: null
 })
 
 /** Everything a queue loop remembers between steps. */
@@ -65,9 +75,13 @@ export interface LoopState {
   /** Workers that died unasked and were counted as crashes, until they are removed. */
   readonly counted: ReadonlySet<string>
   readonly lastDecision: QueueStatus["lastDecision"]
+  /** The consumer's sequence numbers of the last steps: the arrival rate (the `rate` signal). */
+  readonly arrivals: ReadonlyArray<ArrivalSample>
 }
 
-export const initialLoopState: LoopState = { policy: undefined, crashes: noCrashes, draining: new Set(), suspending: new Set(), counted: new Set(), lastDecision: null }
+export const initialLoopState: LoopState = {
+  policy: undefined, crashes: noCrashes, draining: new Set(), suspending: new Set(), counted: new Set(), lastDecision: null, arrivals: []
+}
 
 /** After a restart, how long adoption waits for every running worker's first report (they report every second). */
 export const adoptionWaitMs = 2000
@@ -86,6 +100,12 @@ export interface ReconcileDeps {
   /** Called on a wake from zero, with the time the waking message was seen. */
   readonly onWake: (seenAtMs: number) => Effect.Effect<void>
   readonly report: (status: QueueStatus) => Effect.Effect<void>
+  /** When the oldest waiting job was published (the `waitTime` signal); asked only of queues that scale on it. */
+  readonly oldestWaitingAt?: (backlog: Backlog) => Effect.Effect<number | undefined, BacklogError>
+  /** The shared budget: records what the queue wants and answers what it may run (absent: no budget). */
+  readonly grant?: (wanted: number, holding: number) => Effect.Effect<number>
+  /** The time zone of schedules without their own (`scaler.timezone`). */
+  readonly timezone?: string
 }
 
 const remove = <A>(set: ReadonlySet<A>, a: A): ReadonlySet<A> => {
@@ -94,10 +114,23 @@ const remove = <A>(set: ReadonlySet<A>, a: A): ReadonlySet<A> => {
   return next
 }
 
+/** The queue's schedule entries, parsed (the config checked them), in their time zones. */
+const scheduleEntries = (q: QueueConfig, timezone: string) => (q.schedule ?? []).flatMap((e) => {
+  const cron = parseCron(e.cron)
+  return typeof cron === "string" ? [] : [{ cron, minReplicas: e.minReplicas, forMs: Duration.toMillis(e.for), timezone: e.timezone ?? timezone }]
+})
+
+/** The policy's decision when the budget grants less than it would run: capped, the reason saying so. */
+const withinBudget = (observed: Observation, current: PolicyState, config: PolicyConfig, now: number, granted: number, wanted: number): Decision => {
+  const capped = decide(observed, current, { ...config, maxReplicas: granted, minReplicas: Math.min(config.minReplicas, granted) }, now)
+  return { ...capped, reason: `${capped.reason} (budget: granted ${granted} of ${wanted} wanted)` }
+}
+
 /** Builds the step and the Ref it keeps its state in. */
 export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
   const { q, runtime } = deps
   const policy = fromQueueConfig(q)
+  const schedule = scheduleEntries(q, deps.timezone ?? "UTC")
   const state = yield* Ref.make(initialLoopState)
   const log = (line: string) => Effect.logInfo(`queue ${q.name}: ${line}`)
 
@@ -250,8 +283,23 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     const current = s.policy!
     // At zero, a message the activator saw may not be in the consumer's counts yet.
     const effective = current.replicas === 0 ? Math.max(backlog.total, seen.count) : backlog.total
+    const arrivals = addArrivalSample(s.arrivals, backlog, now)
+    yield* Ref.update(state, (s) => ({ ...s, arrivals }))
+    const observed = observation({
+      backlog: { ...backlog, pending: backlog.pending + (effective - backlog.total) },
+      oldestWaitingAt: policy.signals?.includes("waitTime") && deps.oldestWaitingAt ? yield* deps.oldestWaitingAt(backlog) : undefined,
+      now,
+      inFlight: reportedInFlight(reports, running.map((w) => w.instance)),
+      arrivals,
+      meanJobMs: reportedMeanJobMs(reports)
+    })
+    const floor = scheduleFloor(schedule, now)
+    const scheduled = floor === undefined ? policy : { ...policy, minReplicas: Math.min(policy.maxReplicas, Math.max(policy.minReplicas, floor.minReplicas)) }
     const override = yield* currentOverride(now)
-    const decision = overrideDecision(override, current, now) ?? decide(effective, current, policy, now)
+    const free = overrideDecision(override, current, now) ?? decide(observed, current, scheduled, now)
+    const wanted = override ? free.replicas : free.wanted
+    const granted = deps.grant ? yield* deps.grant(wanted, current.replicas) : undefined
+    const decision = override || granted === undefined || granted >= free.replicas ? free : withinBudget(observed, current, scheduled, now, granted, wanted)
     const changed = decision.replicas !== current.replicas
     const direction = decision.replicas > current.replicas ? "up" : "down"
     const lastDecision = changed ? { kind: decision.kind, reason: decision.reason, at: new Date(now).toISOString() } : s.lastDecision
@@ -290,7 +338,9 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     yield* deps.report({
       ...initialStatus(q), pending: backlog.pending, ackPending: backlog.ackPending, desired: decision.replicas,
       running: after.running, replicas: after.running, draining: drainingNow, suspended: suspendedNow, suspending: suspendingNow, lastDecision,
-      override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null
+      override: override ? { replicas: override.replicas, until: new Date(override.untilMs).toISOString() } : null,
+      wanted, granted: granted ?? null, signal: free.signal ?? null,
+      schedule: floor === undefined ? null : { minReplicas: floor.minReplicas, until: new Date(floor.until).toISOString(), cron: floor.cron }
     })
   })
 

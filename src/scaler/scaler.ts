@@ -21,6 +21,7 @@ import { parseJobReport } from "../telemetry/job-report.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { diffConfig, type ConfigDiff } from "./config-diff.ts"
 import { fenceRuntime } from "./fenced-runtime.ts"
+import { allocate } from "./budget.ts"
 import { openLeases, runElection, type ElectionState } from "./leadership.ts"
 import type { ScaleEvent } from "./events.ts"
 import { overrideTtlProblem } from "./override.ts"
@@ -76,6 +77,15 @@ const supervised = <E, R>(name: string, loop: Effect.Effect<unknown, E, R>) =>
     Effect.forever,
     Effect.forkScoped
   )
+
+const withoutKey = <V>(map: ReadonlyMap<string, V>, key: string): ReadonlyMap<string, V> => {
+  if (!map.has(key)) return map
+  const next = new Map(map)
+  next.delete(key)
+  return next
+}
+
+const withoutMaxReplicas = ({ maxReplicas: _, ...rest }: JetscaleConfig["scaler"]) => rest
 
 /** A running queue: its config, its loop's scope (closed to stop it), its control and its status. */
 interface QueueEntry {
@@ -151,11 +161,27 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
       workerStates,
       report: (s) => Ref.update(statusRef, (old) => ({ ...s, reconcileError: old.reconcileError })),
       reportError: (error) => Ref.update(statusRef, (s) => s.reconcileError === error ? s : { ...s, reconcileError: error }),
-      onDecision: (event) => Ref.update(decisions, (all) => [event, ...all].slice(0, recentDecisionsKept))
+      onDecision: (event) => Ref.update(decisions, (all) => [event, ...all].slice(0, recentDecisionsKept)),
+      grant: grantFor(q),
+      timezone: c.scaler.timezone
     }).pipe(Effect.scoped)).pipe(Scope.provide(queueScope))
     return { config: q, scope: queueScope, control, status: statusRef } satisfies QueueEntry
   })
-  const stopQueue = (entry: QueueEntry) => Scope.close(entry.scope, Exit.void)
+  const stopQueue = (entry: QueueEntry) =>
+    Scope.close(entry.scope, Exit.void).pipe(Effect.andThen(Ref.update(wants, (all) => withoutKey(all, entry.config.name))))
+
+  // The shared budget (`scaler.maxReplicas`, read at each step so a reload applies it): each queue
+  // says what it wants and holds at its step and is granted its share (./budget.ts). Replicas another
+  // queue still holds are not granted again: a queue gets them once that one has scaled in.
+  const wants = yield* Ref.make<ReadonlyMap<string, { readonly priority: number; readonly wanted: number; readonly holding: number }>>(new Map())
+  const grantFor = (q: QueueConfig) => (wanted: number, holding: number) => Effect.gen(function*() {
+    const all = yield* Ref.updateAndGet(wants, (all) => new Map(all).set(q.name, { priority: q.priority, wanted, holding }))
+    const budget = (yield* live.get).scaler.maxReplicas
+    if (budget === undefined) return wanted
+    const share = allocate([...all].map(([queue, w]) => ({ queue, priority: w.priority, wanted: w.wanted })), budget).get(q.name) ?? 0
+    const heldByOthers = [...all].reduce((sum, [queue, w]) => queue === q.name ? sum : sum + w.holding, 0)
+    return Math.max(0, Math.min(share, budget - heldByOthers))
+  })
 
   // The shared ticker: a tick for every queue loop, after one read of every stream's level when the
   // last is `levelsEveryMs` old. Only quiet queues use the levels (their wakes come from the
@@ -235,6 +261,7 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     if (running === undefined) return
     yield* Scope.close(running.scope, Exit.void)
     yield* Ref.set(entries, new Map())
+    yield* Ref.set(wants, new Map())
   })
   const deactivate = changing.withPermits(1)(stopActive)
 
@@ -277,7 +304,11 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     // What a reload applies: the queues, the tick, the DLQ's size and the replicas; every other
     // setting (the deployment, NATS, the runtime, admin, logs) stays as it started until a restart.
     const kept: JetscaleConfig = {
-      ...before, queues: next.queues, scaler: { ...before.scaler, interval: next.scaler.interval }, dlq: next.dlq, jetstream: next.jetstream
+      ...before,
+      queues: next.queues,
+      scaler: { ...withoutMaxReplicas(before.scaler), interval: next.scaler.interval, ...(next.scaler.maxReplicas === undefined ? {} : { maxReplicas: next.scaler.maxReplicas }) },
+      dlq: next.dlq,
+      jetstream: next.jetstream
     }
     const changedNames = new Set(diff.changed.map((c) => c.queue))
     const touched = next.queues.filter((q) => diff.added.includes(q.name) || changedNames.has(q.name))

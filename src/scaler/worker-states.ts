@@ -11,6 +11,8 @@ import type { WorkerPhase } from "../worker/state-report.ts"
 export interface ReportedState {
   readonly state: WorkerPhase
   readonly inFlight: number
+  /** Mean run time of its jobs finished in the last minute (ms); absent when none. */
+  readonly meanJobMs?: number
   /** ms epoch when it was heard. */
   readonly at: number
 }
@@ -30,6 +32,8 @@ export interface WorkerStates {
 
 const maxReportBytes = 4096
 const maxInFlight = 1_000_000
+/** A week: longer means are not believed. */
+const maxMeanJobMs = 7 * 24 * 3600_000
 const prefix = "jetscale.workers."
 
 /** The queue, instance and state a message reports, or undefined when it is not a valid report. */
@@ -43,11 +47,12 @@ export const parseWorkerState = (subject: string, data: Uint8Array) => {
   } catch {
     return undefined
   }
-  const r = body as { readonly state?: unknown; readonly inFlight?: unknown } | null
+  const r = body as { readonly state?: unknown; readonly inFlight?: unknown; readonly meanJobMs?: unknown } | null
   if (typeof r !== "object" || r === null) return undefined
   if (r.state !== "running" && r.state !== "draining" && r.state !== "suspending" && r.state !== "suspended") return undefined
   if (typeof r.inFlight !== "number" || !Number.isSafeInteger(r.inFlight) || r.inFlight < 0 || r.inFlight > maxInFlight) return undefined
-  return { queue, instance, state: r.state, inFlight: r.inFlight } as const
+  const meanJobMs = typeof r.meanJobMs === "number" && Number.isFinite(r.meanJobMs) && r.meanJobMs >= 0 && r.meanJobMs <= maxMeanJobMs ? r.meanJobMs : undefined
+  return { queue, instance, state: r.state, inFlight: r.inFlight, ...(meanJobMs === undefined ? {} : { meanJobMs }) } as const
 }
 
 /** Listens for the reports of the workers of running queues (`isQueue`) for the life of the scope. */
@@ -59,7 +64,9 @@ export const trackWorkerStates = (nc: NatsConnection, isQueue: (queue: string) =
     if (report === undefined || !(yield* isQueue(report.queue))) return
     const at = yield* Clock.currentTimeMillis
     yield* Ref.update(states, (all) =>
-      new Map(all).set(report.queue, new Map(all.get(report.queue)).set(report.instance, { state: report.state, inFlight: report.inFlight, at })))
+      new Map(all).set(report.queue, new Map(all.get(report.queue)).set(report.instance, {
+        state: report.state, inFlight: report.inFlight, ...(report.meanJobMs === undefined ? {} : { meanJobMs: report.meanJobMs }), at
+      })))
   })
   yield* onEachMessage(nc, workerStatesFilter, heard)
   return {

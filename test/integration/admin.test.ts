@@ -45,6 +45,7 @@ const makeFakeScaler = () => {
   const decisions: Array<ScaleEvent> = []
   const base = (name: string): Omit<QueueStatus, "override"> => ({
     name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, draining: 0, suspended: 0, suspending: 0, desired: 2, reconcileError: null,
+    wanted: 2, granted: null, signal: "backlog", schedule: null,
     lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }
   })
   const known = ["demo", "orders"]

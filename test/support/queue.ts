@@ -33,6 +33,14 @@ export const testQueue = (prefix: string, over: Partial<QueueConfig> = {}): Queu
     idle: "stop",
     mounts: [],
     placement: { constraints: [], preferences: [] },
+    signals: ["backlog"],
+    targetWait: Duration.seconds(10),
+    scaleUpAt: 0.8,
+    scaleDownAt: 0.2,
+    step: { up: { _tag: "jump" }, down: "half" },
+    priority: 0,
+    schedule: [],
+    mode: "worker",
     ...over
   }
 }

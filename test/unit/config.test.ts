@@ -75,7 +75,7 @@ describe("loadConfig: valid files", () => {
       assert.deepStrictEqual(config.admin, { listen: "0.0.0.0:9000" })
       assert.deepStrictEqual(config.queues.map((q) => q.name), ["thumbnails", "send-email"])
       const [q, email] = config.queues
-      expect({ ...q, idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0 }).toEqual({
+      expect({ ...q, idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0, targetWait: 0 }).toEqual({
         name: "thumbnails",
         stream: "JETSCALE_THUMBNAILS",
         privileged: false,
@@ -95,7 +95,8 @@ describe("loadConfig: valid files", () => {
         replicas: 3,
         placement: { constraints: [], preferences: [] },
         limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1.5, pids: 100 },
-        idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0
+        idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0,
+        signals: ["backlog"], targetWait: 0, scaleUpAt: 0.8, scaleDownAt: 0.2, step: { up: { _tag: "jump" }, down: "half" }, priority: 0, schedule: [], mode: "worker"
       })
       assert.deepStrictEqual(
         [q!.idleTimeout, q!.scaleDownDelay, q!.ackWait, q!.stopTimeout].map(ms),
@@ -116,12 +117,13 @@ describe("loadConfig: valid files", () => {
       assert.deepStrictEqual(config.jetstream, { replicas: 1 })
       const q = config.queues[0]!
       assert.deepStrictEqual(
-        { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: backoffMs(q.backoff) },
+        { ...q, idleTimeout: ms(q.idleTimeout), scaleDownDelay: ms(q.scaleDownDelay), ackWait: ms(q.ackWait), stopTimeout: ms(q.stopTimeout), backoff: backoffMs(q.backoff), targetWait: ms(q.targetWait) },
         {
           name: "demo", privileged: false, idle: "stop", mounts: [], stream: "JETSCALE_DEMO", consumer: "workers", subjects: ["jobs.demo"], image: "x", env: {},
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
           concurrency: 4, ackWait: 30_000, maxDeliver: 5, replicas: 1, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
-          stopTimeout: 30_000, limits: {}, placement: { constraints: [], preferences: [] }
+          stopTimeout: 30_000, limits: {}, placement: { constraints: [], preferences: [] },
+          signals: ["backlog"], targetWait: 10_000, scaleUpAt: 0.8, scaleDownAt: 0.2, step: { up: { _tag: "jump" }, down: "half" }, priority: 0, schedule: [], mode: "worker"
         }
       )
       assert.isFalse("command" in q)
@@ -322,6 +324,26 @@ describe("decodeConfig: one problem each", () => {
     ["privileged with swarm", { runtime: { driver: "swarm", docker: { allowPrivileged: true } }, ...q({ privileged: true }) }, "queues.demo.privileged: Swarm has no privileged services (runtime.driver is swarm)"],
     ["a queue name too long for swarm", { runtime: { driver: "swarm" }, queues: { ["q".repeat(50)]: { image: "x" } } }, `queues.${"q".repeat(50)}: too long for the swarm driver: its services are named jetscale-[<deployment>-]<queue>-<8-character id>, at most 63 characters (Swarm's limit)`],
     ["a lease under 1s", { scaler: { lease: "500ms" } }, "scaler.lease: expected a duration >= 1s, got 500ms"],
+    ["an unknown signal", q({ signals: ["backlog", "cpu"] }), `queues.demo.signals[1]: expected "backlog", "waitTime", "utilization" or "rate", got "cpu"`],
+    ["no signals", q({ signals: [] }), "queues.demo.signals: expected a non-empty list of signals (backlog, waitTime, utilization, rate)"],
+    ["a signal twice", q({ signals: ["rate", "rate"] }), `queues.demo.signals: expected each signal once, got ["rate","rate"]`],
+    ["scaleUpAt above 1", q({ scaleUpAt: 1.5 }), "queues.demo.scaleUpAt: expected a number in (0, 1], got 1.5"],
+    ["scaleDownAt not below scaleUpAt", q({ scaleUpAt: 0.5, scaleDownAt: 0.6 }), "queues.demo.scaleDownAt: expected a number below scaleUpAt (0.5), got 0.6"],
+    ["default scaleUpAt under scaleDownAt", q({ scaleDownAt: 0.9 }), "queues.demo.scaleDownAt: expected a number below scaleUpAt (0.8), got 0.9"],
+    ["a bad step up", q({ step: { up: "triple" } }), `queues.demo.step.up: expected jump, double or add <n> (n an integer >= 1), got "triple"`],
+    ["add 0", q({ step: { up: "add 0" } }), `queues.demo.step.up: expected jump, double or add <n> (n an integer >= 1), got "add 0"`],
+    ["a bad step down", q({ step: { down: "all" } }), `queues.demo.step.down: expected "one", "half" or "jump", got "all"`],
+    ["zero smoothing", q({ smoothing: "0s" }), "queues.demo.smoothing: expected a duration > 0, got 0s"],
+    ["a fractional priority", q({ priority: 1.5 }), "queues.demo.priority: expected an integer, got 1.5"],
+    ["an unknown mode", q({ mode: "batch" }), `queues.demo.mode: expected "worker" or "job", got "batch"`],
+    ["job mode with idle: suspend", q({ mode: "job", idle: "suspend" }), "queues.demo.idle: mode: job has no idle replicas to suspend (each job's worker exits when it ends)"],
+    ["a schedule above maxReplicas", q({ maxReplicas: 3, schedule: [{ cron: "0 8 * * 1-5", minReplicas: 4, for: "9h" }] }), "queues.demo.schedule[0].minReplicas: expected an integer <= maxReplicas (3), got 4"],
+    ["a schedule for longer than a week", q({ schedule: [{ cron: "0 8 * * 1-5", minReplicas: 1, for: "8d" }] }), "queues.demo.schedule[0].for: expected a duration of at most 7d, got 8d"],
+    ["a schedule without for", q({ schedule: [{ cron: "0 8 * * *", minReplicas: 1 }] }), "queues.demo.schedule[0].for: required"],
+    ["an unknown time zone", q({ schedule: [{ cron: "0 8 * * *", minReplicas: 1, for: "1h", timezone: "Mars/Olympus" }] }), `queues.demo.schedule[0].timezone: unknown time zone "Mars/Olympus"`],
+    ["an unknown scaler time zone", { scaler: { timezone: "Nowhere" } }, `scaler.timezone: unknown time zone "Nowhere"`],
+    ["a budget of 0", { scaler: { maxReplicas: 0 } }, "scaler.maxReplicas: expected an integer >= 1, got 0"],
+    ["a budget under the queues' floors", { scaler: { maxReplicas: 3 }, queues: { a: { image: "x", minReplicas: 2 }, b: { image: "x", minReplicas: 2 } } }, "scaler.maxReplicas: expected an integer >= the queues' minReplicas together (4), got 3"],
     ["queues as a list", { queues: ["demo"] }, "queues: expected a mapping, got a list"],
     ["queue without a body", { runtime: { driver: "process" }, queues: { demo: null } }, "queues.demo: expected a mapping, got null"],
     ["document not a mapping", "hello", `expected a mapping, got "hello"`]
@@ -537,4 +559,46 @@ describe("loadConfig: failures", () => {
       Effect.catchTag("ConfigLoadError", (e) => Effect.succeed(e.kind)),
       Effect.map((kind) => assert.strictEqual(kind, "missing-file"))
     ))
+})
+
+describe("decodeConfig: scaling policies", () => {
+  it.effect("defaults: backlog only, step up jump and down half, priority 0, no schedule, worker mode, UTC", () =>
+    Effect.gen(function*() {
+      const c = yield* decodeConfig(q({}), {})
+      const demo = c.queues[0]!
+      assert.deepStrictEqual(demo.signals, ["backlog"])
+      assert.deepStrictEqual(demo.step, { up: { _tag: "jump" }, down: "half" })
+      assert.deepStrictEqual([ms(demo.targetWait), demo.scaleUpAt, demo.scaleDownAt, demo.priority, demo.mode], [10_000, 0.8, 0.2, 0, "worker"])
+      assert.deepStrictEqual(demo.schedule, [])
+      assert.strictEqual(demo.smoothing, undefined)
+      assert.strictEqual(c.scaler.timezone, "UTC")
+      assert.strictEqual(c.scaler.maxReplicas, undefined)
+    }))
+  it.effect("every key set", () =>
+    Effect.gen(function*() {
+      const c = yield* decodeConfig({
+        scaler: { maxReplicas: 12, timezone: "Europe/Berlin" },
+        queues: {
+          demo: {
+            image: "x", signals: ["waitTime", "utilization", "rate"], targetWait: "5s", scaleUpAt: 0.9, scaleDownAt: 0.1, smoothing: "30s",
+            step: { up: "add 2", down: "one" }, priority: 5, mode: "job",
+            schedule: [{ cron: "0 8 * * 1-5", minReplicas: 2, for: "9h" }, { cron: "*/15 * * * *", minReplicas: 1, for: "5m", timezone: "America/New_York" }]
+          }
+        }
+      }, {})
+      const demo = c.queues[0]!
+      assert.deepStrictEqual(demo.signals, ["waitTime", "utilization", "rate"])
+      assert.deepStrictEqual(demo.step, { up: { _tag: "add", n: 2 }, down: "one" })
+      assert.deepStrictEqual([ms(demo.targetWait), demo.scaleUpAt, demo.scaleDownAt, ms(demo.smoothing!), demo.priority, demo.mode], [5000, 0.9, 0.1, 30_000, 5, "job"])
+      assert.deepStrictEqual(demo.schedule.map((e) => [e.cron, e.minReplicas, ms(e.for), e.timezone]), [
+        ["0 8 * * 1-5", 2, 9 * 3600_000, undefined],
+        ["*/15 * * * *", 1, 300_000, "America/New_York"]
+      ])
+      assert.deepStrictEqual([c.scaler.maxReplicas, c.scaler.timezone], [12, "Europe/Berlin"])
+    }))
+  it.effect("a bad cron names the entry and the field", () =>
+    Effect.map(problemsOf(q({ schedule: [{ cron: "0 25 * * *", minReplicas: 1, for: "1h" }] })), (problems) => {
+      assert.strictEqual(problems.length, 1)
+      expect(problems[0]).toMatch(/^queues\.demo\.schedule\[0\]\.cron: .*hour.*25/)
+    }))
 })

@@ -54,7 +54,7 @@ describe("jobs/s", () => {
 
 const status = (name: string, over: Partial<QueueStatus> = {}): QueueStatus => ({
   name, stream: `JETSCALE_${name.toUpperCase()}`, consumer: "workers", pending: 10, ackPending: 3, desired: 2, running: 1, replicas: 1, draining: 1,
-  suspended: 0, suspending: 0, lastDecision: null, override: null, reconcileError: null, ...over
+  suspended: 0, suspending: 0, lastDecision: null, override: null, reconcileError: null, wanted: 2, granted: null, signal: null, schedule: null, ...over
 })
 const report = (outcome: JobReportEntry["outcome"], count: number): JobReportEntry => ({ outcome, count, seconds: 0.1 * count, le: 0.1 })
 

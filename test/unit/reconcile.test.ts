@@ -45,7 +45,12 @@ const makeStandIn = Effect.gen(function*() {
   return { driver, add, exit, setState, log: Ref.get(log) }
 })
 
-const setup = (options: { readonly since?: number; readonly q?: typeof q } = {}) => Effect.gen(function*() {
+const setup = (options: {
+  readonly since?: number
+  readonly q?: typeof q
+  readonly grant?: (wanted: number, holding: number) => Effect.Effect<number>
+  readonly oldestWaitingAt?: Effect.Effect<number | undefined>
+} = {}) => Effect.gen(function*() {
   const runtime = yield* makeStandIn
   const backlog = yield* Ref.make<Backlog>({ pending: 0, ackPending: 0, total: 0 })
   const reports = yield* Ref.make(new Map<string, ReportedState>())
@@ -64,7 +69,9 @@ const setup = (options: { readonly since?: number; readonly q?: typeof q } = {})
     newInstanceId: () => `new${n++}`,
     publishEvent: () => Effect.void,
     onWake: () => Effect.void,
-    report: (s) => Ref.update(statuses, (l) => [...l, s])
+    report: (s) => Ref.update(statuses, (l) => [...l, s]),
+    ...(options.grant ? { grant: options.grant } : {}),
+    ...(options.oldestWaitingAt ? { oldestWaitingAt: () => options.oldestWaitingAt! } : {})
   })
   const setBacklog = (pending: number, ackPending: number) => Ref.set(backlog, { pending, ackPending, total: pending + ackPending })
   const report = (instance: string, state: ReportedState["state"], inFlight: number) =>
@@ -231,5 +238,59 @@ describe("guardStep", () => {
       // frozen one stays frozen.
       assert.deepStrictEqual(yield* t.runtime.log, ["thaw b"])
       assert.deepInclude(yield* t.lastStatus, { desired: 1, running: 1, suspending: 0, suspended: 1 })
+    }))
+})
+
+describe("reconcile step: signals, schedules and the budget", () => {
+  it.effect("a schedule raises the floor at its cron time (TestClock across 08:00 UTC) and lets it go after `for`", () =>
+    Effect.gen(function*() {
+      const scheduled = testQueue("sched", {
+        maxReplicas: 4, idleTimeout: Duration.seconds(5), schedule: [{ cron: "0 8 * * *", minReplicas: 2, for: Duration.hours(1) }]
+      })
+      const t = yield* setup({ q: scheduled })
+      yield* TestClock.setTime(Date.parse("2026-12-01T07:59:00Z"))
+      yield* t.step
+      assert.deepInclude(yield* t.lastStatus, { desired: 0, running: 0, schedule: null })
+      yield* TestClock.adjust("59 seconds")
+      yield* t.step
+      assert.deepInclude(yield* t.lastStatus, { desired: 0 })
+      yield* TestClock.adjust("1 second") // 08:00:00
+      yield* t.step
+      const at8 = (yield* t.lastStatus)!
+      assert.deepInclude(at8, { desired: 2, running: 2 })
+      assert.deepStrictEqual(at8.schedule, { minReplicas: 2, until: "2026-12-01T09:00:00.000Z", cron: "0 8 * * *" })
+      yield* TestClock.adjust("1 hour")
+      yield* t.step
+      assert.strictEqual((yield* t.lastStatus)!.schedule, null)
+      yield* TestClock.adjust("10 seconds")
+      yield* t.step
+      assert.deepInclude(yield* t.lastStatus, { desired: 0 })
+    }))
+
+  it.effect("the budget's grant caps the decision; the status shows wanted and granted, and the reason says so", () =>
+    Effect.gen(function*() {
+      const asked: Array<readonly [number, number]> = []
+      const t = yield* setup({ grant: (wanted, holding) => Effect.sync(() => { asked.push([wanted, holding]); return Math.min(wanted, 2) }) })
+      yield* t.setBacklog(16, 0)
+      yield* t.step
+      assert.deepInclude(yield* t.lastStatus, { desired: 2, running: 2, wanted: 4, granted: 2 })
+      assert.deepStrictEqual(asked, [[4, 0]])
+      assert.match((yield* t.lastStatus)!.lastDecision!.reason, /budget: granted 2 of 4 wanted/)
+      yield* t.step
+      assert.deepStrictEqual(asked.at(-1), [4, 2])
+    }))
+
+  it.effect("waitTime: the oldest waiting job's age against targetWait decides, and the status names the signal", () =>
+    Effect.gen(function*() {
+      const waiting = testQueue("wait", { maxReplicas: 8, targetPending: 1000, signals: ["backlog", "waitTime"], targetWait: Duration.seconds(5) })
+      const oldest = yield* Ref.make<number | undefined>(undefined)
+      const t = yield* setup({ q: waiting, oldestWaitingAt: Ref.get(oldest) })
+      yield* TestClock.setTime(100_000)
+      yield* Ref.set(oldest, 80_000) // 20 s old, 4x targetWait
+      yield* t.setBacklog(30, 0)
+      yield* t.step
+      const s = (yield* t.lastStatus)!
+      assert.deepInclude(s, { desired: 4, signal: "waitTime" })
+      assert.match(s.lastDecision!.reason, /waitTime/)
     }))
 })
