@@ -9,6 +9,9 @@
 //   process / suspend   the bundled demo with `idle: suspend`: the wake sends SIGCONT
 //   swarm / bundled     the demo image as for docker / bundled, as a Swarm service (a single-node
 //                       swarm made for the run unless the engine is in one; left afterwards)
+//   process / job       the bundled demo with `mode: job`: a worker process started for the job, gone after it
+//   docker / job        the demo image with `mode: job`: a container started for the job, gone after it
+//                       (in job mode every job pays this, not only a wake from zero)
 // next to a bare `docker run --rm jetscale/worker-demo:dev node -e 0`. For the suspend kinds the
 // "container started" step is the unpause (docker) and "worker connected" its first report after it.
 // Run: npm run bench:coldstart   (BENCH_TRIALS=5 BENCH_KINDS=process-unbundled to narrow it)
@@ -28,8 +31,10 @@ import { workerPids } from "../test/support/processes.ts"
 import { runCli, startScaler, writeDemoQueueConfig } from "../test/support/scaler-process.ts"
 import { waitFor } from "../test/support/wait.ts"
 
-export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled" | "docker-suspend" | "process-suspend" | "swarm-bundled"
-export const wakeKinds: ReadonlyArray<WakeKind> = ["process-bundled", "process-unbundled", "docker-bundled", "docker-suspend", "process-suspend", "swarm-bundled"]
+export type WakeKind = "process-bundled" | "process-unbundled" | "docker-bundled" | "docker-suspend" | "process-suspend" | "swarm-bundled" | "process-job" | "docker-job"
+export const wakeKinds: ReadonlyArray<WakeKind> = [
+  "process-bundled", "process-unbundled", "docker-bundled", "docker-suspend", "process-suspend", "swarm-bundled", "process-job", "docker-job"
+]
 const image = "jetscale/worker-demo:dev"
 
 /** Milliseconds from the publish to each step (undefined: the step does not exist for this kind). */
@@ -101,7 +106,10 @@ export const measureWake = async (kind: WakeKind, trials: number, log: (line: st
   const suspend = kind.endsWith("suspend")
   const config = await writeDemoQueueConfig({
     natsUrl: server.url, driver, queue, interval: "1s", ...(command ? { command } : {}),
-    settings: { maxReplicas: 1, idleTimeout: "500ms", scaleDownDelay: "500ms", stopTimeout: "5s", idle: suspend ? "suspend" : "stop" }
+    settings: {
+      maxReplicas: 1, idleTimeout: "500ms", scaleDownDelay: "500ms", stopTimeout: "5s", idle: suspend ? "suspend" : "stop",
+      ...(kind.endsWith("-job") ? { mode: "job" } : {})
+    }
   })
   const scaler = startScaler(config)
   try {

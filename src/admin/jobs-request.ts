@@ -1,7 +1,10 @@
 // The body of `POST /api/queues/<name>/jobs`: one JSON job, or a JSON array of jobs (a batch; a
 // job that is itself an array is sent wrapped: `[[1, 2]]`), and its `Idempotency-Key` header.
-// Checked by hand so each refusal names what was wrong, with the HTTP status it gets.
+// Checked by hand so each refusal names what was wrong, with the HTTP status it gets. When the jobs
+// may run goes in the query, not in the body (the body is the job itself, whatever its fields):
+// `?delay=10m` (or a number of ms) or `?at=<RFC 3339>`.
 import { Result } from "effect"
+import { dueTime } from "../delay/due.ts"
 
 /** A batch holds at most this many jobs. */
 export const maxBatchJobs = 1000
@@ -46,4 +49,19 @@ export const parseJobsBody = (text: string, idempotencyKey: string | undefined, 
     return refuse(413, `${where}: ${Buffer.byteLength(jobs[large]!).toLocaleString("en")} bytes, over the ${limit.toLocaleString("en")} a job may have (the NATS server's max_payload of ${maxPayload.toLocaleString("en")} bytes less room for headers)`)
   }
   return Result.succeed({ jobs, batch, idempotencyKey })
+}
+
+/** A query parameter as `queryParam` reads it: absent, once, or several times. */
+type QueryValue = string | ReadonlyArray<string> | undefined
+
+/**
+ * The due time of the jobs from the `delay` and `at` query parameters: ms since the epoch, or
+ * undefined for "now" (neither given, or an `at` within the last minute).
+ */
+export const parseJobsTiming = (query: { readonly delay: QueryValue; readonly at: QueryValue }, now: number): Result.Result<number | undefined, JobsRefusal> => {
+  const { delay, at } = query
+  if (typeof delay === "object") return refuse(400, `delay: given ${delay.length} times, expected once`)
+  if (typeof at === "object") return refuse(400, `at: given ${at.length} times, expected once`)
+  const r = dueTime({ delay, at }, now, { delay: "delay", at: "at" })
+  return "problem" in r ? refuse(400, r.problem) : Result.succeed(r.due)
 }

@@ -7,7 +7,7 @@
 // with 400 (bad body or parameter), 401 (token), 403 (a cookie-authorized change from another
 // origin), 404 (unknown queue, no override, no route), 409 (nothing replayed), 413 (body too large),
 // 429 (queue full, with Retry-After), 502 (NATS failed).
-import { ByteSize, Effect, Layer, Result } from "effect"
+import { ByteSize, Clock, Effect, Layer, Result } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { LiveConfig } from "../config/live.ts"
@@ -16,7 +16,7 @@ import { Scaler, type OverrideError } from "../scaler/scaler.ts"
 import { makeBearerCheck } from "./auth.ts"
 import { makeDashboard, parseSince } from "./dashboard.ts"
 import { makeDlqRoutes } from "./dlq-routes.ts"
-import { parseJobsBody } from "./jobs-request.ts"
+import { parseJobsBody, parseJobsTiming } from "./jobs-request.ts"
 import { makePageRoutes } from "./page-routes.ts"
 import { error, json, queryParam, queueParam, readBody } from "./respond.ts"
 import { parseScaleRequest } from "./scale-request.ts"
@@ -122,16 +122,21 @@ export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.
     const body = parseJobsBody(text, request.headers["idempotency-key"], yield* submitter.maxPayload)
     if (Result.isFailure(body)) return error(body.failure.status, body.failure.message)
     const { jobs, batch, idempotencyKey } = body.success
-    return yield* submitter.submit(queue, jobs, idempotencyKey).pipe(
+    const due = parseJobsTiming({ delay: queryParam(request, "delay"), at: queryParam(request, "at") }, yield* Clock.currentTimeMillis)
+    if (Result.isFailure(due)) return error(due.failure.status, due.failure.message)
+    return yield* submitter.submit(queue, jobs, idempotencyKey, due.success).pipe(
       Effect.match({
         onFailure: (e) => e.reason === "unknown-queue"
           ? error(404, e.message)
           : e.reason === "full"
           ? HttpServerResponse.jsonUnsafe({ error: e.message }, { status: 429, headers: { "retry-after": String(fullRetryAfterSeconds) } })
           : error(502, e.message),
-        onSuccess: (r) => json(batch
-          ? { queue, stream: r.stream, subject: r.subject, seqs: r.seqs, duplicates: r.duplicates }
-          : { queue, stream: r.stream, subject: r.subject, seq: r.seqs[0], duplicate: r.duplicates > 0 }, 202)
+        onSuccess: (r) => json({
+          ...(batch
+            ? { queue, stream: r.stream, subject: r.subject, seqs: r.seqs, duplicates: r.duplicates }
+            : { queue, stream: r.stream, subject: r.subject, seq: r.seqs[0], duplicate: r.duplicates > 0 }),
+          ...(r.dueAt === undefined ? {} : { dueAt: r.dueAt })
+        }, 202)
       })
     )
   }))

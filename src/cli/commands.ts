@@ -33,13 +33,20 @@ export const status = Command.make("status", {
   Command.withDescription("show each queue's backlog and replicas (--watch: live)")
 )
 
+/** A job that must wait: it is kept out of its queue until due (at most 366 days ahead). */
+const delayFlags = {
+  delay: Flag.String("delay").pipe(Flag.withDescription("run it this long from now (e.g. 30s, 10m, 2h, 3d)"), Flag.optional),
+  at: Flag.String("at").pipe(Flag.withDescription("run it at this time (RFC 3339, e.g. 2026-12-01T18:00:00Z)"), Flag.optional)
+}
+
 export const enqueue = Command.make("enqueue", {
   config: configFlag,
   queue: Argument.String("queue").pipe(Argument.withDescription("queue name from the config")),
   payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, @file to read it from a file, or - to read standard input")),
-  count: Flag.Int("count").pipe(Flag.withDescription("publish the job this many times"), Flag.withDefault(1))
+  count: Flag.Int("count").pipe(Flag.withDescription("publish the job this many times"), Flag.withDefault(1)),
+  ...delayFlags
 }, (args) => lazily(() => import("./enqueue.ts"), (m) => m.runEnqueue(args))).pipe(
-  Command.withDescription("publish jobs to a queue")
+  Command.withDescription("publish jobs to a queue (--delay/--at: they enter it when due)")
 )
 
 export const pub = Command.make("pub", {
@@ -47,7 +54,8 @@ export const pub = Command.make("pub", {
   subject: Argument.String("subject").pipe(Argument.withDescription("the subject to publish to (any subject; a queue's goes through JetStream)")),
   payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, @file to read it from a file, or - to read standard input")),
   header: Flag.String("header").pipe(Flag.withAlias("H"), Flag.withDescription("a header key:value (repeatable)"), Flag.atLeast(0)),
-  count: Flag.Int("count").pipe(Flag.withDescription("publish the message this many times"), Flag.withDefault(1))
+  count: Flag.Int("count").pipe(Flag.withDescription("publish the message this many times"), Flag.withDefault(1)),
+  ...delayFlags
 }, (args) => lazily(() => import("./pub.ts"), (m) => m.runPub(args))).pipe(
   Command.withDescription("publish a message to any subject, with headers (like nats pub)")
 )

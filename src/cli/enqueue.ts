@@ -1,26 +1,37 @@
-// `jetscale enqueue <queue> <json | @file | -> [--count N]`: publishes jobs to the queue's first
-// subject and waits for JetStream to acknowledge each one.
-import { Console, Effect } from "effect"
+// `jetscale enqueue <queue> <json | @file | -> [--count N] [--delay 10m | --at TIME]`: publishes jobs
+// to the queue's first subject and waits for JetStream to acknowledge each one. A job with a due
+// time waits in `jetscale.delayed.<queue>` and enters the queue when due (see ../delay/).
+import { Console, Effect, type Option } from "effect"
+import { releaseSubject } from "../delay/not-before.ts"
+import { delayedStream, delayedSubject } from "../jetstream/names.ts"
 import { load, reportFailure } from "./common.ts"
-import { checkCount, PublishError, publishMessages, publisherServices, readPayload, seqRange } from "./publish.ts"
+import { checkCount, dueFromFlags, dueSuffix, PublishError, publishMessages, publisherServices, readPayload, seqRange } from "./publish.ts"
 
 export interface EnqueueArgs {
   readonly config: string
   readonly queue: string
   readonly payload: string
   readonly count: number
+  readonly delay: Option.Option<string>
+  readonly at: Option.Option<string>
 }
 
-export const runEnqueue = ({ config: path, queue, payload, count }: EnqueueArgs) =>
+export const runEnqueue = ({ config: path, queue, payload, count, delay, at }: EnqueueArgs) =>
   Effect.gen(function*() {
     const config = yield* load(path)
     const q = config.queues.find((x) => x.name === queue)
     if (!q) return yield* new PublishError({ message: `queue "${queue}" is not in ${path} (queues: ${config.queues.map((x) => x.name).join(", ") || "none"})` })
     yield* checkCount(count)
-    const body = yield* readPayload(payload)
+    const due = yield* dueFromFlags(delay, at)
     const subject = q.subjects[0]!
-    const seqs = yield* publishMessages({ subject, body, headers: [], count, queue: q }).pipe(
+    if (due !== undefined && releaseSubject(q.subjects, subject) !== subject) {
+      return yield* new PublishError({ message: `queue ${queue}: its first subject ${subject} is a wildcard; publish a delayed job to one subject with jetscale pub <subject> --delay` })
+    }
+    const body = yield* readPayload(payload)
+    const seqs = yield* publishMessages({ subject, body, headers: [], count, queue: q, due }).pipe(
       Effect.provide(publisherServices(config.nats, "jetscale-enqueue"))
     )
-    yield* Console.log(`enqueued ${count} job(s) on ${subject} (stream ${q.stream}, ${seqRange(seqs)})`)
+    yield* Console.log(due === undefined
+      ? `enqueued ${count} job(s) on ${subject} (stream ${q.stream}, ${seqRange(seqs)})`
+      : `queued ${count} ${queue} job(s) on ${delayedSubject(queue)} (stream ${delayedStream}, ${seqRange(seqs)})${dueSuffix(due)}`)
   }).pipe(reportFailure)

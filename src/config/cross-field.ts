@@ -7,7 +7,7 @@ import { formatShortDuration, ShortDuration } from "./duration.ts"
 import { type ConfigProblem, isPlainObject, type ProblemPath } from "./errors.ts"
 import { DEFAULTS, defaultSubjects, QUEUE_NAME_PATTERN, RESERVED_STREAMS } from "./schema.ts"
 import { subjectProblem, subjectsOverlap } from "./subjects.ts"
-import { containerName, streamName } from "../jetstream/names.ts"
+import { containerName, levelSubject, streamName } from "../jetstream/names.ts"
 
 /** The integer at `key`, its default when absent, or `undefined` when it is not an integer. */
 const rawInt = (o: Record<string, unknown>, key: string, dflt: number): number | undefined => {
@@ -140,7 +140,13 @@ export const crossFieldProblems = (raw: unknown): ReadonlyArray<ConfigProblem> =
       out.push({ path: [...at, "command"], message: "required when runtime.driver is process" })
     }
 
-    const subjects: ReadonlyArray<{ readonly subject: string; readonly path: ProblemPath }> = !Object.hasOwn(q, "subjects")
+    const levels = Array.isArray(q["priorities"]) ? q["priorities"].filter((l): l is string => typeof l === "string") : undefined
+    if (levels !== undefined && Object.hasOwn(q, "subjects")) {
+      out.push({ path: [...at, "subjects"], message: `a queue with priorities takes its jobs on jobs.${name}.<level>: remove subjects` })
+    }
+    const subjects: ReadonlyArray<{ readonly subject: string; readonly path: ProblemPath }> = levels !== undefined
+      ? levels.map((level, i) => ({ subject: levelSubject(name, level), path: [...at, "priorities", i] }))
+      : !Object.hasOwn(q, "subjects")
       ? defaultSubjects(name).map((subject) => ({ subject, path: [...at, "subjects"] }))
       : Array.isArray(q["subjects"])
       ? q["subjects"].flatMap((s: unknown, i) =>

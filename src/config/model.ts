@@ -51,6 +51,13 @@ export interface ScheduleEntry {
   readonly timezone?: string
 }
 
+/** One level of a queue with `priorities`: its subject and its consumer (highest level first). */
+export interface PriorityLevel {
+  readonly name: string
+  readonly subject: string
+  readonly consumer: string
+}
+
 /** One queue: its JetStream names, its worker, and its scaling policy. */
 export interface QueueConfig {
   readonly name: string
@@ -107,6 +114,11 @@ export interface QueueConfig {
   /** Share of `scaler.maxReplicas`: higher priorities are granted first. */
   readonly priority: number
   readonly schedule: ReadonlyArray<ScheduleEntry>
+  /**
+   * `priorities`: one subject and consumer per level, highest first; workers take from the highest
+   * level with work, lower ones still progress. Empty without priorities (one consumer, `consumer`).
+   */
+  readonly levels: ReadonlyArray<PriorityLevel>
   /** `worker`: long-lived replicas pull jobs; `job`: one container or process per job, gone when it ends. */
   readonly mode: "worker" | "job"
   /** Swarm driver: where the queue's workers may run (Swarm constraint and `spread=` preference expressions). */

@@ -3,9 +3,9 @@
 import { Duration, Effect, Schema, SchemaTransformation } from "effect"
 import { ByteSize, formatByteSize, isDurationAtLeast, isDurationPositive, parseByteSize, ShortDuration } from "./duration.ts"
 import { subjectProblem } from "./subjects.ts"
-import type { BackoffPolicy, JetscaleConfig, QueueConfig, StepUp, WorkerMount } from "./model.ts"
+import type { BackoffPolicy, JetscaleConfig, PriorityLevel, QueueConfig, StepUp, WorkerMount } from "./model.ts"
 import { parseCron, timezoneProblem } from "../scaler/schedule.ts"
-import { advisoriesStream, consumerName, dlqStream, streamName } from "../jetstream/names.ts"
+import { advisoriesStream, consumerName, delayedStream, dlqStream, levelConsumerName, levelSubject, streamName } from "../jetstream/names.ts"
 
 /** Every default of the file format, in one place (the cross-field checks reuse them). */
 export const DEFAULTS = {
@@ -59,7 +59,7 @@ const DeploymentName = Schema.String.pipe(Schema.check(Schema.makeFilter<string>
  * names (the pattern above: no `_`, no upper case) map to stream names one-to-one, so two queues
  * can never share a stream; only these reserved names need checking.
  */
-export const RESERVED_STREAMS: ReadonlyArray<string> = [dlqStream, advisoriesStream, "JETSCALE_LOGS"]
+export const RESERVED_STREAMS: ReadonlyArray<string> = [dlqStream, advisoriesStream, "JETSCALE_LOGS", delayedStream]
 
 /** The subjects a queue listens on when `subjects` is omitted. */
 export const defaultSubjects = (queue: string): ReadonlyArray<string> => [`jobs.${queue}`]
@@ -228,6 +228,16 @@ const ScheduleEntryFile = Schema.Struct({
   timezone: Schema.optionalKey(TimeZone)
 })
 
+/** A priority level's name: a subject token and part of a consumer name. */
+const LevelName = Schema.String.pipe(Schema.check(Schema.makeFilter<string>((s) =>
+  (s.length <= 32 && QUEUE_NAME_PATTERN.test(s)) || `expected a level name matching [a-z0-9][a-z0-9-]* of at most 32 characters, got ${JSON.stringify(s)}`
+)))
+const maxLevels = 5
+
+/** The levels of a queue with `priorities`, highest first. */
+export const toLevels = (queue: string, priorities: ReadonlyArray<string> | undefined): ReadonlyArray<PriorityLevel> =>
+  (priorities ?? []).map((name) => ({ name, subject: levelSubject(queue, name), consumer: levelConsumerName(name) }))
+
 // ---- the file -------------------------------------------------------------------------------
 
 /** One entry of `queues:` (the key is the queue name). */
@@ -284,6 +294,11 @@ export const QueueFile = Schema.Struct({
   priority: AnyInt.pipe(withDefault(DEFAULTS.priority)),
   // Known busy times: a floor of replicas from each cron match, for a while
   schedule: Schema.Array(ScheduleEntryFile).pipe(withDefault([])),
+  // Levels of priority, highest first: a subject jobs.<queue>.<level> and a consumer workers-<level> each
+  priorities: Schema.optionalKey(Schema.Array(LevelName).pipe(
+    Schema.check(Schema.makeFilter<ReadonlyArray<string>>((xs) => (xs.length >= 2 && xs.length <= maxLevels) || `expected 2 to ${maxLevels} levels, got ${xs.length}`)),
+    Schema.check(Schema.makeFilter<ReadonlyArray<string>>((xs) => new Set(xs).size === xs.length || `expected each level once, got ${JSON.stringify(xs)}`))
+  )),
   // worker: replicas that pull jobs; job: one container or process per job
   mode: Schema.Literals(["worker", "job"]).pipe(withDefault(DEFAULTS.mode)),
   // Where the swarm driver may place the queue's workers: Swarm's own constraint and preference
@@ -361,7 +376,8 @@ export const toQueueConfig = (name: string, q: QueueFile) => ({
   name,
   stream: streamName(name),
   consumer: consumerName,
-  subjects: q.subjects ?? defaultSubjects(name),
+  subjects: q.priorities ? toLevels(name, q.priorities).map((l) => l.subject) : q.subjects ?? defaultSubjects(name),
+  levels: toLevels(name, q.priorities),
   ...(q.image === undefined ? {} : { image: q.image }),
   ...(q.command === undefined ? {} : { command: q.command }),
   env: q.env,

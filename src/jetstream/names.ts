@@ -6,6 +6,10 @@ export const streamName = (queue: string): string => `JETSCALE_${queue.toUpperCa
 /** The one durable pull consumer every queue's workers share. */
 export const consumerName = "workers"
 
+/** A queue with `priorities` has a subject and a consumer per level: `jobs.<queue>.<level>`, `workers-<level>`. */
+export const levelSubject = (queue: string, level: string): string => `jobs.${queue}.${level}`
+export const levelConsumerName = (level: string): string => `${consumerName}-${level}`
+
 /** Scale decisions are published here as JSON. */
 export const scaleEventSubject = (queue: string): string => `jetscale.events.scale.${queue}`
 

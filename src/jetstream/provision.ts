@@ -1,11 +1,13 @@
-// Idempotent provisioning of a queue's stream and consumer: create what is missing, update what may
-// change, and refuse (with the way out) what would need the stream or consumer to be recreated.
+// Idempotent provisioning of a queue's stream and consumers (one, or one per priority level): create
+// what is missing, update what may change, and refuse (with the way out) what would need the stream
+// or a consumer to be recreated.
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type ConsumerInfo, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
 import { Duration, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { attemptWith, lookupWith } from "../effect/attempt.ts"
-import { defaultDeployment } from "./names.ts"
+import { consumersOf, type QueueConsumer } from "./consumers.ts"
+import { consumerName, defaultDeployment } from "./names.ts"
 import { ProvisionError, replicasHint } from "./provision-error.ts"
 import { awaitStreamReplicas } from "./replicas.ts"
 
@@ -46,14 +48,15 @@ const wantedStream = (q: QueueConfig, deployment: string): Partial<StreamConfig>
   description: streamDescription(q, deployment)
 })
 
-const wantedConsumer = (q: QueueConfig): Partial<ConsumerConfig> => ({
-  durable_name: q.consumer,
+const wantedConsumer = (q: QueueConfig, c: QueueConsumer): Partial<ConsumerConfig> => ({
+  durable_name: c.name,
+  ...(c.filter === undefined ? {} : { filter_subject: c.filter }),
   ack_policy: AckPolicy.Explicit,
   deliver_policy: DeliverPolicy.All,
   ack_wait: nanos(Duration.toMillis(q.ackWait)),
   max_deliver: q.maxDeliver,
   max_ack_pending: q.concurrency * q.maxReplicas,
-  description: `jetscale workers of queue ${q.name}`
+  description: c.level === undefined ? `jetscale workers of queue ${q.name}` : `jetscale workers of queue ${q.name}, level ${c.level}`
 })
 
 const fail = (message: string, cause?: unknown) => new ProvisionError({ message, cause })
@@ -81,10 +84,12 @@ export const streamProblems = (queues: ReadonlyArray<QueueConfig>, deployment: s
     return conflicts.length === 0 ? [] : [`stream ${q.stream}: ${conflicts.join("; ")} (this needs the stream to be recreated)`]
   })
 
-const consumerConflicts = (have: ConsumerInfo["config"]): Array<string> => [
+const consumerConflicts = (have: ConsumerInfo["config"], c: QueueConsumer): Array<string> => [
   ...(have.deliver_subject ? ["it is a push consumer, jetscale needs a pull consumer"] : []),
   ...(have.ack_policy !== AckPolicy.Explicit ? [`ack policy is ${have.ack_policy}, jetscale needs explicit`] : []),
-  ...(have.filter_subject ? [`it filters on ${have.filter_subject}, jetscale needs no filter`] : [])
+  ...((have.filter_subject || undefined) !== c.filter
+    ? [have.filter_subject ? `it filters on ${have.filter_subject}, jetscale needs ${c.filter ?? "no filter"}` : `it has no filter, jetscale needs ${c.filter}`]
+    : [])
 ]
 
 const sameStream = (have: StreamInfo["config"], want: ReturnType<typeof wantedStream>) =>
@@ -118,23 +123,51 @@ const ensureStream = Effect.fn("jetstream.ensureStream")(function*(jsm: JetStrea
   return "updated" as const
 })
 
-const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetStreamManager, q: QueueConfig, newStream: boolean) {
-  const want = wantedConsumer(q)
-  const have = newStream ? null : yield* lookup(`stream ${q.stream}: consumer "${q.consumer}"`, () => jsm.consumers.info(q.stream, q.consumer))
+const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetStreamManager, q: QueueConfig, c: QueueConsumer, newStream: boolean) {
+  const want = wantedConsumer(q, c)
+  const have = newStream ? null : yield* lookup(`stream ${q.stream}: consumer "${c.name}"`, () => jsm.consumers.info(q.stream, c.name))
   if (have === null) {
-    yield* call(`stream ${q.stream}: consumer "${q.consumer}": create failed`, () => jsm.consumers.add(q.stream, want))
+    yield* call(`stream ${q.stream}: consumer "${c.name}": create failed`, () => jsm.consumers.add(q.stream, want))
     return "created" as const
   }
-  const conflicts = consumerConflicts(have.config)
+  const conflicts = consumerConflicts(have.config, c)
   if (conflicts.length > 0) {
-    return yield* fail(`stream ${q.stream}: consumer "${q.consumer}": ${conflicts.join("; ")} ` +
-      `(this needs the consumer to be recreated: \`nats consumer rm ${q.stream} ${q.consumer}\`, then run jetscale again)`)
+    return yield* fail(`stream ${q.stream}: consumer "${c.name}": ${conflicts.join("; ")} ` +
+      `(this needs the consumer to be recreated: \`nats consumer rm ${q.stream} ${c.name}\`, then run jetscale again)`)
   }
   if (sameConsumer(have.config, want)) return "unchanged" as const
-  yield* call(`stream ${q.stream}: consumer "${q.consumer}": update failed`, () =>
-    jsm.consumers.update(q.stream, q.consumer, { ack_wait: want.ack_wait!, max_deliver: want.max_deliver!, max_ack_pending: want.max_ack_pending!, description: want.description! }))
+  yield* call(`stream ${q.stream}: consumer "${c.name}": update failed`, () =>
+    jsm.consumers.update(q.stream, c.name, { ack_wait: want.ack_wait!, max_deliver: want.max_deliver!, max_ack_pending: want.max_ack_pending!, description: want.description! }))
   return "updated" as const
 })
+
+/**
+ * Consumers of the stream that the queue's config no longer has (priorities added or removed). A work
+ * queue's consumers must not overlap, so one left over would refuse the new ones: it is removed
+ * when it holds no job, else provisioning stops and says how to finish.
+ */
+const removeStaleConsumers = Effect.fn("jetstream.removeStaleConsumers")(function*(jsm: JetStreamManager, q: QueueConfig) {
+  const wanted = new Set(consumersOf(q).map((c) => c.name))
+  const all = yield* call(`stream ${q.stream}: list consumers`, async () => {
+    const out: Array<ConsumerInfo> = []
+    for await (const c of jsm.consumers.list(q.stream)) out.push(c)
+    return out
+  })
+  for (const c of all.filter((c) => !wanted.has(c.name) && isWorkersConsumer(c.name))) {
+    if (c.num_pending + c.num_ack_pending > 0) {
+      return yield* fail(`stream ${q.stream}: consumer "${c.name}" still has ${c.num_pending + c.num_ack_pending} job(s) but the queue's ` +
+        `priorities no longer use it: let its workers finish them with the previous config, then run jetscale again`)
+    }
+    yield* call(`stream ${q.stream}: consumer "${c.name}": delete failed`, () => jsm.consumers.delete(q.stream, c.name))
+  }
+})
+
+/** `workers` or `workers-<level>`: the consumers jetscale makes on a queue's stream. */
+const isWorkersConsumer = (name: string) => name === consumerName || name.startsWith(`${consumerName}-`)
+
+/** Created, else updated, else unchanged: the summary of several consumers. */
+const summary = (results: ReadonlyArray<Provisioned["consumer"]>): Provisioned["consumer"] =>
+  results.includes("created") ? "created" : results.includes("updated") ? "updated" : "unchanged"
 
 /** The account's streams by name (see ../jetstream/stream-levels.ts), when the caller read them in one go. */
 export type KnownStreams = ReadonlyMap<string, Pick<StreamInfo, "config">>
@@ -146,6 +179,7 @@ export type KnownStreams = ReadonlyMap<string, Pick<StreamInfo, "config">>
 export const provisionQueue = (jsm: JetStreamManager, q: QueueConfig, deployment = defaultDeployment, known?: KnownStreams): Effect.Effect<Provisioned, ProvisionError> =>
   Effect.gen(function*() {
     const stream = yield* ensureStream(jsm, q, deployment, known)
-    const consumer = yield* ensureConsumer(jsm, q, stream === "created")
-    return { stream, consumer }
+    if (stream !== "created") yield* removeStaleConsumers(jsm, q)
+    const consumers = yield* Effect.forEach(consumersOf(q), (c) => ensureConsumer(jsm, q, c, stream === "created"))
+    return { stream, consumer: summary(consumers) }
   })

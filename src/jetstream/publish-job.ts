@@ -1,11 +1,14 @@
 // Publishing one job into a queue's stream (the CLI's enqueue/pub and the admin API's job route):
 // a producer span whose trace context travels in the headers to the worker's span, an optional
 // Nats-Msg-Id for the stream's duplicate window, and the ack. A stream that refuses it for being
-// full (maxBacklog) is told apart from other failures.
+// full (maxBacklog) is told apart from other failures. A job with a due time goes to
+// `jetscale.delayed.<queue>` instead (`asDelayed`); the scaler releases it into the queue when due.
 import type { JetStreamClient } from "@nats-io/jetstream"
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node"
 import { Effect, Schema } from "effect"
+import { delayedHeaders } from "../delay/message.ts"
 import { describe } from "../effect/attempt.ts"
+import { delayedStream, delayedSubject } from "./names.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 
 export class JobPublishError extends Schema.TaggedError<JobPublishError>()("JobPublishError", {
@@ -48,7 +51,9 @@ export const publishJob = (js: JetStreamClient, job: JobToPublish) => Effect.gen
       const reason = reasonOf(text)
       return new JobPublishError({
         reason,
-        message: reason === "full"
+        message: reason === "full" && job.queue?.stream === delayedStream
+          ? `${delayedStream} is full: it holds as many delayed jobs as it may; try again when some were released`
+          : reason === "full"
           ? `queue ${job.queue?.name ?? job.subject} is full: its stream holds maxBacklog jobs; try again when workers have taken some`
           : reason === "no-stream"
           ? `publish to ${job.subject} failed: no stream answers for it (is the stream ${job.queue?.stream ?? "of its queue"} provisioned? run jetscale up)`
@@ -59,3 +64,11 @@ export const publishJob = (js: JetStreamClient, job: JobToPublish) => Effect.gen
   if (job.queue) yield* Effect.annotateCurrentSpan({ "messaging.message.id": `${job.queue.stream}:${ack.seq}` })
   return { seq: ack.seq, duplicate: ack.duplicate }
 }).pipe(producerSpan(job.subject, job.queue?.name))
+
+/** `job` (for `queue`, to its work subject) as a delayed job due at `due` (ms since the epoch): to `jetscale.delayed.<queue>`. */
+export const asDelayed = (job: JobToPublish, queue: string, due: number): JobToPublish => ({
+  ...job,
+  subject: delayedSubject(queue),
+  headers: delayedHeaders(job.headers, due, job.subject),
+  queue: { name: queue, stream: delayedStream }
+})

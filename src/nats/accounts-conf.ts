@@ -1,10 +1,11 @@
 // The `accounts` of nats.conf for a jetscale config: least privilege, one user per role, and one
 // worker user per queue whose grants cover that queue alone (pull, ack and heartbeat on its
-// `workers` consumer, its own error records, its own DLQ, metrics, state and log subjects). nats.conf
+// `workers` consumer, its own error records, its own DLQ, delayed-job, metrics, state and log
+// subjects). Producers may publish delayed jobs of any queue (`jetscale.delayed.>`). nats.conf
 // includes the file that `jetscale nats-accounts` writes from this; regenerate it (and reload
 // nats-server) when queues change. Pure: the passwords come in as arguments.
 import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
-import { errorsBucket, leasesBucket } from "../jetstream/names.ts"
+import { delayedStream, delayedSubject, delayedSubjects, errorsBucket, leasesBucket } from "../jetstream/names.ts"
 import { inboxPrefixFor } from "./credentials.ts"
 import { derivedPassword, queueWorkerUser } from "./worker-credentials.ts"
 
@@ -32,6 +33,8 @@ export const queueWorkerGrants = (queue: Pick<QueueConfig, "name" | "stream" | "
   `$JS.API.STREAM.INFO.KV_${errorsBucket}`,
   `$KV.${errorsBucket}.${queue.stream}.*`,
   `jetscale.dlq.${queue.name}`,
+  // a job that came early (a future Jetscale-Not-Before) is put back to wait for its time
+  delayedSubject(queue.name),
   `jetscale.metrics.jobs.${queue.name}`,
   `jetscale.workers.${queue.name}.*`,
   `jetscale.logs.${queue.name}.*`
@@ -62,23 +65,23 @@ export const renderAccounts = ({ config, workerSecret }: AccountsInput): string 
 JETSCALE {
   jetstream: enabled
   users: [
-      # Producers: publish jobs, nothing else (and get the JetStream ack of each publish).
+      # Producers: publish jobs (delayed ones too), nothing else (and get the JetStream ack of each publish).
       {
         user: ${q(publisherUser)}
         password: $JETSCALE_PUBLISHER_PASSWORD
         permissions: {
-          publish: { allow: ${list(jobSubjects)} }
+          publish: { allow: ${list([...jobSubjects, delayedSubjects])} }
           subscribe: { allow: ${list([`${inboxPrefixFor(publisherUser)}.>`])} }
         }
       }
       # The scaler and the jetscale CLI: manage the JETSCALE_* streams and consumers, read advisories,
-      # wake queues (a subscription on their subjects), replay dead letters, answer status requests,
-      # hold the leader lease.
+      # wake queues (a subscription on their subjects), replay dead letters, release delayed jobs,
+      # answer status requests, hold the leader lease.
       {
         user: ${q(scaler)}
         password: $JETSCALE_SCALER_PASSWORD
         permissions: {
-          publish: { allow: ${list(["$JS.API.>", "$JS.ACK.JETSCALE_ADVISORIES.>", `$KV.${errorsBucket}.>`, `$KV.${leasesBucket}.>`, "jetscale.>", ...jobSubjects])} }
+          publish: { allow: ${list(["$JS.API.>", "$JS.ACK.JETSCALE_ADVISORIES.>", `$JS.ACK.${delayedStream}.>`, `$KV.${errorsBucket}.>`, `$KV.${leasesBucket}.>`, "jetscale.>", ...jobSubjects])} }
           subscribe: { allow: ${list([`${inboxPrefixFor(scaler)}.>`, "jetscale.>", ...jobSubjects, "$JS.ACK.*.workers.>", "$JS.EVENT.ADVISORY.>"])} }
           allow_responses: true
         }

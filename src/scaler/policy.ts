@@ -79,6 +79,8 @@ export interface PolicyState {
   readonly idleSince: number | null
   /** ms epoch since which desired has been continuously below `replicas`; null/absent otherwise. */
   readonly lowSince?: number | null
+  /** The largest desired count since `lowSince`: a step down goes no lower (the window's peak, as the HPA does). */
+  readonly lowPeak?: number | null
   /** EWMA memory (fractional desired replicas per signal); absent without smoothing. */
   readonly smoothed?: Smoothed
 }
@@ -268,6 +270,7 @@ export const decide = (observed: number | Observation, state: PolicyState, confi
   const { backlog: b, c, desired, why } = a
   const current = state.replicas
   const lowSince = desired < current ? (state.lowSince ?? now) : null
+  const lowPeak = desired < current ? Math.max(desired, state.lowSince == null ? 0 : state.lowPeak ?? 0) : null
 
   const result = (replicas: number, kind: DecisionKind, reason: string, signal = true): Decision => ({
     replicas,
@@ -279,7 +282,9 @@ export const decide = (observed: number | Observation, state: PolicyState, confi
       replicas,
       lastChangeAt: replicas !== current ? now : state.lastChangeAt,
       idleSince: a.idleSince,
-      lowSince: desired < replicas ? (lowSince ?? now) : null,
+      // A change starts a new window: its low time and peak are measured against the new count.
+      lowSince: desired < replicas ? (replicas === current ? lowSince ?? now : now) : null,
+      lowPeak: desired < replicas ? (replicas === current ? lowPeak ?? desired : desired) : null,
       ...(a.smoothed === undefined ? {} : { smoothed: a.smoothed })
     }
   })
@@ -320,8 +325,10 @@ export const decide = (observed: number | Observation, state: PolicyState, confi
   // 5b. step down
   const held = scaleDownHold(a, state, config, now, lowSince)
   if (held !== undefined) return hold(held)
-  const next = Math.max(stepDown(c.step.down, current, desired), c.min, 1)
-  return result(next, "scale-down", `scale down ${current} -> ${next} (${stepDownLabel[c.step.down]}): ${why}`)
+  const peak = Math.max(desired, lowPeak ?? desired)
+  const next = Math.max(stepDown(c.step.down, current, peak), c.min, 1)
+  const peakNote = peak > desired ? `; ${peak} wanted at the peak of the last ${fmt(now - (lowSince ?? now))}` : ""
+  return result(next, "scale-down", `scale down ${current} -> ${next} (${stepDownLabel[c.step.down]}): ${why}${peakNote}`)
 }
 
 /**

@@ -16,8 +16,8 @@ import { makeActivator } from "./activator.ts"
 import { measureColdStart } from "./cold-start.ts"
 import { publishScaleEvent, type ScaleEvent } from "./events.ts"
 import type { OverrideState } from "./override.ts"
+import { makeJobReconcile } from "./job-reconcile.ts"
 import { makeReconcile, type QueueStatus } from "./reconcile.ts"
-import { makeJobReconcile } from "./job-reconcile.ts" // JOBMODE-TEMP
 import { workerEnv } from "./worker-env.ts"
 import type { WorkerStates } from "./worker-states.ts"
 
@@ -119,7 +119,8 @@ export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(
 
   // The last step that completed: its status and when (undefined after a failed step).
   const lastStep = yield* Ref.make<{ readonly status: QueueStatus; readonly atMs: number } | undefined>(undefined)
-  const { step } = yield* (q.mode === "job" ? makeJobReconcile : makeReconcile)({ // JOBMODE-TEMP
+  // `mode: job`: one worker per job (./job-reconcile.ts); otherwise replicas scaled by the policy.
+  const { step } = yield* (q.mode === "job" ? makeJobReconcile : makeReconcile)({
     q,
     runtime,
     backlog: readBacklog(nats.jsm, q),

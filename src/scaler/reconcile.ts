@@ -298,7 +298,8 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     const override = yield* currentOverride(now)
     const free = overrideDecision(override, current, now) ?? decide(observed, current, scheduled, now)
     const wanted = override ? free.replicas : free.wanted
-    const granted = deps.grant ? yield* deps.grant(wanted, current.replicas) : undefined
+    // The budget is asked for what the queue would run now: replicas kept through a scale-down delay count.
+    const granted = deps.grant ? yield* deps.grant(Math.max(wanted, free.replicas), current.replicas) : undefined
     const decision = override || granted === undefined || granted >= free.replicas ? free : withinBudget(observed, current, scheduled, now, granted, wanted)
     const changed = decision.replicas !== current.replicas
     const direction = decision.replicas > current.replicas ? "up" : "down"

@@ -10,6 +10,8 @@ import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatByteSize, formatShortDuration } from "../config/duration.ts"
 import { provisionLogs } from "../logs/provision.ts"
 import { runDeadLetterProcessor } from "../dlq/processor.ts"
+import { provisionDelayed } from "../delay/provision.ts"
+import { runDelayReleaser } from "../delay/releaser.ts"
 import { ProvisionError, provisionQueue, streamProblems, type KnownStreams } from "../jetstream/provision.ts"
 import { readStreamLevels, readStreams, type StreamLevels } from "../jetstream/stream-levels.ts"
 import { defaultDeployment, statusSubjectOf } from "../jetstream/names.ts"
@@ -133,7 +135,8 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     ), { concurrency: provisionConcurrency, discard: true })
   })
   const provisionDlq = (c: JetscaleConfig) =>
-    provisionDeadLettering(nats.jsm, c.queues, { maxBytes: c.dlq.maxBytes, deployment: c.deployment, replicas: c.jetstream.replicas })
+    provisionDeadLettering(nats.jsm, c.queues, { maxBytes: c.dlq.maxBytes, deployment: c.deployment, replicas: c.jetstream.replicas }).pipe(
+      Effect.andThen(provisionDelayed(nats.jsm, c.queues, { deployment: c.deployment, replicas: c.jetstream.replicas })))
 
   // The running queues (none while standing by): the one Ref that `apply` and leadership change.
   const entries = yield* Ref.make<ReadonlyMap<string, QueueEntry>>(new Map())
@@ -216,6 +219,7 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     const dlq = yield* Scope.fork(running.scope, "sequential")
     yield* Ref.set(active, { ...running, dlq })
     yield* supervised("dead-letter processor", runDeadLetterProcessor(nats.js, nats.jsm, c.queues, c.deployment)).pipe(Scope.provide(dlq))
+    yield* supervised("delay releaser", runDelayReleaser(nats.js, nats.jsm, c.queues)).pipe(Scope.provide(dlq))
   })
 
   // One change at a time: a reload, a take-over, a step-down.
@@ -334,6 +338,12 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
       const entry = current.get(name)
       if (entry) yield* stopQueue(entry)
       after.delete(name)
+    }
+    // A queue whose mode changed hands its work to new workers: the old ones drain (they finish their jobs).
+    for (const change of diff.changed.filter((c) => c.fields.includes("mode"))) {
+      const workers = (yield* runtime.list(change.queue).pipe(Effect.orElseSucceed(() => []))).filter((w) => w.state === "running")
+      yield* Effect.logInfo(`queue ${change.queue}: mode changed; draining its ${workers.length} worker(s)`)
+      yield* Effect.forEach(workers, (w) => runtime.drain(w).pipe(Effect.catch((e) => Effect.logError(`queue ${change.queue}: ${e.message}`))), { discard: true })
     }
     for (const q of next.queues) {
       if (diff.added.includes(q.name)) after.set(q.name, yield* startQueue(running.scope, q, kept))

@@ -74,10 +74,14 @@ const pct = (u: number): string => `${Math.round(u * 100)}%`
 /** ceil with a tiny tolerance, so float noise (4.0000000001) does not add a replica. */
 export const ceilCount = (x: number): number => Math.max(0, Math.ceil(x - 1e-9))
 
+/** Never below what carries the jobs running now: fewer replicas would only drain busy ones and make new jobs wait. */
 const backlog = (o: Observation, s: SignalSettings): SignalValue => {
   const b = backlogOf(o)
   const value = b / s.targetPending
-  return { value, why: `backlog ${b} / targetPending ${s.targetPending} = ${fmtNum(value)}` }
+  const why = `backlog ${b} / targetPending ${s.targetPending} = ${fmtNum(value)}`
+  const inFlight = o.inFlight ?? 0
+  const carry = inFlight / s.concurrency
+  return value >= carry ? { value, why } : { value: carry, why: `${why}, below ${inFlight} in flight / concurrency ${s.concurrency} = ${fmtNum(carry)}` }
 }
 
 const waitTime = (o: Observation, current: number, s: SignalSettings): SignalValue => {

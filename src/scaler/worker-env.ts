@@ -15,9 +15,28 @@ const backoffEnv = (b: BackoffPolicy): Record<string, string> =>
     ? { JETSCALE_BACKOFF_MS: b.delays.map((d) => Duration.toMillis(d)).join(",") }
     : { JETSCALE_BACKOFF: JSON.stringify({ initialMs: Duration.toMillis(b.initial), maxMs: Duration.toMillis(b.max), factor: b.factor, jitter: b.jitter }) }
 
-/** A queue's `env` cannot override what jetscale sets: the NATS endpoint, the worker credentials, the queue's names. */
+/** The wait of a job-mode worker with no job yet can't be shorter than this, nor longer than an hour (the SDK's bounds). */
+const jobWaitFloorMs = 30_000
+const jobWaitCeilingMs = 3_600_000
+/** Past a retry's delay or a redelivery, the margin a waiting job-mode worker still gives it. */
+const jobWaitMarginMs = 5_000
+
+/** The longest NAK delay of the queue's backoff (with its jitter). */
+const longestRetryDelayMs = (b: BackoffPolicy): number =>
+  b._tag === "list" ? Math.max(0, ...b.delays.map((d) => Duration.toMillis(d))) : Duration.toMillis(b.max) * (1 + b.jitter)
+
+/**
+ * `mode: job`: how long a job worker waits for its job. Long enough for a retry in its NAK delay or
+ * a crashed worker's job (redelivered after ackWait) to reach the one worker the scaler keeps
+ * waiting for it, so that it is not replaced every 30 s meanwhile. A queue's `env` may set it.
+ */
+export const jobWaitMs = (q: Pick<QueueConfig, "backoff" | "ackWait">): number =>
+  Math.round(Math.min(jobWaitCeilingMs, Math.max(jobWaitFloorMs, Math.max(longestRetryDelayMs(q.backoff), Duration.toMillis(q.ackWait)) + jobWaitMarginMs)))
+
+/** A queue's `env` cannot override what jetscale sets: the NATS endpoint, the worker credentials, the queue's names, its mode. */
 export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint, scalerEnv = process.env): Record<string, string> => ({
   ...passThrough(scalerEnv),
+  ...(q.mode === "job" ? { JETSCALE_JOB_WAIT_MS: String(jobWaitMs(q)) } : {}),
   ...q.env,
   NATS_URL: nats.url,
   ...credentialEnv(nats.credentials),
@@ -26,6 +45,8 @@ export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint, 
   JETSCALE_CONSUMER: q.consumer,
   JETSCALE_CONCURRENCY: String(q.concurrency),
   JETSCALE_INSTANCE: instance,
+  // `job`: the worker takes one job, runs it and exits (set for `worker` too: a queue's env can't switch it).
+  JETSCALE_MODE: q.mode === "job" ? "job" : "worker",
   JETSCALE_ACK_WAIT_MS: String(Duration.toMillis(q.ackWait)),
   ...backoffEnv(q.backoff),
   JETSCALE_STOP_TIMEOUT_MS: String(Duration.toMillis(q.stopTimeout)),

@@ -1,6 +1,10 @@
 // `jetscale/worker`: the worker SDK's public surface.
-export { runWorker, startWorker, type RunningWorker, type WorkerOptions } from "./run.ts"
+export { runWorker, startWorker, type AnyWorkerOptions, type BatchWorkerOptions, type RunningWorker, type WorkerOptions } from "./run.ts"
 export { NonRetryableError } from "./errors.ts"
 export { runWorkerFromSnapshot } from "./snapshot.ts"
 export type { Handler, JobContext } from "./job.ts"
-export { readWorkerSettings, type WorkerSettings } from "./settings.ts"
+export type { BatchContext, BatchHandler, Job } from "./batch.ts"
+export type { BatchOptions } from "./batch-options.ts"
+export type { BatchResult, JobResult } from "./batch-result.ts"
+export type { WorkerStateReport } from "./state-report.ts"
+export { readWorkerSettings, type WorkerMode, type WorkerSettings } from "./settings.ts"

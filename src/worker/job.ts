@@ -1,4 +1,5 @@
-// One job: decode its payload, run the handler (the worker heartbeats it meanwhile), then ack or NAK with the backoff delay.
+// One job: decode its payload, run the handler (the worker heartbeats it meanwhile), then ack or NAK
+// with the backoff delay. The run and the settling are apart, so a batch (./batch.ts) reuses both.
 import type { JsMsg } from "@nats-io/jetstream"
 // Deep imports keep `import "jetscale/worker"` fast (the `effect` barrel loads every module).
 import type * as Schedule from "effect/Schedule"
@@ -82,49 +83,45 @@ export class JobTimeoutError extends Error {
   override readonly name = "JobTimeoutError"
 }
 
-/** What ended a job first: its handler, or an interruption. */
-type Ending =
-  | { readonly _tag: "done" }
+/** What ended a run first: its handler, or an interruption. */
+export type Ending =
+  | { readonly _tag: "done"; readonly value: unknown }
   | { readonly _tag: "failed"; readonly error: unknown }
   /** The stop timeout of a shutdown: the job is handed back. */
   | { readonly _tag: "shutdown" }
   /** `jobTimeout`: the job fails like any failure. */
   | { readonly _tag: "timeout"; readonly afterMs: number }
 
+/** What interrupts a run: a shutdown out of time, and the job timeout. */
+export interface RunLimits {
+  readonly shutdown: AbortSignal
+  readonly timeoutMs: number | undefined
+}
+
+/** What settles a job once its run has ended: the ack, and the NAK/dead-letter path of a failure. */
+export type SettleOptions = Pick<JobOptions<unknown>, "backoff" | "failures" | "ack">
+
 /**
- * Runs one delivery to its end: ack on success, NAK with the backoff delay on failure. Whatever
- * comes first decides: a handler that finished is acked even if an interruption (stop timeout, job
- * timeout) comes in the same turn; an interrupted handler has its signal aborted, and the job is
- * handed back (stop) or fails (timeout) without waiting for it.
+ * Runs `work` (a handler call, given its abort signal) until it ends or is interrupted, whichever
+ * comes first. A handler that finished is done even if an interruption (stop timeout, job timeout)
+ * comes in the same turn; an interrupted handler has its signal aborted and is not waited for.
  */
-export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutcome> => {
+export const runInterruptible = async (work: (signal: AbortSignal) => unknown, limits: RunLimits): Promise<Ending> => {
   const job = new AbortController()
   let interrupt: (e: Ending) => void = () => {}
   const interrupted = new Promise<Ending>((resolve) => { interrupt = resolve })
   const onShutdown = () => interrupt({ _tag: "shutdown" })
-  if (opts.shutdown.aborted) onShutdown()
-  else opts.shutdown.addEventListener("abort", onShutdown, { once: true })
-  const timeoutMs = opts.timeoutMs
+  if (limits.shutdown.aborted) onShutdown()
+  else limits.shutdown.addEventListener("abort", onShutdown, { once: true })
+  const timeoutMs = limits.timeoutMs
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => interrupt({ _tag: "timeout", afterMs: timeoutMs }), timeoutMs)
-  const deliveries = m.info.deliveryCount
   try {
-    const run = (async () => {
-      const payload = opts.decode(m.data)
-      await opts.handler(payload, {
-        subject: m.subject,
-        streamSeq: m.seq,
-        deliveries,
-        headers: headersToRecord(m.headers),
-        instance: opts.instance,
-        signal: job.signal,
-        working: () => void send(() => m.working())
-      })
-    })()
-    const settled = run.then((): Ending => ({ _tag: "done" }), (error: unknown): Ending => ({ _tag: "failed", error }))
+    const run = (async () => await work(job.signal))()
+    const settled = run.then((value): Ending => ({ _tag: "done", value }), (error: unknown): Ending => ({ _tag: "failed", error }))
     let ending = await Promise.race([settled, interrupted])
     if (ending._tag === "shutdown" || ending._tag === "timeout") {
       // A handler that finishes just as the interruption comes (in the same turn of the event loop,
-      // before its signal is aborted) is acked, not handed back or failed. One that is still running
+      // before its signal is aborted) is done, not handed back or failed. One that is still running
       // then is aborted and not waited for: whatever it does after the abort is not a success.
       const same = await Promise.race([settled, new Promise<undefined>((r) => setTimeout(() => r(undefined), 0))])
       if (same?._tag === "done") ending = same
@@ -133,32 +130,60 @@ export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutco
         run.catch(() => {})
       }
     }
-    opts.release(m)
-    switch (ending._tag) {
-      case "done": {
-        if (!opts.ack(m)) return { _tag: "abandoned" }
-        if (deliveries > 1) await opts.failures.clear(m).catch(() => {})
-        return { _tag: "acked" }
-      }
-      case "shutdown":
-        return { _tag: "abandoned" }
-      case "timeout":
-        return failed(m, new JobTimeoutError(`job timed out after ${formatMillis(ending.afterMs)}`), opts)
-      case "failed":
-        return failed(m, ending.error, opts)
-    }
+    return ending
   } finally {
-    opts.release(m)
     clearTimeout(timer)
-    opts.shutdown.removeEventListener("abort", onShutdown)
+    limits.shutdown.removeEventListener("abort", onShutdown)
   }
 }
 
-/** A failed attempt: dead-lettered at once when it can never succeed, else recorded and NAKed with the backoff. */
-const failed = async <A>(m: JsMsg, e: unknown, opts: JobOptions<A>): Promise<JobOutcome> => {
+/** The context a handler gets for one delivery. */
+export const contextOf = (m: JsMsg, signal: AbortSignal, instance: string): JobContext => ({
+  subject: m.subject,
+  streamSeq: m.seq,
+  deliveries: m.info.deliveryCount,
+  headers: headersToRecord(m.headers),
+  instance,
+  signal,
+  working: () => void send(() => m.working())
+})
+
+/** Runs one delivery to its end: ack on success, NAK with the backoff delay on failure (see `settle`). */
+export const runJob = async <A>(m: JsMsg, opts: JobOptions<A>): Promise<JobOutcome> => {
+  try {
+    const ending = await runInterruptible((signal) => opts.handler(opts.decode(m.data), contextOf(m, signal, opts.instance)), opts)
+    opts.release(m)
+    return await settle(m, ending, opts)
+  } finally {
+    opts.release(m)
+  }
+}
+
+/** Acks a job whose run is done, hands it back after a shutdown, or fails it (timeout, error). */
+export const settle = async (m: JsMsg, ending: Ending, opts: SettleOptions): Promise<JobOutcome> => {
+  switch (ending._tag) {
+    case "done": {
+      if (!opts.ack(m)) return { _tag: "abandoned" }
+      if (m.info.deliveryCount > 1) await opts.failures.clear(m).catch(() => {})
+      return { _tag: "acked" }
+    }
+    case "shutdown":
+      return { _tag: "abandoned" }
+    case "timeout":
+      return fail(m, new JobTimeoutError(`job timed out after ${formatMillis(ending.afterMs)}`), opts)
+    case "failed":
+      return fail(m, ending.error, opts)
+  }
+}
+
+/**
+ * A failed attempt: dead-lettered at once when it can never succeed (`nonRetryable`, by default
+ * from the error), else recorded and NAKed with the backoff.
+ */
+export const fail = async (m: JsMsg, e: unknown, opts: SettleOptions, nonRetryable = isNonRetryable(e)): Promise<JobOutcome> => {
   const error = errorText(e)
   const deliveries = m.info.deliveryCount
-  if (isNonRetryable(e)) {
+  if (nonRetryable) {
     const reason = e instanceof InvalidPayloadError ? "invalid_payload" : "rejected"
     const copied = await opts.failures.deadLetter(m, reason, error).then(() => true, () => false)
     // Not copied (the DLQ is unreachable): fall through and retry like any failure, losing nothing.

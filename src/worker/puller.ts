@@ -20,8 +20,11 @@ export interface PullerOptions {
 }
 
 export interface Puller {
-  /** The next job, once one is buffered; undefined once stopped and every open pull has ended. */
-  readonly next: () => Promise<JsMsg | undefined>
+  /**
+   * The next job, once one is buffered; undefined once stopped and every open pull has ended, or
+   * when `withinMs` passes first (filling a batch).
+   */
+  readonly next: (withinMs?: number) => Promise<JsMsg | undefined>
   /** A job's run time, for the prefetch size; also frees its slot for a new pull. */
   readonly finished: (ms: number) => void
   /** Jobs received and not yet started (to heartbeat). */
@@ -100,10 +103,22 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
 
   pump()
   return {
-    next: () => new Promise((resolve) => {
-      waiting.push(resolve)
+    next: (withinMs) => new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const waiter = (m: JsMsg | undefined) => {
+        clearTimeout(timer)
+        resolve(m)
+      }
+      waiting.push(waiter)
       hand()
       pump()
+      if (withinMs !== undefined && waiting.includes(waiter)) {
+        timer = setTimeout(() => {
+          const i = waiting.indexOf(waiter)
+          if (i >= 0) waiting.splice(i, 1)
+          resolve(undefined)
+        }, Math.max(0, withinMs))
+      }
     }),
     finished: (ms) => {
       avgMs = avgMs === undefined ? ms : avgMs * 0.8 + ms * 0.2

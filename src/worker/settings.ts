@@ -22,7 +22,19 @@ export interface WorkerSettings {
   readonly jobTimeoutMs: number | undefined
   /** When set, the worker drains and exits once this process is gone (process driver). */
   readonly parentPid: number | undefined
+  /**
+   * JETSCALE_MODE: `worker` (default) runs until stopped; `job` takes one job (or one batch), runs
+   * it, and exits 0 once it is acked or handed back for a retry.
+   */
+  readonly mode: WorkerMode
+  /** JETSCALE_JOB_WAIT_MS: how long a job-mode worker waits for its job before it exits (default 30 s). */
+  readonly jobWaitMs: number
 }
+
+export type WorkerMode = "worker" | "job"
+
+/** A pull request lasts at least 1 s (nats.js), so a job-mode wait can't be shorter. */
+export const jobWaitBounds = { minMs: 1000, maxMs: 3_600_000 } as const
 
 export class WorkerSettingsError extends Error {
   override readonly name = "WorkerSettingsError"
@@ -71,6 +83,22 @@ const backoffFrom = (env: Env): BackoffSpec => {
   return b as ExponentialBackoff
 }
 
+const modeFrom = (env: Env): WorkerMode => {
+  const raw = env.JETSCALE_MODE
+  if (raw === undefined || raw.trim() === "") return "worker"
+  const mode = raw.trim()
+  if (mode === "worker" || mode === "job") return mode
+  throw new WorkerSettingsError(`JETSCALE_MODE: expected "worker" or "job", got ${JSON.stringify(raw.slice(0, 64))}`)
+}
+
+const jobWaitFrom = (env: Env, override: number | undefined): number => {
+  const ms = override ?? positiveInt(env, "JETSCALE_JOB_WAIT_MS", 30_000)
+  if (!Number.isInteger(ms) || ms < jobWaitBounds.minMs || ms > jobWaitBounds.maxMs) {
+    throw new WorkerSettingsError(`JETSCALE_JOB_WAIT_MS: expected ${jobWaitBounds.minMs} to ${jobWaitBounds.maxMs} ms, got ${ms}`)
+  }
+  return ms
+}
+
 /** Reads worker settings; `overrides` (from `runWorker` options) win over the environment. */
 export const readWorkerSettings = (env: Env = process.env, overrides: Partial<WorkerSettings> = {}): WorkerSettings => {
   const queue = overrides.queue ?? env.JETSCALE_QUEUE
@@ -89,6 +117,8 @@ export const readWorkerSettings = (env: Env = process.env, overrides: Partial<Wo
     ackWaitMs: overrides.ackWaitMs ?? optionalInt(env, "JETSCALE_ACK_WAIT_MS"),
     stopTimeoutMs: overrides.stopTimeoutMs ?? positiveInt(env, "JETSCALE_STOP_TIMEOUT_MS", 30000),
     jobTimeoutMs: overrides.jobTimeoutMs ?? optionalInt(env, "JETSCALE_JOB_TIMEOUT_MS"),
-    parentPid: overrides.parentPid ?? optionalInt(env, "JETSCALE_PARENT_PID")
+    parentPid: overrides.parentPid ?? optionalInt(env, "JETSCALE_PARENT_PID"),
+    mode: overrides.mode ?? modeFrom(env),
+    jobWaitMs: jobWaitFrom(env, overrides.jobWaitMs)
   }
 }

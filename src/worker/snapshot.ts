@@ -5,7 +5,7 @@
 // same entry run as a plain script (`node worker.cjs`) just runs the worker.
 import { nuid } from "@nats-io/transport-node"
 import { startupSnapshot } from "node:v8"
-import { runWorker, type WorkerOptions } from "./run.ts"
+import { runWorker, type AnyWorkerOptions, type BatchWorkerOptions, type WorkerOptions } from "./run.ts"
 
 /**
  * Runs the worker, at once or, when building a snapshot, as the snapshot's main function. The NATS
@@ -13,7 +13,9 @@ import { runWorker, type WorkerOptions } from "./run.ts"
  * snapshot would start from the same state: it is reseeded at start (nats.js 3.4 also reseeds it on
  * connect; this does not rely on that). Math.random is reseeded by V8 itself.
  */
-export const runWorkerFromSnapshot = <A>(options: WorkerOptions<A>): Promise<void> | undefined => {
+export function runWorkerFromSnapshot<A>(options: BatchWorkerOptions<A>): Promise<void> | undefined
+export function runWorkerFromSnapshot<A>(options: WorkerOptions<A>): Promise<void> | undefined
+export function runWorkerFromSnapshot<A>(options: AnyWorkerOptions<A>): Promise<void> | undefined {
   if (!startupSnapshot.isBuildingSnapshot()) return runWorker(options)
   startupSnapshot.setDeserializeMainFunction(() => {
     nuid.reset()

@@ -3,7 +3,8 @@
 // `draining` (a scale-in: it exits when its jobs are done); `suspending` (cordoned for
 // `idle: suspend`: no new pulls, its jobs finishing) and `suspended` (cordoned, no job, no pull
 // open: the scaler may freeze it). The scaler drains idle replicas first on a scale-in, and a
-// restarted scaler adopts draining and suspended ones as such.
+// restarted scaler adopts draining and suspended ones as such. `meanJobMs` and `jobsDone` feed the
+// scaler's `rate` signal.
 import type { NatsConnection } from "@nats-io/transport-node"
 import { workerStateSubject } from "../jetstream/names.ts"
 import { send } from "./job.ts"
@@ -14,7 +15,15 @@ export type WorkerPhase = "running" | "draining" | "suspending" | "suspended"
 export interface WorkerStateReport {
   readonly instance: string
   readonly state: WorkerPhase
+  /** Jobs delivered to it and not yet settled (running, or waiting in a batch being filled). */
   readonly inFlight: number
+  /**
+   * Mean run time in ms of the jobs it finished in the last 60 s; absent when none. A job of a batch
+   * counts the batch's run time divided by the batch's jobs (the time one slot spent per job).
+   */
+  readonly meanJobMs?: number
+  /** Jobs it finished (acked, retried or dead-lettered) since it started. */
+  readonly jobsDone: number
 }
 
 const everyMs = 1000

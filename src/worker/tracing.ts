@@ -1,9 +1,9 @@
-// Tracing in the worker SDK: one consumer span per job, continuing the trace of the message's
+// Tracing in the worker SDK: one consumer span per job (and one linking a batch's jobs), continuing the trace of the message's
 // `traceparent` header (a new root trace without one), following the OpenTelemetry messaging
 // conventions. A no-op unless an OTLP endpoint is configured (the scaler passes OTEL_* through).
 import type { JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/transport-node"
-import { SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api"
+import { SpanKind, SpanStatusCode, trace, type Span, type SpanOptions, type Tracer } from "@opentelemetry/api"
 import { W3CTraceContextPropagator } from "@opentelemetry/core"
 import { extractContext, makeSpanProcessor, serviceName, tracingEnabled } from "../telemetry/otel.ts"
 import type { JobOutcome } from "./job.ts"
@@ -36,36 +36,80 @@ const safeContext = (m: JsMsg) => {
   }
 }
 
+const jobSpanOptions = (settings: WorkerSettings, m: JsMsg): SpanOptions => ({
+  kind: SpanKind.CONSUMER,
+  attributes: {
+    "messaging.system": "nats",
+    "messaging.operation.type": "process",
+    "messaging.operation.name": "process",
+    "messaging.destination.name": m.subject,
+    "messaging.consumer.group.name": settings.consumer,
+    "messaging.message.id": m.headers?.get("Nats-Msg-Id") || `${settings.stream}:${m.seq}`,
+    "messaging.nats.message.delivery_count": m.info.deliveryCount,
+    "jetscale.queue": settings.queue,
+    "jetscale.stream": settings.stream,
+    "jetscale.stream_seq": m.seq,
+    "jetscale.instance": settings.instance
+  }
+})
+
+const endJobSpan = (span: Span, outcome: JobOutcome | undefined) => {
+  if (outcome !== undefined) {
+    span.setAttribute("jetscale.outcome", outcome._tag)
+    if (outcome._tag === "naked" || outcome._tag === "dead-lettered") {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error })
+      span.addEvent("exception", { "exception.message": outcome.error })
+    }
+  }
+  span.end()
+}
+
 /** Runs `job` inside the job's consumer span and records its outcome on the span. */
 export const traceJob = (tracer: Tracer, settings: WorkerSettings, m: JsMsg, job: () => Promise<JobOutcome>): Promise<JobOutcome> =>
-  tracer.startActiveSpan(`${m.subject} process`, {
+  tracer.startActiveSpan(`${m.subject} process`, jobSpanOptions(settings, m), safeContext(m), async (span) => {
+    let outcome: JobOutcome | undefined
+    try {
+      return outcome = await job()
+    } finally {
+      endJobSpan(span, outcome)
+    }
+  })
+
+/**
+ * A batch: each job keeps its own consumer span (in its message's trace), ended with its outcome;
+ * the handler runs inside one batch span that links them all.
+ */
+export const traceBatch = (tracer: Tracer, settings: WorkerSettings, ms: ReadonlyArray<JsMsg>, batch: () => Promise<ReadonlyArray<JobOutcome>>): Promise<ReadonlyArray<JobOutcome>> => {
+  const spans = ms.map((m) => tracer.startSpan(`${m.subject} process`, jobSpanOptions(settings, m), safeContext(m)))
+  const subjects = new Set(ms.map((m) => m.subject))
+  const destination = subjects.size === 1 ? ms[0]!.subject : settings.queue
+  return tracer.startActiveSpan(`${destination} process`, {
     kind: SpanKind.CONSUMER,
+    links: spans.map((span) => ({ context: span.spanContext() })),
     attributes: {
       "messaging.system": "nats",
       "messaging.operation.type": "process",
       "messaging.operation.name": "process",
-      "messaging.destination.name": m.subject,
+      "messaging.destination.name": destination,
       "messaging.consumer.group.name": settings.consumer,
-      "messaging.message.id": m.headers?.get("Nats-Msg-Id") || `${settings.stream}:${m.seq}`,
-      "messaging.nats.message.delivery_count": m.info.deliveryCount,
+      "messaging.batch.message_count": ms.length,
       "jetscale.queue": settings.queue,
       "jetscale.stream": settings.stream,
-      "jetscale.stream_seq": m.seq,
       "jetscale.instance": settings.instance
     }
-  }, safeContext(m), async (span) => {
+  }, async (span) => {
+    let outcomes: ReadonlyArray<JobOutcome> = []
     try {
-      const outcome = await job()
-      span.setAttribute("jetscale.outcome", outcome._tag)
-      if (outcome._tag === "naked" || outcome._tag === "dead-lettered") {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error })
-        span.addEvent("exception", { "exception.message": outcome.error })
-      }
-      return outcome
+      return outcomes = await batch()
     } finally {
+      spans.forEach((s, i) => endJobSpan(s, outcomes[i]))
+      const failed = outcomes.filter((o) => o._tag === "naked" || o._tag === "dead-lettered").length
+      span.setAttribute("jetscale.failed_jobs", failed)
+      if (failed > 0) span.setStatus({ code: SpanStatusCode.ERROR, message: `${failed} of ${ms.length} jobs failed` })
       span.end()
     }
   })
+}
 
 /**
  * A worker started for a wake-up gets the scale decision's trace (JETSCALE_TRACEPARENT): its startup,

@@ -102,7 +102,7 @@ describe("jetscale CLI", () => {
     expect(bad.stderr).toContain("payload is not valid JSON")
     const status = await runCli(["status", "--json", "--config", path])
     expect(JSON.parse(status.stdout)).toEqual({
-      queues: [{ name: q.name, stream: q.stream, consumer: "workers", pending: 4, ackPending: 0, replicas: 0, draining: null, suspended: null, desired: null }]
+      queues: [{ name: q.name, stream: q.stream, consumer: "workers", pending: 4, ackPending: 0, replicas: 0, draining: null, suspended: null, desired: null, wanted: null, granted: null, signal: null, schedule: null }]
     })
   })
 

@@ -177,7 +177,8 @@ describe("admin API without a token", () => {
     expect(res.json.queues).toHaveLength(2)
     expect(res.json.queues[0]).toEqual({
       name: "demo", stream: "JETSCALE_DEMO", consumer: "workers", pending: 7, ackPending: 2, running: 1, replicas: 1, draining: 0, suspended: 0, suspending: 0, desired: 2,
-      lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }, override: null, reconcileError: null
+      lastDecision: { kind: "scale-up", reason: "backlog 9 / targetPending 5 = 2", at: "2026-11-23T21:00:00.000Z" }, override: null, reconcileError: null,
+      wanted: 2, granted: null, signal: "backlog", schedule: null
     })
   })
 

@@ -115,7 +115,7 @@ describe("worker lifecycle", () => {
     await waitFor("a draining report", () => reports.some((r) => r.state === "draining" && r.inFlight === 1), 5000)
     release()
     await draining
-    expect(reports.at(-1)).toEqual({ instance: `t-${q.name}`, state: "draining", inFlight: 0 })
+    expect(reports.at(-1)).toEqual({ instance: `t-${q.name}`, state: "draining", inFlight: 0, jobsDone: 1, meanJobMs: expect.any(Number) })
     expect(w.stats().acked).toBe(1)
     sub.unsubscribe()
   })

@@ -78,7 +78,7 @@ describe("worker SDK", () => {
     expect(await exited).toBe(0)
     expect(output).toContain("stopped: 4 acked")
     const after = await Effect.runPromise(readBacklog(nats.jsm, q))
-    expect(after).toEqual({ pending: 6, ackPending: 0, total: 6 })
+    expect(after).toMatchObject({ pending: 6, ackPending: 0, total: 6 })
     expect(await streamMessages(q)).toBe(6)
     const w = await startWorker({ concurrency: 6, settings: settingsOf(q), log: () => {}, handler: () => {} })
     await waitFor("the rest to be processed", async () => (await streamMessages(q)) === 0, 10_000)

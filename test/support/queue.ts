@@ -41,6 +41,7 @@ export const testQueue = (prefix: string, over: Partial<QueueConfig> = {}): Queu
     priority: 0,
     schedule: [],
     mode: "worker",
+    levels: [],
     ...over
   }
 }

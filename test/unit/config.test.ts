@@ -96,7 +96,7 @@ describe("loadConfig: valid files", () => {
         placement: { constraints: [], preferences: [] },
         limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1.5, pids: 100 },
         idleTimeout: 0, scaleDownDelay: 0, ackWait: 0, backoff: 0, stopTimeout: 0,
-        signals: ["backlog"], targetWait: 0, scaleUpAt: 0.8, scaleDownAt: 0.2, step: { up: { _tag: "jump" }, down: "half" }, priority: 0, schedule: [], mode: "worker"
+        signals: ["backlog"], targetWait: 0, scaleUpAt: 0.8, scaleDownAt: 0.2, step: { up: { _tag: "jump" }, down: "half" }, priority: 0, schedule: [], mode: "worker", levels: []
       })
       assert.deepStrictEqual(
         [q!.idleTimeout, q!.scaleDownDelay, q!.ackWait, q!.stopTimeout].map(ms),
@@ -123,7 +123,7 @@ describe("loadConfig: valid files", () => {
           minReplicas: 0, maxReplicas: 5, targetPending: 10, activation: 1, idleTimeout: 30_000, scaleDownDelay: 10_000,
           concurrency: 4, ackWait: 30_000, maxDeliver: 5, replicas: 1, backoff: { _tag: "list", delays: [1000, 5000, 30_000] },
           stopTimeout: 30_000, limits: {}, placement: { constraints: [], preferences: [] },
-          signals: ["backlog"], targetWait: 10_000, scaleUpAt: 0.8, scaleDownAt: 0.2, step: { up: { _tag: "jump" }, down: "half" }, priority: 0, schedule: [], mode: "worker"
+          signals: ["backlog"], targetWait: 10_000, scaleUpAt: 0.8, scaleDownAt: 0.2, step: { up: { _tag: "jump" }, down: "half" }, priority: 0, schedule: [], mode: "worker", levels: []
         }
       )
       assert.isFalse("command" in q)

@@ -407,3 +407,33 @@ describe("simulation with signals (TestClock)", () => {
       expect(changes[0]!.kind).toBe("wake")
     }))
 })
+
+describe("steady load and scale-down windows", () => {
+  const cfg: PolicyConfig = { ...base, maxReplicas: 20, targetPending: 10, concurrency: 4, scaleDownDelayMs: 10_000, idleTimeoutMs: 30_000 }
+  const at = (replicas: number): PolicyState => ({ ...initialState(replicas), lastChangeAt: 0 })
+
+  it("the backlog signal never wants fewer replicas than carry the jobs in flight", () => {
+    // A drained queue under load: 40 jobs running on 10 replicas, none waiting: 40 / 10 = 4, but 40 / 4 slots = 10.
+    const d = decide({ pending: 0, ackPending: 40, inFlight: 40 }, at(10), cfg, 60_000)
+    assert.strictEqual(d.wanted, 10)
+    assert.strictEqual(d.replicas, 10)
+    assert.match(d.reason, /below 40 in flight \/ concurrency 4 = 10/)
+  })
+
+  it("a step down goes no lower than the largest count wanted since the count became too high", () => {
+    let s = at(10)
+    const step = (t: number, backlog: number) => {
+      const d = decide({ pending: backlog, ackPending: 0 }, s, cfg, t)
+      s = d.state
+      return d
+    }
+    assert.strictEqual(step(20_000, 70).replicas, 10) // wants 7: the window opens
+    assert.strictEqual(step(25_000, 20).replicas, 10) // wants 2
+    const down = step(30_000, 20) // 10 s low: down, but to the window's peak 7, not half (5) or 2
+    assert.strictEqual(down.replicas, 7)
+    assert.match(down.reason, /7 wanted at the peak of the last 10s/)
+    // The change opens a new window measured against 7.
+    assert.strictEqual(step(35_000, 20).replicas, 7)
+    assert.strictEqual(step(40_000, 20).replicas, 4) // half of 7, the peak of the new window being 2
+  })
+})

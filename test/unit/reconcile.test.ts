@@ -280,6 +280,20 @@ describe("reconcile step: signals, schedules and the budget", () => {
       assert.deepStrictEqual(asked.at(-1), [4, 2])
     }))
 
+  it.effect("a queue holding replicas through its delays asks the budget for them: a grant of what it asks never scales it in", () =>
+    Effect.gen(function*() {
+      const asked: Array<number> = []
+      const t = yield* setup({ grant: (wanted) => Effect.sync(() => { asked.push(wanted); return wanted }) })
+      yield* t.setBacklog(8, 0)
+      yield* t.step
+      assert.deepInclude(yield* t.lastStatus, { desired: 2 })
+      yield* t.setBacklog(0, 0) // wants 0 now, but idleTimeout (30s) and scaleDownDelay keep the replicas
+      yield* TestClock.adjust("500 millis")
+      yield* t.step
+      assert.deepInclude(yield* t.lastStatus, { desired: 2, wanted: 0 })
+      assert.deepStrictEqual(asked, [2, 2])
+    }))
+
   it.effect("waitTime: the oldest waiting job's age against targetWait decides, and the status names the signal", () =>
     Effect.gen(function*() {
       const waiting = testQueue("wait", { maxReplicas: 8, targetPending: 1000, signals: ["backlog", "waitTime"], targetWait: Duration.seconds(5) })
