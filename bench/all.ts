@@ -60,6 +60,8 @@ row("wake to ack, process driver, a user's unbundled worker", s(p50("process-unb
 row("wake to ack, docker driver, bundled demo worker", s(p50("docker-bundled")), `bare docker run: ${s(bareP50)}`, p50("docker-bundled") / bareP50, "<= 1.0x")
 row("wake to ack, docker driver, idle: suspend (thaw)", s(p50("docker-suspend")), `bare docker run: ${s(bareP50)}`, p50("docker-suspend") / bareP50, "<= 0.25x")
 row("wake to ack, process driver, idle: suspend (SIGCONT)", s(p50("process-suspend")), `bare docker run: ${s(bareP50)}`, p50("process-suspend") / bareP50, "-")
+row("wake to ack, process driver, mode: job (a worker per job)", s(p50("process-job")), `worker mode: ${s(p50("process-bundled"))}`, p50("process-job") / p50("process-bundled"), "-")
+row("wake to ack, docker driver, mode: job (a container per job)", s(p50("docker-job")), `bare docker run: ${s(bareP50)}`, p50("docker-job") / bareP50, "-")
 
 // 3. CLI start.
 log("CLI start ...")

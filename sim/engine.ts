@@ -115,7 +115,7 @@ export const simulate = (workload: Workload, policy: SimPolicy): SimResult => {
   const observe = (): Observation => {
     const pending = queued - started
     const at = SIM_EPOCH_MS + now
-    const backlog = { pending, ackPending: running, total: pending + running, deliveredSeq: started }
+    const backlog = { pending, ackPending: running, total: pending + running, entered: queued }
     arrivals = addArrivalSample(arrivals, backlog, at)
     const reports = new Map<string, ReportedState>(replicas.map((r) => {
       const { meanJobMs } = r.times.read()

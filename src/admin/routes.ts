@@ -124,10 +124,15 @@ export const routes = (admin: JetscaleConfig["admin"]) => HttpRouter.use(Effect.
     const { jobs, batch, idempotencyKey } = body.success
     const due = parseJobsTiming({ delay: queryParam(request, "delay"), at: queryParam(request, "at") }, yield* Clock.currentTimeMillis)
     if (Result.isFailure(due)) return error(due.failure.status, due.failure.message)
-    return yield* submitter.submit(queue, jobs, idempotencyKey, due.success).pipe(
+    const priority = queryParam(request, "priority")
+    if (typeof priority === "object") return error(400, "priority: given more than once")
+    if (priority !== undefined && priority.length > 64) return error(400, "priority: expected a level name of at most 64 characters")
+    return yield* submitter.submit(queue, jobs, idempotencyKey, due.success, priority).pipe(
       Effect.match({
         onFailure: (e) => e.reason === "unknown-queue"
           ? error(404, e.message)
+          : e.reason === "invalid"
+          ? error(400, e.message)
           : e.reason === "full"
           ? HttpServerResponse.jsonUnsafe({ error: e.message }, { status: 429, headers: { "retry-after": String(fullRetryAfterSeconds) } })
           : error(502, e.message),

@@ -6,13 +6,15 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { LiveConfig, unknownQueueMessage } from "../config/live.ts"
 import { formatInstant, releaseSubject } from "../delay/not-before.ts"
+import { jobSubjectOf } from "../jetstream/consumers.ts"
 import { delayedStream, delayedSubject } from "../jetstream/names.ts"
 import { asDelayed, publishJob } from "../jetstream/publish-job.ts"
 import { Nats } from "../nats/connection.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 
 export class SubmitError extends Schema.TaggedError<SubmitError>()("SubmitError", {
-  reason: Schema.Literals(["unknown-queue", "full", "failed"]),
+  /** `invalid`: a request the queue can't take (an unknown priority level): a 400. */
+  reason: Schema.Literals(["unknown-queue", "invalid", "full", "failed"]),
   message: Schema.String
 }) {}
 
@@ -29,8 +31,8 @@ export interface SubmitResult {
 export class JobSubmitter extends Context.Service<JobSubmitter, {
   /** The NATS server's max_payload: the largest job (with its headers) it takes. */
   readonly maxPayload: Effect.Effect<number>
-  /** `due` (ms since the epoch): the jobs wait in JETSCALE_DELAYED until then. */
-  readonly submit: (queue: string, jobs: ReadonlyArray<string>, idempotencyKey: string | undefined, due?: number) => Effect.Effect<SubmitResult, SubmitError>
+  /** `due` (ms since the epoch): the jobs wait in JETSCALE_DELAYED until then. `level`: a queue with priorities' level (default: the middle one). */
+  readonly submit: (queue: string, jobs: ReadonlyArray<string>, idempotencyKey: string | undefined, due?: number, level?: string) => Effect.Effect<SubmitResult, SubmitError>
 }>()("jetscale/JobSubmitter") {}
 
 /** Submits to the queues of the running config (a live reload's queues at once). */
@@ -38,10 +40,12 @@ export const layer = Layer.effect(JobSubmitter, Effect.gen(function*() {
   const { nc, js } = yield* Nats
   const live = yield* LiveConfig
   const encoder = new TextEncoder()
-  const submit = Effect.fn("JobSubmitter.submit")(function*(queue: string, jobs: ReadonlyArray<string>, idempotencyKey: string | undefined, due?: number) {
+  const submit = Effect.fn("JobSubmitter.submit")(function*(queue: string, jobs: ReadonlyArray<string>, idempotencyKey: string | undefined, due?: number, level?: string) {
     const q = yield* live.queue(queue)
     if (!q) return yield* new SubmitError({ reason: "unknown-queue", message: unknownQueueMessage(queue, yield* live.queues) })
-    const subject = q.subjects[0]!
+    const target = jobSubjectOf(q, level)
+    if (typeof target === "string") return yield* new SubmitError({ reason: "invalid", message: `priority: ${target}` })
+    const subject = target.subject
     if (due !== undefined && releaseSubject(q.subjects, subject) !== subject) {
       return yield* new SubmitError({ reason: "failed", message: `queue ${queue}: its first subject ${subject} is a wildcard, so a delayed job has no subject to enter the queue on` })
     }

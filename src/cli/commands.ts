@@ -44,6 +44,7 @@ export const enqueue = Command.make("enqueue", {
   queue: Argument.String("queue").pipe(Argument.withDescription("queue name from the config")),
   payload: Argument.String("payload").pipe(Argument.withDescription("JSON text, @file to read it from a file, or - to read standard input")),
   count: Flag.Int("count").pipe(Flag.withDescription("publish the job this many times"), Flag.withDefault(1)),
+  priority: Flag.String("priority").pipe(Flag.withDescription("a queue with priorities: the level (default: the middle one)"), Flag.optional),
   ...delayFlags
 }, (args) => lazily(() => import("./enqueue.ts"), (m) => m.runEnqueue(args))).pipe(
   Command.withDescription("publish jobs to a queue (--delay/--at: they enter it when due)")

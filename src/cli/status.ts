@@ -2,7 +2,7 @@
 // desired count from a running scaler (null when none answers). Works without `jetscale up`.
 import { Console, Effect, Schedule } from "effect"
 import type { QueueConfig } from "../config/model.ts"
-import { readBacklog } from "../jetstream/backlog.ts"
+import { readBacklog, type LevelBacklog } from "../jetstream/backlog.ts"
 import { Nats } from "../nats/connection.ts"
 import { Runtime } from "../runtime/driver.ts"
 import type { QueueStatus } from "../scaler/queue-loop.ts"
@@ -33,6 +33,8 @@ export interface StatusRow {
   readonly signal: string | null
   /** A schedule in force: its floor, until when (RFC 3339) and its cron. */
   readonly schedule: QueueStatus["schedule"]
+  /** A queue with priorities: each level's pending and ackPending, highest first. */
+  readonly levels?: ReadonlyArray<LevelBacklog>
   readonly error?: string
 }
 
@@ -67,6 +69,7 @@ export const collectStatus = (queues: ReadonlyArray<QueueConfig>, deployment = d
       granted: fromScaler?.granted ?? null,
       signal: fromScaler?.signal ?? null,
       schedule: fromScaler?.schedule ?? null,
+      ...(backlog._tag === "Success" && backlog.success.levels ? { levels: backlog.success.levels } : {}),
       ...(backlog._tag === "Failure" ? { error: backlog.failure.message } : {})
     }
     return row
@@ -86,13 +89,17 @@ const columnsFor = (config: { readonly scaler: { readonly maxReplicas?: number }
   schedule: config.queues.some((q) => q.schedule.length > 0)
 })
 
+/** `12`, or with priorities `12 (high 2, normal 10, low 0)`. */
+const pendingText = (r: StatusRow) =>
+  r.pending === null ? "?" : r.levels ? `${r.pending} (${r.levels.map((l) => `${l.level} ${l.pending}`).join(", ")})` : String(r.pending)
+
 /** `min 2 until 17:00Z (0 8 * * 1-5)`, or `-`. */
 const scheduleText = (s: StatusRow["schedule"]) => s === null ? "-" : `min ${s.minReplicas} until ${s.until.slice(11, 16)}Z (${s.cron})`
 
 const table = (rows: ReadonlyArray<StatusRow>, columns: Columns) => {
   const head = ["QUEUE", "STREAM", "PENDING", "ACK PENDING", "REPLICAS", "DRAINING", ...(columns.suspended ? ["SUSPENDED"] : []), "DESIRED",
     ...(columns.budget ? ["WANTED", "GRANTED"] : []), ...(columns.schedule ? ["SCHEDULE"] : [])]
-  const body = rows.map((r) => [r.name, r.stream, String(r.pending ?? "?"), String(r.ackPending ?? "?"), String(r.replicas), String(r.draining ?? "-"),
+  const body = rows.map((r) => [r.name, r.stream, pendingText(r), String(r.ackPending ?? "?"), String(r.replicas), String(r.draining ?? "-"),
     ...(columns.suspended ? [String(r.suspended ?? "-")] : []), String(r.desired ?? "-"),
     ...(columns.budget ? [String(r.wanted ?? "-"), String(r.granted ?? "-")] : []), ...(columns.schedule ? [scheduleText(r.schedule)] : [])])
   const errors = rows.filter((r) => r.error).map((r) => `${r.name}: ${r.error}`)

@@ -8,6 +8,7 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstrea
 import { Kvm } from "@nats-io/kv"
 import { Cause, Clock, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
+import { consumersOf } from "../jetstream/consumers.ts"
 import { isMessageGone } from "../jetstream/errors.ts"
 import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import { readStreamLevels, type StreamLevels } from "../jetstream/stream-levels.ts"
@@ -21,7 +22,7 @@ const handleAdvisory = (deps: DeadLetterDeps, adv: MaxDeliveriesAdvisory | undef
     yield* Effect.logWarning(`advisory ${seq} in ${deps.advisories} is not a MAX_DELIVERIES advisory; dropped`)
     return "malformed" as AdvisoryOutcome
   }
-  const q = deps.queues.find((x) => x.stream === adv.stream && x.consumer === adv.consumer)
+  const q = deps.queues.find((x) => x.stream === adv.stream && consumersOf(x).some((c) => c.name === adv.consumer))
   if (!q) {
     // This deployment's advisories stream captures only its own queues: the queue was removed from
     // the config since (or the stream is gone). Its message stays where it is; the advisory is dropped.
@@ -59,9 +60,9 @@ export const recoverAdvisories = (deps: DeadLetterDeps) => Effect.gen(function*(
   const stream = yield* call(`stream ${deps.advisories}`, () => deps.jsm.streams.info(deps.advisories))
   if (stream.state.messages === 0) return true
   let clear = true
-  for (const q of deps.queues) {
+  for (const subject of deps.queues.flatMap((q) => consumersOf(q).map((c) => maxDeliveriesSubject(q.stream, c.name)))) {
     for (let seq = stream.state.first_seq, n = 0; n < recoverPerPass && seq <= consumer.delivered.stream_seq; n++) {
-      const m = yield* nextStored(deps.jsm, deps.advisories, seq, maxDeliveriesSubject(q.stream, q.consumer))
+      const m = yield* nextStored(deps.jsm, deps.advisories, seq, subject)
       if (m === null || m.seq > consumer.delivered.stream_seq) break
       seq = m.seq + 1
       const outcome = yield* handleAdvisory(deps, advisoryOf(m), m.seq).pipe(

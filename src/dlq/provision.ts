@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { formatByteSize, parseByteSize } from "../config/duration.ts"
 import type { QueueConfig } from "../config/model.ts"
 import { DEFAULTS } from "../config/schema.ts"
+import { consumersOf } from "../jetstream/consumers.ts"
 import { advisoriesConsumer, advisoriesStreamOf, defaultDeployment, dlqStream, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import { ProvisionError, replicasHint } from "../jetstream/provision.ts"
 import { ensureKvBucket, ensureStreamReplicas } from "../jetstream/replicas.ts"
@@ -78,7 +79,7 @@ export const provisionDeadLettering = (
   // Each deployment's advisories have a stream of their own with exactly its queues' subjects, so
   // no dead-letter processor ever sees (and hands back) another deployment's advisories.
   const stream = advisoriesStreamOf(options.deployment ?? defaultDeployment)
-  const wanted = queues.map((q) => maxDeliveriesSubject(q.stream, q.consumer))
+  const wanted = queues.flatMap((q) => consumersOf(q).map((c) => maxDeliveriesSubject(q.stream, c.name)))
   const adv = yield* lookup(`stream ${stream}`, () => jsm.streams.info(stream))
   if (adv === null) {
     if (wanted.length > 0) {

@@ -10,6 +10,7 @@
 import { DeliverPolicy, type StoredMsg } from "@nats-io/jetstream"
 import { Cause, Clock, Effect } from "effect"
 import type { QueueConfig } from "../config/model.ts"
+import { consumersOf } from "../jetstream/consumers.ts"
 import { dlqStream, dlqSubject, errorsBucket, maxDeliveriesSubject } from "../jetstream/names.ts"
 import {
   advisoryOf, advisoryTime, call, deadLetterStored, dropDeadLettered, giveBack, nextStored, readRecord,
@@ -49,13 +50,15 @@ export const recordFirstSweep = (deps: DeadLetterDeps, q: QueueConfig) => Clock.
 /** The MAX_DELIVERIES advisories of the queue still stored, by the stream sequence they name. */
 const storedAdvisories = (deps: DeadLetterDeps, q: QueueConfig) => Effect.gen(function*() {
   const out = new Map<number, MaxDeliveriesAdvisory>()
-  const subject = maxDeliveriesSubject(q.stream, q.consumer)
-  for (let seq = 1, n = 0; n < 10 * perPass; n++) {
-    const m = yield* nextStored(deps.jsm, deps.advisories, seq, subject)
-    if (m === null) break
-    const a = advisoryOf(m)
-    if (a) out.set(a.stream_seq, a)
-    seq = m.seq + 1
+  for (const c of consumersOf(q)) {
+    const subject = maxDeliveriesSubject(q.stream, c.name)
+    for (let seq = 1, n = 0; n < 10 * perPass; n++) {
+      const m = yield* nextStored(deps.jsm, deps.advisories, seq, subject)
+      if (m === null) break
+      const a = advisoryOf(m)
+      if (a) out.set(a.stream_seq, a)
+      seq = m.seq + 1
+    }
   }
   return out
 })
@@ -112,15 +115,19 @@ export const sweepQueue = (deps: DeadLetterDeps, q: QueueConfig, memory: SweepMe
     forgetOthers(new Set())
     return undefined
   }
-  const consumer = yield* call(`stream ${q.stream}: consumer ${q.consumer}`, () => deps.jsm.consumers.info(q.stream, q.consumer))
-  // Below the ack floor nothing is pending; when nothing is ack-pending, nothing delivered is.
-  const upTo = consumer.num_ack_pending === 0 ? consumer.delivered.stream_seq : consumer.ack_floor.stream_seq
   const candidates: Array<StoredMsg> = []
-  for (let seq = stream.state.first_seq; candidates.length < perPass && seq <= upTo;) {
-    const m = yield* nextStored(deps.jsm, q.stream, seq, ">")
-    if (m === null || m.seq > upTo) break
-    candidates.push(m)
-    seq = m.seq + 1
+  let maxDeliver = q.maxDeliver
+  for (const c of consumersOf(q)) {
+    const consumer = yield* call(`stream ${q.stream}: consumer ${c.name}`, () => deps.jsm.consumers.info(q.stream, c.name))
+    maxDeliver = consumer.config.max_deliver ?? maxDeliver
+    // Below the ack floor nothing is pending; when nothing is ack-pending, nothing delivered is.
+    const upTo = consumer.num_ack_pending === 0 ? consumer.delivered.stream_seq : consumer.ack_floor.stream_seq
+    for (let seq = stream.state.first_seq; candidates.length < perPass && seq <= upTo;) {
+      const m = yield* nextStored(deps.jsm, q.stream, seq, c.filter ?? ">")
+      if (m === null || m.seq > upTo) break
+      candidates.push(m)
+      seq = m.seq + 1
+    }
   }
   const full = candidates.length >= perPass
   if (candidates.length === 0) {
@@ -128,7 +135,6 @@ export const sweepQueue = (deps: DeadLetterDeps, q: QueueConfig, memory: SweepMe
     return undefined
   }
 
-  const maxDeliver = consumer.config.max_deliver ?? q.maxDeliver
   const advisories = yield* storedAdvisories(deps, q)
   const now = yield* Clock.currentTimeMillis
   const stuck: Array<StoredMsg> = []

@@ -1,10 +1,11 @@
 // The `accounts` of nats.conf for a jetscale config: least privilege, one user per role, and one
 // worker user per queue whose grants cover that queue alone (pull, ack and heartbeat on its
-// `workers` consumer, its own error records, its own DLQ, delayed-job, metrics, state and log
-// subjects). Producers may publish delayed jobs of any queue (`jetscale.delayed.>`). nats.conf
+// `workers` consumer or its levels' consumers, its own error records, its own DLQ, delayed-job,
+// metrics, state and log subjects). Producers may publish delayed jobs of any queue (`jetscale.delayed.>`). nats.conf
 // includes the file that `jetscale nats-accounts` writes from this; regenerate it (and reload
 // nats-server) when queues change. Pure: the passwords come in as arguments.
 import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
+import { consumersOf } from "../jetstream/consumers.ts"
 import { delayedStream, delayedSubject, delayedSubjects, errorsBucket, leasesBucket } from "../jetstream/names.ts"
 import { inboxPrefixFor } from "./credentials.ts"
 import { derivedPassword, queueWorkerUser } from "./worker-credentials.ts"
@@ -26,10 +27,12 @@ const q = (s: string) => JSON.stringify(s)
 const list = (items: ReadonlyArray<string>) => `[${items.map(q).join(", ")}]`
 
 /** What the workers of one queue may publish: nothing that touches another queue. */
-export const queueWorkerGrants = (queue: Pick<QueueConfig, "name" | "stream" | "consumer">): ReadonlyArray<string> => [
-  `$JS.API.CONSUMER.INFO.${queue.stream}.${queue.consumer}`,
-  `$JS.API.CONSUMER.MSG.NEXT.${queue.stream}.${queue.consumer}`,
-  `$JS.ACK.${queue.stream}.${queue.consumer}.>`,
+export const queueWorkerGrants = (queue: Pick<QueueConfig, "name" | "stream" | "consumer" | "levels">): ReadonlyArray<string> => [
+  ...consumersOf(queue).flatMap((c) => [
+    `$JS.API.CONSUMER.INFO.${queue.stream}.${c.name}`,
+    `$JS.API.CONSUMER.MSG.NEXT.${queue.stream}.${c.name}`,
+    `$JS.ACK.${queue.stream}.${c.name}.>`
+  ]),
   `$JS.API.STREAM.INFO.KV_${errorsBucket}`,
   `$KV.${errorsBucket}.${queue.stream}.*`,
   `jetscale.dlq.${queue.name}`,

@@ -17,7 +17,7 @@ export const measureColdStart = (nc: NatsConnection, q: Pick<QueueConfig, "name"
       resume(Effect.succeed(undefined))
     }, giveUpAfterMs)
     try {
-      sub = nc.subscribe(`$JS.ACK.${q.stream}.${q.consumer}.>`, {
+      sub = nc.subscribe(`$JS.ACK.${q.stream}.*.>`, {
         callback: (err, m) => {
           if (err) return
           let body = ""

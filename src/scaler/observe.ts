@@ -18,8 +18,8 @@ const maxSamples = 64
 
 /** Keeps the samples of the last `arrivalWindowMs` (and the one just before them, the window's start). */
 export const addArrivalSample = (samples: ReadonlyArray<ArrivalSample>, backlog: Backlog, now: number): ReadonlyArray<ArrivalSample> => {
-  if (backlog.deliveredSeq === undefined) return samples
-  const entered = backlog.deliveredSeq + backlog.pending
+  if (backlog.entered === undefined) return samples
+  const entered = backlog.entered
   // A purged or recreated stream starts its sequences again: the old samples mean nothing then.
   const kept = samples.length > 0 && samples[samples.length - 1]!.entered > entered ? [] : samples
   const next = [...kept, { at: now, entered }]

@@ -1,6 +1,7 @@
 // The environment the scaler gives every worker it starts (the worker SDK reads it).
 import { Duration } from "effect"
 import type { BackoffPolicy, QueueConfig } from "../config/model.ts"
+import { consumersOf } from "../jetstream/consumers.ts"
 import { credentialEnv, type NatsEndpoint } from "../nats/credentials.ts"
 
 /** The scaler's own identity stays its own: workers name themselves `jetscale-worker-<queue>`. */
@@ -42,7 +43,9 @@ export const workerEnv = (q: QueueConfig, instance: string, nats: NatsEndpoint, 
   ...credentialEnv(nats.credentials),
   JETSCALE_QUEUE: q.name,
   JETSCALE_STREAM: q.stream,
-  JETSCALE_CONSUMER: q.consumer,
+  // With priorities: every level's consumer, highest first (an SDK without levels takes the first).
+  JETSCALE_CONSUMER: consumersOf(q)[0]!.name,
+  ...(q.levels.length > 0 ? { JETSCALE_CONSUMERS: consumersOf(q).map((c) => c.name).join(",") } : {}),
   JETSCALE_CONCURRENCY: String(q.concurrency),
   JETSCALE_INSTANCE: instance,
   // `job`: the worker takes one job, runs it and exits (set for `worker` too: a queue's env can't switch it).

@@ -8,13 +8,17 @@ import { dlqSubject, errorsBucket } from "../jetstream/names.ts"
 import type { FailureHooks } from "./job.ts"
 import type { WorkerSettings } from "./settings.ts"
 
-export const makeFailureHooks = (js: JetStreamClient, settings: WorkerSettings, maxDeliver: number): FailureHooks => {
+/** `maxDeliver`: each consumer's max_deliver by name (-1: unlimited). */
+export const makeFailureHooks = (js: JetStreamClient, settings: WorkerSettings, maxDeliver: ReadonlyMap<string, number>): FailureHooks => {
   // Opened on the first failure, not on the way to the first job. The scaler provisions the
   // bucket; without it, errors are simply not recorded.
   let opened: Promise<KV | undefined> | undefined
   const bucket = () => opened ??= new Kvm(js).open(errorsBucket).catch(() => undefined)
   return {
-    maxDeliver,
+    isLast: (m) => {
+      const limit = maxDeliver.get(m.info.consumer) ?? maxDeliver.values().next().value ?? -1
+      return limit > 0 && m.info.deliveryCount >= limit
+    },
     record: async (m, e, deliveries) => {
       const errors = await bucket()
       if (!errors) return

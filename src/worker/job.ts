@@ -37,8 +37,8 @@ export type JobOutcome =
 
 /** What the worker does with failures besides NAKing (see ../dlq). */
 export interface FailureHooks {
-  /** The consumer's max_deliver (-1: unlimited). The last attempt is NAKed without delay. */
-  readonly maxDeliver: number
+  /** Whether this delivery is the job's last (its consumer's max_deliver): it is NAKed without delay. */
+  readonly isLast: (m: JsMsg) => boolean
   /** Keeps the error of a failed attempt for the dead-letter step. */
   readonly record: (m: JsMsg, error: unknown, deliveries: number) => Promise<void>
   /** Forgets the recorded error once a retried job has succeeded. */
@@ -190,7 +190,7 @@ export const fail = async (m: JsMsg, e: unknown, opts: SettleOptions, nonRetryab
     if (copied) return opts.ack(m) ? { _tag: "dead-lettered", reason, error } : { _tag: "abandoned" }
   }
   await opts.failures.record(m, e, deliveries).catch(() => {})
-  const last = opts.failures.maxDeliver > 0 && deliveries >= opts.failures.maxDeliver
+  const last = opts.failures.isLast(m)
   // No delay on the last attempt: the MAX_DELIVERIES advisory (and the DLQ entry) follows at once.
   const delayMs = last ? 0 : delayForAttempt(opts.backoff, deliveries)
   return send(() => m.nak(delayMs)) ? { _tag: "naked", delayMs, error } : { _tag: "abandoned" }

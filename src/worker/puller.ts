@@ -5,7 +5,14 @@
 // Buffered jobs are heartbeated by the worker (see ./run.ts) and run, never dropped: a scale-in
 // drain or a shutdown stops new pulls and runs what was pulled, so no delivery is spent (a shutdown
 // past stopTimeout hands the rest back once the open pulls have ended: `pullsEnded`, `takeBuffered`).
+//
+// With several consumers (a queue's priority levels, highest first) each level has its own pulls
+// and buffer; a free slot takes the oldest job of the highest level that has one, and a lower
+// level's job that waited while `burst` jobs of higher levels started goes first (./priority.ts).
+// A lower level holds at most what higher levels leave of the free slots and prefetch, and one job
+// while they fill them, so a busy replica does not sit on lower jobs other replicas could run.
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
+import { levelLimit, pickLevel, type LevelView } from "./priority.ts"
 
 export interface PullerOptions {
   readonly concurrency: number
@@ -17,6 +24,15 @@ export interface PullerOptions {
   /** How long one pull request stays open on the server. */
   readonly expiresMs: number
   readonly log: (line: string) => void
+  /** With several consumers: the higher-level starts a held job of a lower level waits at most. */
+  readonly burst: number
+  /**
+   * With several consumers: how long a free slot waits for a higher level's job on its way (the
+   * consumer had jobs pending when its pull went out) before it takes a lower level's job.
+   */
+  readonly graceMs: number
+  /** Each consumer's pending jobs as last read (at start); a level with some is expected first. */
+  readonly pending?: ReadonlyArray<number>
 }
 
 export interface Puller {
@@ -44,61 +60,132 @@ export interface Puller {
 
 const retryAfterErrorMs = 1000
 
-export const startPuller = (consumer: Consumer, options: PullerOptions): Puller => {
-  const buffer: Array<JsMsg> = []
+interface Held {
+  readonly m: JsMsg
+  /** The level's `startsAbove` when it was received. */
+  readonly stamp: number
+}
+
+/** One consumer's pulls and buffer. */
+interface Level {
+  readonly consumer: Consumer
+  readonly buffer: Array<Held>
+  credit: number
+  openPulls: number
+  retryAt: number
+  /** The consumer's pending jobs at its last delivery; 0 once a pull ended short (it had none left). */
+  pending: number
+  /** A free slot waits for this level's job until then. */
+  expectUntil: number
+  /** Jobs of higher levels handed out so far. */
+  startsAbove: number
+}
+
+const sum = (levels: ReadonlyArray<Level>, f: (l: Level) => number) => levels.reduce((n, l) => n + f(l), 0)
+
+/** Pulls from `consumers`, highest priority first; one consumer is a plain FIFO. */
+export const startPuller = (consumers: ReadonlyArray<Consumer>, options: PullerOptions): Puller => {
+  const levels: ReadonlyArray<Level> = consumers.map((consumer, i) => ({
+    consumer, buffer: [], credit: 0, openPulls: 0, retryAt: 0, pending: options.pending?.[i] ?? 0, expectUntil: 0, startsAbove: 0
+  }))
   const waiting: Array<(m: JsMsg | undefined) => void> = []
-  let credit = 0
-  let openPulls = 0
   let avgMs: number | undefined
   let stopped = false
-  let retryAt = 0
   let closed = false
   let paused = false
+  let graceTimer: ReturnType<typeof setTimeout> | undefined
   const whenPullsEnd: Array<() => void> = []
 
   const prefetch = () =>
     avgMs === undefined ? 0 : Math.min(options.maxPrefetch, Math.floor((options.concurrency * options.windowMs) / Math.max(avgMs, 0.01)))
+  const openPulls = () => sum(levels, (l) => l.openPulls)
+  const bufferedCount = () => sum(levels, (l) => l.buffer.length)
 
-  const hand = () => {
-    while (!closed && waiting.length > 0 && buffer.length > 0) waiting.shift()!(buffer.shift())
-    if (closed || (stopped && openPulls === 0 && buffer.length === 0)) for (const w of waiting.splice(0)) w(undefined)
-    if (openPulls === 0) for (const f of whenPullsEnd.splice(0)) f()
+  const view = (now: number) => (l: Level): LevelView => ({
+    held: l.buffer.length,
+    waited: l.buffer.length === 0 ? 0 : l.startsAbove - l.buffer[0]!.stamp,
+    expected: l.buffer.length === 0 && l.openPulls > 0 && now < l.expectUntil
+  })
+
+  /** The level whose job a free slot takes now; a timer re-runs `hand` when a wait for a higher level's job ends. */
+  const pick = (): Level | undefined => {
+    if (levels.length === 1) return levels[0]!.buffer.length > 0 ? levels[0] : undefined
+    const now = Date.now()
+    const choice = pickLevel(levels.map(view(now)), options.burst)
+    if (choice._tag === "take") {
+      for (const lower of levels.slice(choice.level + 1)) lower.startsAbove++
+      return levels[choice.level]
+    }
+    if (choice._tag === "wait" && graceTimer === undefined) {
+      const until = Math.min(...levels.filter((l) => l.expectUntil > now).map((l) => l.expectUntil))
+      graceTimer = setTimeout(() => {
+        graceTimer = undefined
+        hand()
+      }, until - now)
+      graceTimer.unref()
+    }
+    return undefined
   }
 
-  const pull = async (count: number) => {
-    credit += count
-    openPulls++
+  const hand = () => {
+    while (!closed && waiting.length > 0) {
+      const level = pick()
+      if (level === undefined) break
+      waiting.shift()!(level.buffer.shift()!.m)
+    }
+    if (closed || (stopped && openPulls() === 0 && bufferedCount() === 0)) for (const w of waiting.splice(0)) w(undefined)
+    if (openPulls() === 0) for (const f of whenPullsEnd.splice(0)) f()
+  }
+
+  const pull = async (l: Level, count: number) => {
+    l.credit += count
+    l.openPulls++
+    if (l.pending > 0) l.expectUntil = Date.now() + options.graceMs
     let received = 0
+    let failed = false
     try {
-      const batch = await consumer.fetch({ max_messages: count, expires: options.expiresMs })
+      const batch = await l.consumer.fetch({ max_messages: count, expires: options.expiresMs })
       for await (const m of batch) {
         received++
-        credit--
-        buffer.push(m)
+        l.credit--
+        l.pending = m.info.pending
+        l.expectUntil = l.pending > 0 ? Date.now() + options.graceMs : 0
+        l.buffer.push({ m, stamp: l.startsAbove })
         hand()
       }
     } catch (e) {
+      failed = true
       if (!stopped) {
         options.log(`pull failed, retrying in ${retryAfterErrorMs}ms: ${e instanceof Error ? e.message : String(e)}`)
-        retryAt = Date.now() + retryAfterErrorMs
+        l.retryAt = Date.now() + retryAfterErrorMs
         setTimeout(pump, retryAfterErrorMs).unref()
       }
     } finally {
-      credit -= count - received
-      openPulls--
+      l.credit -= count - received
+      l.openPulls--
+      if (!failed && received < count) {
+        l.pending = 0
+        l.expectUntil = 0
+      }
       hand()
       pump()
     }
   }
 
-  // Keeps requests open for every free slot plus the prefetch; a new one goes out once at least
-  // half of that is missing (or nothing is open), so requests are few and large at high rates.
+  // Keeps requests open for every free slot plus the prefetch (a lower level: see `levelLimit`); a
+  // new one goes out once at least half of that is missing (or nothing is open), so requests are
+  // few and large at high rates.
   const pump = () => {
-    if (stopped || paused || Date.now() < retryAt) return
+    if (stopped || paused) return
     const target = options.concurrency + prefetch()
-    const missing = target - options.inFlight() - buffer.length - credit
-    if (missing <= 0) return
-    if (openPulls === 0 || missing >= Math.ceil(target / 2)) void pull(missing)
+    const room = target - options.inFlight()
+    let heldAbove = 0
+    for (const [i, l] of levels.entries()) {
+      const missing = levelLimit(i, room, heldAbove) - l.buffer.length - l.credit
+      heldAbove += l.buffer.length
+      if (missing <= 0 || Date.now() < l.retryAt) continue
+      if (l.openPulls === 0 || missing >= Math.ceil(target / 2)) void pull(l, missing)
+    }
   }
 
   pump()
@@ -124,7 +211,7 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
       avgMs = avgMs === undefined ? ms : avgMs * 0.8 + ms * 0.2
       pump()
     },
-    buffered: () => buffer,
+    buffered: () => levels.length === 1 ? levels[0]!.buffer.map((h) => h.m) : levels.flatMap((l) => l.buffer.map((h) => h.m)),
     stop: () => {
       stopped = true
       hand()
@@ -143,10 +230,10 @@ export const startPuller = (consumer: Consumer, options: PullerOptions): Puller 
     takeBuffered: () => {
       stopped = true
       closed = true
-      const taken = buffer.splice(0)
+      const taken = levels.flatMap((l) => l.buffer.splice(0).map((h) => h.m))
       hand()
       return taken
     },
-    stats: () => ({ prefetch: prefetch(), openPulls, credit, buffered: buffer.length })
+    stats: () => ({ prefetch: prefetch(), openPulls: openPulls(), credit: sum(levels, (l) => l.credit), buffered: bufferedCount() })
   }
 }

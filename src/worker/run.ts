@@ -1,5 +1,5 @@
-// The worker loop: takes jobs from the puller (free slots plus a small prefetch, see ./puller.ts)
-// and runs them, one per handler call or in batches (./batch.ts); every job it holds, running,
+// The worker loop: takes jobs from the puller (free slots plus a small prefetch, see ./puller.ts;
+// with JETSCALE_CONSUMERS, from a queue's priority levels, highest first) and runs them, one per handler call or in batches (./batch.ts); every job it holds, running,
 // buffered or in a batch being filled, is heartbeated. A job-mode worker takes one job (or batch)
 // and stops (./take.ts). Jobs not due yet are moved to the delayed stream (./delayed.ts).
 // Two ways to end:
@@ -37,7 +37,11 @@ const fetchExpiresMs = 2000
 /** A buffered job waits about this long before it starts (see ./puller.ts). */
 const prefetchWindowMs = 50
 const maxPrefetch = 256
+/** With levels: how long a free slot waits for a higher level's job on its way before a lower one's starts. */
+const priorityGraceMs = 100
 const reportEveryMs = 1000
+/** The longest the connection's drain may take at the end (its last publishes flushed). */
+const closeTimeoutMs = 5000
 
 /** Connects and starts pulling; does not install signal handlers (see `runWorker`). */
 export function startWorker<A>(options: BatchWorkerOptions<A>): Promise<RunningWorker>
@@ -51,13 +55,14 @@ export async function startWorker<A>(options: AnyWorkerOptions<A>): Promise<Runn
   const nc: NatsConnection = await connect({ ...connectOptions(endpoint), name: `jetscale-worker ${settings.instance}`, maxReconnectAttempts: -1 })
     .catch((e: unknown) => { throw new Error(`cannot connect to NATS at ${endpointText(endpoint)}: ${errorText(e)}`, { cause: e }) })
   const js = jetstream(nc)
-  // What the first pull needs, at once: the consumer, the tracer and the payload decoder.
-  const [consumer, tracing, decode] = await Promise.all([
-    js.consumers.get(settings.stream, settings.consumer) as Promise<Consumer>, startWorkerTracing(settings), makeDecoder(options.schema)
+  // What the first pull needs, at once: the consumer(s), the tracer and the payload decoder.
+  const [consumers, tracing, decode] = await Promise.all([
+    Promise.all(settings.consumers.map((name) => js.consumers.get(settings.stream, name) as Promise<Consumer>)), startWorkerTracing(settings), makeDecoder(options.schema)
   ])
-  const consumerConfig = (await consumer.info(true)).config
-  const ackWaitMs = settings.ackWaitMs ?? (consumerConfig.ack_wait ?? 30e9) / 1_000_000
-  const failures = makeFailureHooks(js, settings, consumerConfig.max_deliver ?? -1)
+  // Read when `get` found them (cached): each one's ack wait, max deliver and pending jobs.
+  const infos = await Promise.all(consumers.map((c) => c.info(true)))
+  const ackWaitMs = settings.ackWaitMs ?? Math.min(...infos.map((i) => (i.config.ack_wait ?? 30e9) / 1_000_000))
+  const failures = makeFailureHooks(js, settings, new Map(infos.map((i) => [i.name, i.config.max_deliver ?? -1])))
   const heartbeatMs = Math.max(100, Math.floor(ackWaitMs / 3))
   const backoff = fromSpec(settings.backoff)
   const acker = makeAcker(nc, { confirmTimeoutMs: Math.min(2000, ackWaitMs), giveUpAfterMs: ackWaitMs })
@@ -78,8 +83,9 @@ export async function startWorker<A>(options: AnyWorkerOptions<A>): Promise<Runn
     return { state: phase, inFlight, ...(meanJobMs === undefined ? {} : { meanJobMs }), jobsDone }
   })
   // Job mode pulls exactly what it runs (./take.ts), so it has no puller.
-  const puller = settings.mode === "job" ? undefined : startPuller(consumer, {
-    concurrency: settings.concurrency * limits.size, inFlight: () => inFlight, windowMs: prefetchWindowMs, maxPrefetch, expiresMs: fetchExpiresMs, log
+  const puller = settings.mode === "job" ? undefined : startPuller(consumers, {
+    concurrency: settings.concurrency * limits.size, inFlight: () => inFlight, windowMs: prefetchWindowMs, maxPrefetch, expiresMs: fetchExpiresMs, log,
+    burst: settings.priorityBurst, graceMs: priorityGraceMs, pending: infos.map((i) => i.num_pending)
   })
   const heartbeats = setInterval(() => {
     for (const m of held) send(() => m.working())
@@ -114,7 +120,7 @@ export async function startWorker<A>(options: AnyWorkerOptions<A>): Promise<Runn
         break
       case "naked":
         counts.naked++
-        log(`job ${m.seq} failed on delivery ${m.info.deliveryCount}${failures.maxDeliver > 0 && m.info.deliveryCount >= failures.maxDeliver ? " (the last)" : `, retry in ${outcome.delayMs}ms`}: ${outcome.error}`)
+        log(`job ${m.seq} failed on delivery ${m.info.deliveryCount}${failures.isLast(m) ? " (the last)" : `, retry in ${outcome.delayMs}ms`}: ${outcome.error}`)
         jobReports.add("failed", seconds)
         break
       case "abandoned":
@@ -169,14 +175,15 @@ export async function startWorker<A>(options: AnyWorkerOptions<A>): Promise<Runn
 
   // Job mode: one unit; says why the worker then drains and stops.
   const jobModeRun = async (): Promise<string> => {
-    const unit = await takeOnce(consumer, { limits, waitMs: settings.jobWaitMs, stop: taking.signal, admit, log })
+    const unit = await takeOnce(consumers, { limits, waitMs: settings.jobWaitMs, stop: taking.signal, admit, log })
     if (unit.length === 0) return `job mode: no job came within ${formatMillis(settings.jobWaitMs)}`
     start(unit)
     return `job mode: ${limits.size > 1 ? `a batch of ${unit.length}` : "its job"} taken`
   }
 
   recordStartup(tracing.tracer, settings, process.env.JETSCALE_TRACEPARENT)
-  log(`started: queue ${settings.queue}, stream ${settings.stream}, consumer ${settings.consumer}, concurrency ${settings.concurrency}${options.batch === undefined ? "" : `, batches of up to ${limits.size} within ${formatMillis(limits.timeoutMs)}`}${settings.mode === "job" ? `, job mode (waits up to ${formatMillis(settings.jobWaitMs)})` : ""}`)
+  const consumerText = consumers.length === 1 ? `consumer ${settings.consumer}` : `consumers ${settings.consumers.join(", ")} (highest first, burst ${settings.priorityBurst})`
+  log(`started: queue ${settings.queue}, stream ${settings.stream}, ${consumerText}, concurrency ${settings.concurrency}${options.batch === undefined ? "" : `, batches of up to ${limits.size} within ${formatMillis(limits.timeoutMs)}`}${settings.mode === "job" ? `, job mode (waits up to ${formatMillis(settings.jobWaitMs)})` : ""}`)
   const loop: Promise<string | void> = puller === undefined ? jobModeRun() : pullLoop(puller)
   const jobsDone = async () => {
     await loop
@@ -233,7 +240,9 @@ export async function startWorker<A>(options: AnyWorkerOptions<A>): Promise<Runn
     publishJobReport()
     // A confirmation still outstanding after ack wait is moot: the job has been redelivered.
     await Promise.race([acker.settled(), new Promise((r) => setTimeout(r, ackWaitMs).unref())])
-    await nc.drain().catch(() => nc.close())
+    // With the server gone for good (it went down with the scaler) a drain would wait for it forever.
+    const drained = await Promise.race([nc.drain().then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), closeTimeoutMs).unref())])
+    if (!drained) await nc.close().catch(() => {})
     await tracing.shutdown()
     log(`stopped: ${counts.acked} acked, ${counts.naked} retried`)
   })()

@@ -9,7 +9,18 @@ export interface WorkerSettings {
   readonly credentials: NatsCredentials | undefined
   readonly queue: string
   readonly stream: string
+  /** The first of `consumers` (JETSCALE_CONSUMER, `workers` by default). */
   readonly consumer: string
+  /**
+   * JETSCALE_CONSUMERS: the consumers to take jobs from, highest priority first (a queue's levels,
+   * e.g. `workers-high,workers-normal,workers-low`); `[consumer]` when unset.
+   */
+  readonly consumers: ReadonlyArray<string>
+  /**
+   * JETSCALE_PRIORITY_BURST (1 to 1000, default 10): with several consumers, a job of a lower level
+   * that the worker holds starts after at most this many jobs of higher levels (see ./puller.ts).
+   */
+  readonly priorityBurst: number
   readonly concurrency: number
   readonly instance: string
   /** NAK delays: ms for attempt 1, 2, 3... (the last repeats), or exponential. */
@@ -32,6 +43,11 @@ export interface WorkerSettings {
 }
 
 export type WorkerMode = "worker" | "job"
+
+/** At most as many consumers as a queue has priority levels. */
+export const maxConsumers = 5
+export const priorityBurstBounds = { min: 1, max: 1000, fallback: 10 } as const
+const consumerNamePattern = /^[A-Za-z0-9_-]{1,128}$/
 
 /** A pull request lasts at least 1 s (nats.js), so a job-mode wait can't be shorter. */
 export const jobWaitBounds = { minMs: 1000, maxMs: 3_600_000 } as const
@@ -83,6 +99,30 @@ const backoffFrom = (env: Env): BackoffSpec => {
   return b as ExponentialBackoff
 }
 
+/** JETSCALE_CONSUMERS, or the `consumers` override: 1 to 5 distinct names; undefined when unset. */
+const consumersFrom = (env: Env, override: ReadonlyArray<string> | undefined): ReadonlyArray<string> | undefined => {
+  const raw = env.JETSCALE_CONSUMERS
+  const names = override ?? (raw === undefined || raw.trim() === "" ? undefined : raw.split(",").map((s) => s.trim()))
+  if (names === undefined) return undefined
+  const key = "JETSCALE_CONSUMERS"
+  if (names.length < 1 || names.length > maxConsumers) {
+    throw new WorkerSettingsError(`${key}: expected 1 to ${maxConsumers} consumer names separated by commas, got ${names.length}`)
+  }
+  const bad = names.findIndex((n) => !consumerNamePattern.test(n))
+  if (bad >= 0) throw new WorkerSettingsError(`${key}[${bad}]: expected a consumer name of letters, digits, "_" and "-", got ${JSON.stringify(names[bad]!.slice(0, 64))}`)
+  const twice = names.findIndex((n, i) => names.indexOf(n) !== i)
+  if (twice >= 0) throw new WorkerSettingsError(`${key}[${twice}]: ${JSON.stringify(names[twice])} is named twice`)
+  return names
+}
+
+const burstFrom = (env: Env, override: number | undefined): number => {
+  const n = override ?? positiveInt(env, "JETSCALE_PRIORITY_BURST", priorityBurstBounds.fallback)
+  if (!Number.isInteger(n) || n < priorityBurstBounds.min || n > priorityBurstBounds.max) {
+    throw new WorkerSettingsError(`JETSCALE_PRIORITY_BURST: expected ${priorityBurstBounds.min} to ${priorityBurstBounds.max}, got ${n}`)
+  }
+  return n
+}
+
 const modeFrom = (env: Env): WorkerMode => {
   const raw = env.JETSCALE_MODE
   if (raw === undefined || raw.trim() === "") return "worker"
@@ -105,12 +145,16 @@ export const readWorkerSettings = (env: Env = process.env, overrides: Partial<Wo
   if (!queue) throw new WorkerSettingsError("JETSCALE_QUEUE: required (the scaler sets it; set it yourself to run a worker by hand)")
   const concurrency = overrides.concurrency ?? positiveInt(env, "JETSCALE_CONCURRENCY", 1)
   if (concurrency < 1) throw new WorkerSettingsError(`JETSCALE_CONCURRENCY: expected >= 1, got ${concurrency}`)
+  const consumers = overrides.consumers === undefined && overrides.consumer !== undefined ? [overrides.consumer]
+    : consumersFrom(env, overrides.consumers) ?? [env.JETSCALE_CONSUMER ?? consumerName]
   return {
     natsUrl: overrides.natsUrl ?? env.NATS_URL ?? "nats://127.0.0.1:4222",
     credentials: overrides.credentials ?? credentialsFromEnv(env),
     queue,
     stream: overrides.stream ?? env.JETSCALE_STREAM ?? streamName(queue),
-    consumer: overrides.consumer ?? env.JETSCALE_CONSUMER ?? consumerName,
+    consumer: consumers[0]!,
+    consumers,
+    priorityBurst: burstFrom(env, overrides.priorityBurst),
     concurrency,
     instance: overrides.instance ?? env.JETSCALE_INSTANCE ?? `${queue}-${process.pid}`,
     backoff: overrides.backoff ?? backoffFrom(env),

@@ -43,7 +43,7 @@ const jobSpanOptions = (settings: WorkerSettings, m: JsMsg): SpanOptions => ({
     "messaging.operation.type": "process",
     "messaging.operation.name": "process",
     "messaging.destination.name": m.subject,
-    "messaging.consumer.group.name": settings.consumer,
+    "messaging.consumer.group.name": m.info.consumer || settings.consumer,
     "messaging.message.id": m.headers?.get("Nats-Msg-Id") || `${settings.stream}:${m.seq}`,
     "messaging.nats.message.delivery_count": m.info.deliveryCount,
     "jetscale.queue": settings.queue,
@@ -82,6 +82,7 @@ export const traceJob = (tracer: Tracer, settings: WorkerSettings, m: JsMsg, job
 export const traceBatch = (tracer: Tracer, settings: WorkerSettings, ms: ReadonlyArray<JsMsg>, batch: () => Promise<ReadonlyArray<JobOutcome>>): Promise<ReadonlyArray<JobOutcome>> => {
   const spans = ms.map((m) => tracer.startSpan(`${m.subject} process`, jobSpanOptions(settings, m), safeContext(m)))
   const subjects = new Set(ms.map((m) => m.subject))
+  const groups = [...new Set(ms.map((m) => m.info.consumer || settings.consumer))]
   const destination = subjects.size === 1 ? ms[0]!.subject : settings.queue
   return tracer.startActiveSpan(`${destination} process`, {
     kind: SpanKind.CONSUMER,
@@ -91,7 +92,7 @@ export const traceBatch = (tracer: Tracer, settings: WorkerSettings, ms: Readonl
       "messaging.operation.type": "process",
       "messaging.operation.name": "process",
       "messaging.destination.name": destination,
-      "messaging.consumer.group.name": settings.consumer,
+      "messaging.consumer.group.name": groups.join(","),
       "messaging.batch.message_count": ms.length,
       "jetscale.queue": settings.queue,
       "jetscale.stream": settings.stream,

@@ -15,7 +15,7 @@ describe("jetscale/worker export", () => {
     expect(out.trim()).toBe("NonRetryableError,readWorkerSettings,runWorker,runWorkerFromSnapshot,startWorker")
   })
 
-  it("type-checks the README's worker example against the published declarations", () => {
+  it("type-checks the README's worker and batch examples against the published declarations", () => {
     mkdirSync(consumerDir, { recursive: true })
     writeFileSync(join(consumerDir, "worker.ts"), `
 import { Schema } from "effect"
@@ -34,6 +34,18 @@ await runWorker({
 })
 // @ts-expect-error the payload is typed by the Schema
 await runWorker({ schema: Resize, handler: (job) => job.nope })
+
+// The README's batch example (Job shapes).
+const Row = Schema.Struct({ id: Schema.String })
+declare const db: { insertMany: (rows: ReadonlyArray<{ readonly id: string }>) => Promise<ReadonlyArray<{ ok: boolean; error: Error; transient: boolean }>> }
+await runWorker({
+  schema: Row,
+  batch: { size: 100, timeout: "1s" },
+  handler: async (jobs) => {
+    const results = await db.insertMany(jobs.map((j) => j.payload))
+    return results.map((r) => (r.ok ? { ok: true } : { error: r.error, retry: r.transient }))
+  }
+})
 `)
     writeFileSync(join(consumerDir, "tsconfig.json"), JSON.stringify({
       compilerOptions: { target: "ES2023", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"], lib: ["ES2023", "DOM"] },
