@@ -21,6 +21,14 @@ const demo = `    command: ["node", "services/workers/demo/dist/main.js"]
     scaleDownDelay: 1s
     stopTimeout: 5s`
 
+/** A config of this NATS with the process driver, a 250ms tick, `scaler` settings and the queues' YAML. */
+const config = (queuesYaml: string, scaler = "") => writeConfig(`
+nats: { url: "${nats.server.url}" }
+runtime: { driver: process }
+scaler: { interval: 250ms${scaler} }
+queues:
+${queuesYaml}`)
+
 const statusOf = async (path: string): Promise<ReadonlyArray<StatusRow>> => {
   const out = await runCli(["status", "--json", "--config", path])
   return JSON.parse(out.stdout).queues
@@ -34,12 +42,7 @@ const publish = async (queue: string, n: number, sleepMs: number) => {
 describe("scaling policies, end to end", () => {
   it("waitTime: slow jobs waiting longer than targetWait scale the queue out where the backlog alone would not", async () => {
     const queue = uniqueName("wait")
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: process }
-scaler: { interval: 250ms }
-queues:
-  ${queue}:
+    const path = await config(`  ${queue}:
 ${demo}
     maxReplicas: 4
     targetPending: 1000
@@ -58,12 +61,7 @@ ${demo}
 
   it("utilization: busy slots above scaleUpAt, from the workers' reports, scale the queue out", async () => {
     const queue = uniqueName("util")
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: process }
-scaler: { interval: 250ms }
-queues:
-  ${queue}:
+    const path = await config(`  ${queue}:
 ${demo}
     maxReplicas: 3
     targetPending: 1000
@@ -82,12 +80,7 @@ ${demo}
 
   it("scaler.maxReplicas: the high-priority queue is granted first, the other keeps one, and the sum never exceeds the budget", async () => {
     const [high, low] = [uniqueName("hi"), uniqueName("lo")]
-    const path = await writeConfig(`
-nats: { url: "${nats.server.url}" }
-runtime: { driver: process }
-scaler: { interval: 250ms, maxReplicas: 3 }
-queues:
-  ${high}:
+    const path = await config(`  ${high}:
 ${demo}
     maxReplicas: 4
     targetPending: 2
@@ -95,7 +88,7 @@ ${demo}
   ${low}:
 ${demo}
     maxReplicas: 4
-    targetPending: 2`)
+    targetPending: 2`, ", maxReplicas: 3")
     const scaler = scalers.up(path)
     await scaler.waitForOutput("scaler up")
     await publish(low, 30, 400)

@@ -3,10 +3,9 @@
 // job's normal end, other exits as crashes, a retry waiting for its NAK delay kept one worker, busy
 // workers never stopped, the activator, overrides and batches. Plus the pure plan and the worker env.
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Ref } from "effect"
+import { Duration, Effect, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import type { Backlog } from "../../src/jetstream/backlog.ts"
-import type { RuntimeDriver, WorkerInfo } from "../../src/runtime/driver.ts"
 import type { ScaleEvent } from "../../src/scaler/events.ts"
 import { planJobs, type JobInput } from "../../src/scaler/job-policy.ts"
 import { makeJobReconcile } from "../../src/scaler/job-reconcile.ts"
@@ -15,38 +14,11 @@ import type { QueueStatus } from "../../src/scaler/reconcile.ts"
 import { jobWaitMs, workerEnv } from "../../src/scaler/worker-env.ts"
 import type { ReportedState, WorkerStates } from "../../src/scaler/worker-states.ts"
 import { testQueue } from "../support/queue.ts"
+import { makeStandInRuntime } from "../support/stand-in-runtime.ts"
 
 const q = testQueue("job", { mode: "job", maxReplicas: 4 })
 
-/** A runtime that keeps workers in a Map; the test says when they exit. */
-const makeStandIn = Effect.gen(function*() {
-  const workers = yield* Ref.make(new Map<string, WorkerInfo>())
-  const log = yield* Ref.make<Array<string>>([])
-  const note = (line: string) => Ref.update(log, (l) => [...l, line])
-  const driver: RuntimeDriver = {
-    name: "process",
-    list: () => Ref.get(workers).pipe(Effect.map((m) => [...m.values()])),
-    start: (spec) => Effect.gen(function*() {
-      const w: WorkerInfo = { id: spec.instance, instance: spec.instance, queue: q.name, name: spec.instance, state: "running", exitCode: null, startedAt: yield* Clock.currentTimeMillis }
-      yield* Ref.update(workers, (m) => new Map(m).set(w.id, w))
-      yield* note(`start ${w.id}`)
-      return w
-    }),
-    stop: (w) => note(`stop ${w.id}`),
-    drain: (w) => note(`drain ${w.id}`),
-    suspend: (w) => note(`suspend ${w.id}`),
-    freeze: (w) => note(`freeze ${w.id}`),
-    thaw: (w) => note(`thaw ${w.id}`),
-    remove: (w) => Ref.update(workers, (m) => { const n = new Map(m); n.delete(w.id); return n }).pipe(Effect.andThen(note(`remove ${w.id}`))),
-    ping: Effect.void
-  }
-  const add = (id: string, startedAt: number) =>
-    Ref.update(workers, (m) => new Map(m).set(id, { id, instance: id, queue: q.name, name: id, state: "running", exitCode: null, startedAt }))
-  const exit = (id: string, code: number) =>
-    Ref.update(workers, (m) => { const w = m.get(id); return w ? new Map(m).set(id, { ...w, state: "exited", exitCode: code }) : m })
-  const alive = Ref.get(workers).pipe(Effect.map((m) => [...m.values()].filter((w) => w.state !== "exited").map((w) => w.id)))
-  return { driver, add, exit, alive, log: Ref.get(log), clearLog: Ref.set(log, []) }
-})
+const makeStandIn = makeStandInRuntime(q.name)
 
 const setup = (queue = q, grant?: (wanted: number, holding: number) => Effect.Effect<number>) => Effect.gen(function*() {
   const runtime = yield* makeStandIn

@@ -2,48 +2,19 @@
 // workers): job-aware scale-in (idle replicas first, busy ones drained, never stopped), draining
 // replicas in the status, adoption of draining replicas after a restart, and the step guard.
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Ref } from "effect"
+import { Duration, Effect, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import type { Backlog } from "../../src/jetstream/backlog.ts"
-import type { RuntimeDriver, WorkerInfo } from "../../src/runtime/driver.ts"
 import type { OverrideState } from "../../src/scaler/override.ts"
 import { guardStep } from "../../src/scaler/queue-loop.ts"
 import { adoptionWaitMs, makeReconcile, type QueueStatus } from "../../src/scaler/reconcile.ts"
 import type { ReportedState, WorkerStates } from "../../src/scaler/worker-states.ts"
 import { testQueue } from "../support/queue.ts"
+import { makeStandInRuntime } from "../support/stand-in-runtime.ts"
 
 const q = testQueue("rec", { maxReplicas: 4, targetPending: 4, scaleDownDelay: Duration.seconds(1), idleTimeout: Duration.seconds(30) })
 
-/** A runtime that keeps workers in a Map; the test says when they exit. */
-const makeStandIn = Effect.gen(function*() {
-  const workers = yield* Ref.make(new Map<string, WorkerInfo>())
-  const log = yield* Ref.make<Array<string>>([])
-  const note = (line: string) => Ref.update(log, (l) => [...l, line])
-  const setState = (id: string, state: WorkerInfo["state"]) =>
-    Ref.update(workers, (m) => { const w = m.get(id); return w ? new Map(m).set(id, { ...w, state }) : m })
-  const driver: RuntimeDriver = {
-    name: "process",
-    list: () => Ref.get(workers).pipe(Effect.map((m) => [...m.values()])),
-    start: (spec) => Effect.gen(function*() {
-      const w: WorkerInfo = { id: spec.instance, instance: spec.instance, queue: q.name, name: spec.instance, state: "running", exitCode: null, startedAt: yield* Clock.currentTimeMillis }
-      yield* Ref.update(workers, (m) => new Map(m).set(w.id, w))
-      yield* note(`start ${w.id}`)
-      return w
-    }),
-    stop: (w) => note(`stop ${w.id}`),
-    drain: (w) => note(`drain ${w.id}`),
-    suspend: (w) => note(`suspend ${w.id}`),
-    freeze: (w) => setState(w.id, "paused").pipe(Effect.andThen(note(`freeze ${w.id}`))),
-    thaw: (w) => setState(w.id, "running").pipe(Effect.andThen(note(`thaw ${w.id}`))),
-    remove: (w) => Ref.update(workers, (m) => { const n = new Map(m); n.delete(w.id); return n }).pipe(Effect.andThen(note(`remove ${w.id}`))),
-    ping: Effect.void
-  }
-  const add = (id: string, startedAt: number) =>
-    Ref.update(workers, (m) => new Map(m).set(id, { id, instance: id, queue: q.name, name: id, state: "running", exitCode: null, startedAt }))
-  const exit = (id: string, code: number) =>
-    Ref.update(workers, (m) => { const w = m.get(id); return w ? new Map(m).set(id, { ...w, state: "exited", exitCode: code }) : m })
-  return { driver, add, exit, setState, log: Ref.get(log) }
-})
+const makeStandIn = makeStandInRuntime(q.name)
 
 const setup = (options: {
   readonly since?: number
