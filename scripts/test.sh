@@ -5,8 +5,9 @@
 # Node.js 24 (npm, into /usr/local), nats-server, docker.io, docker-compose (Debian's 1.29: the
 # compose stack's test drives it), busybox-static, chromium (the dashboard's test), curl; otherwise
 # prints the one command that installs each missing one and stops. Then starts the Docker engine if
-# none answers, and runs `npm ci`, `npm run images` and `npm test` (ARGS go to vitest), with the
-# time each step took and the tests' count at the end. Idempotent: each step skips what is in place.
+# none answers, and runs `npm ci`, `npm run images`, `npm test` (ARGS go to vitest) and, without
+# ARGS, `npm run test:stack` (the compose walkthrough), with the time each step took and the tests'
+# count at the end. Idempotent: each step skips what is in place.
 # --check: only check the prerequisites (each one's line, ok or missing with its install command);
 # exit 1 when one is missing.
 set -euo pipefail
@@ -91,14 +92,22 @@ section "npm run images"
 npm run images
 
 section "npm test"
-# Vitest also writes a JSON report, from which the run's closing line is made: 'N passed, N failed'.
+# Vitest also writes JSON reports, from which the run's closing line is made: 'N passed, N failed'.
 vitest_json=$(mktemp /tmp/jetscale-test-vitest.XXXXXX.json)
+stack_json=$(mktemp /tmp/jetscale-test-stack.XXXXXX.json)
 test_rc=0
 npm test -- --reporter=default --reporter=json --outputFile.json="$vitest_json" "$@" || test_rc=$?
+# The compose stack's walkthrough runs on its own (minutes); with ARGS only what they name runs.
+if [ "$#" -eq 0 ]; then
+  section "npm run test:stack"
+  npm run test:stack -- --reporter=default --reporter=json --outputFile.json="$stack_json" || test_rc=1
+fi
 # shellcheck disable=SC2016 # JavaScript, not shell
 closing_line=$(node -e '
-  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"))
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`)
-' "$vitest_json" 2>/dev/null) || closing_line=""
-rm -f "$vitest_json"
+  const fs = require("node:fs")
+  const reports = process.argv.slice(1).filter((f) => fs.statSync(f).size > 0).map((f) => JSON.parse(fs.readFileSync(f, "utf8")))
+  const sum = (k) => reports.reduce((n, r) => n + r[k], 0)
+  console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests") + sum("numTodoTests")} skipped`)
+' "$vitest_json" "$stack_json" 2>/dev/null) || closing_line=""
+rm -f "$vitest_json" "$stack_json"
 exit "$test_rc"

@@ -120,7 +120,7 @@ export const makeJobReconcile = (deps: ReconcileDeps) => Effect.gen(function*() 
       nextStartAt: s.crashes.nextStartAt, now
     }
     const wanted = wantedJobWorkers(input)
-    const granted = deps.grant ? yield* deps.grant(wanted, alive.length) : undefined
+    const granted = deps.grant ? yield* deps.grant(wanted) : undefined
     const plan = planJobs({ ...input, granted })
     const at = new Date(now).toISOString()
 

@@ -53,8 +53,8 @@ export interface QueueLoopDeps {
   readonly reportError: (error: string | null) => Effect.Effect<void>
   /** Told of each scale decision (after it is published). */
   readonly onDecision?: (event: ScaleEvent) => Effect.Effect<void>
-  /** The shared budget (`scaler.maxReplicas`): what the queue may run, given what it wants and holds. */
-  readonly grant?: (wanted: number, holding: number) => Effect.Effect<number>
+  /** The shared budget (`scaler.maxReplicas`): what the queue may run, given what it wants. */
+  readonly grant?: (wanted: number) => Effect.Effect<number>
   /** `scaler.timezone`: of schedules without their own. */
   readonly timezone?: string
 }
@@ -96,9 +96,12 @@ export const skipsStep = (input: {
   readonly nowMs: number
 }): boolean => !input.seen && atRest(input.last.status, input.level) && input.nowMs - input.last.atMs < quietRefreshMs
 
-/** At zero (frozen replicas allowed), no override, no failing step, and an empty stream at the last level read. */
+/**
+ * At zero (frozen replicas allowed), wanting none (a queue the budget holds at zero wants some), no
+ * job seen pending, no override, no failing step, and an empty stream at the last level read.
+ */
 export const atRest = (s: QueueStatus, level: number | undefined): boolean =>
-  level === 0 && s.desired === 0 && s.running === 0 && s.draining === 0 && s.suspending === 0 && s.override === null && s.reconcileError === null
+  level === 0 && (s.pending ?? 0) === 0 && s.wanted === 0 && s.desired === 0 && s.running === 0 && s.draining === 0 && s.suspending === 0 && s.override === null && s.reconcileError === null
 
 /** Runs until interrupted. */
 export const runQueueLoop = (q: QueueConfig, deps: QueueLoopDeps) => Effect.gen(function*() {

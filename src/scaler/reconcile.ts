@@ -103,7 +103,7 @@ export interface ReconcileDeps {
   /** When the oldest waiting job was published (the `waitTime` signal); asked only of queues that scale on it. */
   readonly oldestWaitingAt?: (backlog: Backlog) => Effect.Effect<number | undefined, BacklogError>
   /** The shared budget: records what the queue wants and answers what it may run (absent: no budget). */
-  readonly grant?: (wanted: number, holding: number) => Effect.Effect<number>
+  readonly grant?: (wanted: number) => Effect.Effect<number>
   /** The time zone of schedules without their own (`scaler.timezone`). */
   readonly timezone?: string
 }
@@ -299,7 +299,7 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     const free = overrideDecision(override, current, now) ?? decide(observed, current, scheduled, now)
     const wanted = override ? free.replicas : free.wanted
     // The budget is asked for what the queue would run now: replicas kept through a scale-down delay count.
-    const granted = deps.grant ? yield* deps.grant(Math.max(wanted, free.replicas), current.replicas) : undefined
+    const granted = deps.grant ? yield* deps.grant(Math.max(wanted, free.replicas)) : undefined
     const decision = override || granted === undefined || granted >= free.replicas ? free : withinBudget(observed, current, scheduled, now, granted, wanted)
     const changed = decision.replicas !== current.replicas
     const direction = decision.replicas > current.replicas ? "up" : "down"

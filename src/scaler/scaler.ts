@@ -174,15 +174,16 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     Scope.close(entry.scope, Exit.void).pipe(Effect.andThen(Ref.update(wants, (all) => withoutKey(all, entry.config.name))))
 
   // The shared budget (`scaler.maxReplicas`, read at each step so a reload applies it): each queue
-  // says what it wants and holds at its step and is granted its share (./budget.ts). Replicas another
-  // queue still holds are not granted again: a queue gets them once that one has scaled in.
-  const wants = yield* Ref.make<ReadonlyMap<string, { readonly priority: number; readonly wanted: number; readonly holding: number }>>(new Map())
-  const grantFor = (q: QueueConfig) => (wanted: number, holding: number) => Effect.gen(function*() {
-    const all = yield* Ref.updateAndGet(wants, (all) => new Map(all).set(q.name, { priority: q.priority, wanted, holding }))
+  // says what it wants at its step and is granted its share (./budget.ts). Replicas another queue
+  // still runs (its last decision) are not granted again: a queue gets them once that one has scaled in.
+  const wants = yield* Ref.make<ReadonlyMap<string, { readonly priority: number; readonly wanted: number }>>(new Map())
+  const grantFor = (q: QueueConfig) => (wanted: number) => Effect.gen(function*() {
+    const all = yield* Ref.updateAndGet(wants, (all) => new Map(all).set(q.name, { priority: q.priority, wanted }))
     const budget = (yield* live.get).scaler.maxReplicas
     if (budget === undefined) return wanted
     const share = allocate([...all].map(([queue, w]) => ({ queue, priority: w.priority, wanted: w.wanted })), budget).get(q.name) ?? 0
-    const heldByOthers = [...all].reduce((sum, [queue, w]) => queue === q.name ? sum : sum + w.holding, 0)
+    const others = [...(yield* Ref.get(entries)).values()].filter((e) => e.config.name !== q.name)
+    const heldByOthers = (yield* Effect.forEach(others, (e) => Ref.get(e.status))).reduce((sum, st) => sum + st.desired, 0)
     return Math.max(0, Math.min(share, budget - heldByOthers))
   })
 

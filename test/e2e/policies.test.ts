@@ -1,6 +1,6 @@
 // Scaling policies end to end (`jetscale up`, process driver, real nats-server): the waitTime signal
 // reads the oldest waiting job from the stream and decides (the status names it), utilization reads
-// the workers' reports; the shared budget
+// the workers' reports, rate the consumer's sequence and the workers' job times; the shared budget
 // (`scaler.maxReplicas`) holds the sum of every queue's workers, grants the high-priority queue first
 // and never starves the other to zero; status shows what each queue wants and was granted.
 import { jetstream } from "@nats-io/jetstream"
@@ -76,6 +76,31 @@ ${demo}
       return r.signal === "utilization" && r.replicas >= 2 ? r : undefined
     }, 30_000, 250)
     expect(row.wanted).toBeGreaterThanOrEqual(2)
+  })
+
+  it("rate: a steady stream of quick jobs gets replicas by arrival rate x mean job time before a backlog forms", async () => {
+    const queue = uniqueName("rate")
+    const path = await config(`  ${queue}:
+${demo}
+    maxReplicas: 4
+    targetPending: 1000
+    signals: [backlog, rate]`)
+    const scaler = scalers.up(path)
+    await scaler.waitForOutput("scaler up")
+    // About 20 jobs/s of 150 ms on one slot per replica: 3 replicas by Little's law (20 x 0.15).
+    const js = jetstream(nats.nc)
+    let sent = 0
+    const steady = setInterval(() => void js.publish(`jobs.${queue}`, JSON.stringify({ sleepMs: 150, id: `r${sent++}` })), 50)
+    try {
+      const row = await waitFor("the rate signal to decide", async () => {
+        const r = (await statusOf(path))[0]!
+        return r.signal === "rate" && r.replicas >= 2 ? r : undefined
+      }, 30_000, 250)
+      expect(row.wanted).toBeGreaterThanOrEqual(2)
+      expect(scaler.output()).toMatch(/rate: [\d.]+\/s x mean job/)
+    } finally {
+      clearInterval(steady)
+    }
   })
 
   it("scaler.maxReplicas: the high-priority queue is granted first, the other keeps one, and the sum never exceeds the budget", async () => {

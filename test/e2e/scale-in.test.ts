@@ -1,6 +1,7 @@
 // Job-aware scale-in end to end, for both drivers: long jobs are never interrupted when the queue
-// scales in (each starts exactly once), surplus replicas show as draining until their jobs are
-// done, and a scaler restarted while replicas drain adopts them as draining (docker).
+// scales in below the replicas that carry them (an override; the policy itself keeps those), each
+// starts exactly once, surplus replicas show as draining until their jobs are done, and a scaler
+// restarted while replicas drain adopts them as draining (docker).
 import { jetstream } from "@nats-io/jetstream"
 import { describe, expect, it } from "vitest"
 import { streamName } from "../../src/jetstream/names.ts"
@@ -9,7 +10,8 @@ import { useNatsServer } from "../support/nats-fixture.ts"
 import { scalerStatus as scalerStatusOf } from "../support/scaler-status.ts"
 import { uniqueName } from "../support/queue.ts"
 import { useScalers } from "../support/scaler-fixture.ts"
-import { writeConfig, writeDemoQueueConfig } from "../support/scaler-process.ts"
+import { adminUrlOf } from "../support/dashboard.ts"
+import { writeConfig, writeDemoQueueConfig, type ScalerProcess } from "../support/scaler-process.ts"
 import { waitFor } from "../support/wait.ts"
 
 const longJobMs = 8000
@@ -38,6 +40,23 @@ describe.each(["process", "docker"] as const)("scale-in with the %s driver", (dr
     for (let i = 0; i < 4; i++) await js.publish(`jobs.${queue}`, JSON.stringify({ id: `long-${i}`, sleepMs: longJobMs }))
   }
 
+  /**
+   * Once the short jobs are done, the 4 long ones run on the 4 replicas: the policy keeps the replicas
+   * that carry jobs in flight, so the scale-in comes from an override to 1 (as an operator would).
+   */
+  const scaleInWhileBusy = async (queue: string, stream: string, scaler: ScalerProcess) => {
+    await waitFor("the 4 long jobs in flight, nothing waiting", async () => {
+      const c = await nats.jsm.consumers.info(stream, "workers")
+      return c.num_pending === 0 && c.num_ack_pending === 4
+    }, 30_000)
+    // Workers report their jobs in flight every second: the scaler then knows each replica is busy.
+    await new Promise((r) => setTimeout(r, 1500))
+    const res = await fetch(`${await adminUrlOf(scaler)}/api/queues/${queue}/scale`, { method: "POST", body: JSON.stringify({ replicas: 1, ttl: "2m" }) })
+    expect(res.status, await res.text()).toBe(200)
+  }
+  const scaleAuto = async (queue: string, scaler: ScalerProcess) =>
+    void await fetch(`${await adminUrlOf(scaler)}/api/queues/${queue}/scale`, { method: "DELETE" })
+
   const allDone = async (stream: string) => {
     const c = await nats.jsm.consumers.info(stream, "workers")
     return c.num_pending === 0 && c.num_ack_pending === 0 && c.ack_floor.stream_seq === 16 && (await nats.jsm.streams.info(stream)).state.messages === 0
@@ -50,8 +69,10 @@ describe.each(["process", "docker"] as const)("scale-in with the %s driver", (dr
     let maxDraining = 0
     const sampler = setInterval(() => void scalerStatus(queue).then((s) => (maxDraining = Math.max(maxDraining, s?.draining ?? 0)), () => {}), 200)
     await publishMix(queue)
+    await scaleInWhileBusy(queue, stream, scaler)
     await waitFor("all 16 jobs acked", () => allDone(stream), 60_000)
     clearInterval(sampler)
+    await scaleAuto(queue, scaler)
     const consumer = await nats.jsm.consumers.info(stream, "workers")
     expect(consumer.num_redelivered).toBe(0)
     expect(consumer.delivered.stream_seq).toBe(16)
@@ -89,6 +110,7 @@ describe.each(["process", "docker"] as const)("scale-in with the %s driver", (dr
       const first = scalers.up(path)
       await first.waitForOutput("scaler up")
       await publishMix(queue)
+      await scaleInWhileBusy(queue, stream, first)
       await waitFor("2 replicas draining", async () => ((await scalerStatus(queue))?.draining ?? 0) >= 2, 30_000)
       await first.stop("SIGKILL")
       const second = scalers.up(path)
