@@ -28,6 +28,11 @@ interface BaseWorkerOptions<A> {
  * dead-lettering, heartbeats, traces, reports), then stops; `runWorker` exits 0, also when the job
  * failed (it is NAKed for a retry or dead-lettered) or none came.
  *
+ * Priority levels (JETSCALE_CONSUMERS, or `settings.consumers`: a queue's level consumers, highest
+ * first): a free slot takes a job of the highest level that has one, and a job of a lower level the
+ * worker holds starts after at most JETSCALE_PRIORITY_BURST (default 10) jobs of higher levels
+ * (see ./puller.ts); job mode takes its job from the highest level with jobs pending.
+ *
  * A job whose `Jetscale-Not-Before` header (RFC 3339, or ms since the epoch) is more than 1 s ahead
  * does not run: it is moved to `jetscale.delayed.<queue>` (the scaler brings it back when due) and
  * never reaches the handler.

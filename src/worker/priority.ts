@@ -37,8 +37,9 @@ export const pickLevel = (levels: ReadonlyArray<LevelView>, burst: number): Leve
 /**
  * How many jobs a level may hold, received or asked for. `room` is what a worker with one consumer
  * holds: its free slots plus the prefetch. The highest level gets all of it; a lower level what
- * the jobs held by higher levels leave of it, but always one, so that it progresses while higher
- * levels keep the worker busy (that job then waits at most `burst` higher starts).
+ * higher levels leave of it (`heldAbove`: their jobs received, and asked for while they have jobs
+ * pending), but always one, so that it progresses while higher levels keep the worker busy (that
+ * job then waits at most `burst` higher starts).
  */
 export const levelLimit = (level: number, room: number, heldAbove: number): number =>
   level === 0 ? room : Math.max(1, room - heldAbove)

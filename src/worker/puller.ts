@@ -7,10 +7,16 @@
 // past stopTimeout hands the rest back once the open pulls have ended: `pullsEnded`, `takeBuffered`).
 //
 // With several consumers (a queue's priority levels, highest first) each level has its own pulls
-// and buffer; a free slot takes the oldest job of the highest level that has one, and a lower
-// level's job that waited while `burst` jobs of higher levels started goes first (./priority.ts).
-// A lower level holds at most what higher levels leave of the free slots and prefetch, and one job
-// while they fill them, so a busy replica does not sit on lower jobs other replicas could run.
+// and buffer; a free slot takes the oldest job of the highest level that has one (waiting up to
+// `graceMs` for a higher level's job on its way), except that a lower level's job that waited while
+// `burst` jobs of higher levels started goes first (./priority.ts). The bound: once the worker holds
+// a job of a lower level, at most `burst` jobs of higher levels start before it, not counting jobs of
+// levels above it that were overdue themselves (when several levels are overdue the highest goes
+// first); with two levels, simply at most `burst`. Every level keeps a pull open, so a lower level's
+// next job is held by some worker as soon as one asks. A lower level holds at most what higher levels
+// leave of the free slots and prefetch, and one job while they fill them, so that a busy replica
+// does not sit on lower jobs that other replicas could run: that one job starts at its next free
+// slot once no higher job is held, at the latest after `burst` higher starts.
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { levelLimit, pickLevel, type LevelView } from "./priority.ts"
 
@@ -172,9 +178,9 @@ export const startPuller = (consumers: ReadonlyArray<Consumer>, options: PullerO
     }
   }
 
-  // Keeps requests open for every free slot plus the prefetch (a lower level: see `levelLimit`); a
-  // new one goes out once at least half of that is missing (or nothing is open), so requests are
-  // few and large at high rates.
+  // Keeps requests open for every free slot plus the prefetch (a lower level: see `levelLimit`; a
+  // higher level's open requests count as held while it has jobs pending); a new one goes out once
+  // at least half of that is missing (or nothing is open), so requests are few and large at high rates.
   const pump = () => {
     if (stopped || paused) return
     const target = options.concurrency + prefetch()
@@ -182,9 +188,8 @@ export const startPuller = (consumers: ReadonlyArray<Consumer>, options: PullerO
     let heldAbove = 0
     for (const [i, l] of levels.entries()) {
       const missing = levelLimit(i, room, heldAbove) - l.buffer.length - l.credit
-      heldAbove += l.buffer.length
-      if (missing <= 0 || Date.now() < l.retryAt) continue
-      if (l.openPulls === 0 || missing >= Math.ceil(target / 2)) void pull(l, missing)
+      if (missing > 0 && Date.now() >= l.retryAt && (l.openPulls === 0 || missing >= Math.ceil(target / 2))) void pull(l, missing)
+      heldAbove += l.buffer.length + (l.pending > 0 ? l.credit : 0)
     }
   }
 

@@ -1,7 +1,8 @@
 // The worker loop: takes jobs from the puller (free slots plus a small prefetch, see ./puller.ts;
-// with JETSCALE_CONSUMERS, from a queue's priority levels, highest first) and runs them, one per handler call or in batches (./batch.ts); every job it holds, running,
-// buffered or in a batch being filled, is heartbeated. A job-mode worker takes one job (or batch)
-// and stops (./take.ts). Jobs not due yet are moved to the delayed stream (./delayed.ts).
+// with JETSCALE_CONSUMERS, from a queue's priority levels, highest first) and runs them, one per
+// handler call or in batches (./batch.ts); every job it holds, running, buffered or in a batch being
+// filled, is heartbeated. A job-mode worker takes one job (or batch) and stops (./take.ts). Jobs
+// not due yet are moved to the delayed stream (./delayed.ts).
 // Two ways to end:
 // - a scale-in drain (SIGUSR2, `drain()`): no new pulls; every job in flight or buffered, and any
 //   the last open pull requests still deliver, runs to its end however long it takes (`jobTimeout`
