@@ -214,6 +214,10 @@ export const startPuller = (consumers: ReadonlyArray<Consumer>, options: PullerO
     }),
     finished: (ms) => {
       avgMs = avgMs === undefined ? ms : avgMs * 0.8 + ms * 0.2
+      // A level whose consumer holds back its next job until this one's ack (max_ack_pending) sends
+      // it right after: the slot freed now waits the grace for it, counted from now.
+      const now = Date.now()
+      for (const l of levels) if (l.pending > 0 && l.openPulls > 0 && l.buffer.length === 0) l.expectUntil = Math.max(l.expectUntil, now + options.graceMs)
       pump()
     },
     buffered: () => levels.length === 1 ? levels[0]!.buffer.map((h) => h.m) : levels.flatMap((l) => l.buffer.map((h) => h.m)),
