@@ -47,7 +47,7 @@ export const layer = Layer.effect(JobSubmitter, Effect.gen(function*() {
     if (typeof target === "string") return yield* new SubmitError({ reason: "invalid", message: `priority: ${target}` })
     const subject = target.subject
     if (due !== undefined && releaseSubject(q.subjects, subject) !== subject) {
-      return yield* new SubmitError({ reason: "failed", message: `queue ${queue}: its first subject ${subject} is a wildcard, so a delayed job has no subject to enter the queue on` })
+      return yield* new SubmitError({ reason: "invalid", message: `queue ${queue}: its first subject ${subject} is a wildcard, so a delayed job has no subject to enter the queue on` })
     }
     // In order, one at a time: a batch refused part-way (a full queue) says how far it got.
     const acks: Array<{ seq: number; duplicate: boolean }> = []

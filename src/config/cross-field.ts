@@ -64,6 +64,9 @@ const scalingProblems = (q: Record<string, unknown>, at: ProblemPath, max: numbe
   if (q["mode"] === "job" && q["idle"] === "suspend") {
     out.push({ path: [...at, "idle"], message: "mode: job has no idle replicas to suspend (each job's worker exits when it ends)" })
   }
+  if (q["mode"] === "job" && Array.isArray(q["schedule"]) && q["schedule"].length > 0) {
+    out.push({ path: [...at, "schedule"], message: "mode: job starts a worker per job, so there is no floor of replicas to schedule" })
+  }
   return out
 }
 
@@ -72,7 +75,9 @@ const budgetProblems = (raw: Record<string, unknown>, queues: Record<string, unk
   const scaler = raw["scaler"]
   if (!isPlainObject(scaler) || typeof scaler["maxReplicas"] !== "number" || !Number.isSafeInteger(scaler["maxReplicas"])) return []
   const budget = scaler["maxReplicas"]
-  const floors = Object.values(queues).reduce<number>((sum, q) => sum + (isPlainObject(q) ? Math.max(0, rawInt(q, "minReplicas", DEFAULTS.minReplicas) ?? 0) : 0), 0)
+  // A job-mode queue has no floor: its workers come and go with its jobs.
+  const floors = Object.values(queues).reduce<number>((sum, q) =>
+    sum + (isPlainObject(q) && q["mode"] !== "job" ? Math.max(0, rawInt(q, "minReplicas", DEFAULTS.minReplicas) ?? 0) : 0), 0)
   return floors > budget
     ? [{ path: ["scaler", "maxReplicas"], message: `expected an integer >= the queues' minReplicas together (${floors}), got ${budget}` }]
     : []

@@ -148,11 +148,12 @@ const ensureConsumer = Effect.fn("jetstream.ensureConsumer")(function*(jsm: JetS
  */
 const removeStaleConsumers = Effect.fn("jetstream.removeStaleConsumers")(function*(jsm: JetStreamManager, q: QueueConfig) {
   const wanted = new Set(consumersOf(q).map((c) => c.name))
-  const all = yield* call(`stream ${q.stream}: list consumers`, async () => {
+  const all = yield* lookup(`stream ${q.stream}: list consumers`, async () => {
     const out: Array<ConsumerInfo> = []
     for await (const c of jsm.consumers.list(q.stream)) out.push(c)
     return out
   })
+  if (all === null) return
   for (const c of all.filter((c) => !wanted.has(c.name) && isWorkersConsumer(c.name))) {
     if (c.num_pending + c.num_ack_pending > 0) {
       return yield* fail(`stream ${q.stream}: consumer "${c.name}" still has ${c.num_pending + c.num_ack_pending} job(s) but the queue's ` +
@@ -178,8 +179,9 @@ export type KnownStreams = ReadonlyMap<string, Pick<StreamInfo, "config">>
  */
 export const provisionQueue = (jsm: JetStreamManager, q: QueueConfig, deployment = defaultDeployment, known?: KnownStreams): Effect.Effect<Provisioned, ProvisionError> =>
   Effect.gen(function*() {
+    // Before the stream's subjects change: a consumer left over that still holds jobs stops it all.
+    if (known === undefined || known.has(q.stream)) yield* removeStaleConsumers(jsm, q)
     const stream = yield* ensureStream(jsm, q, deployment, known)
-    if (stream !== "created") yield* removeStaleConsumers(jsm, q)
     const consumers = yield* Effect.forEach(consumersOf(q), (c) => ensureConsumer(jsm, q, c, stream === "created"))
     return { stream, consumer: summary(consumers) }
   })

@@ -85,7 +85,7 @@ JETSCALE {
         password: $JETSCALE_SCALER_PASSWORD
         permissions: {
           publish: { allow: ${list(["$JS.API.>", "$JS.ACK.JETSCALE_ADVISORIES.>", `$JS.ACK.${delayedStream}.>`, `$KV.${errorsBucket}.>`, `$KV.${leasesBucket}.>`, "jetscale.>", ...jobSubjects])} }
-          subscribe: { allow: ${list([`${inboxPrefixFor(scaler)}.>`, "jetscale.>", ...jobSubjects, "$JS.ACK.*.workers.>", "$JS.EVENT.ADVISORY.>"])} }
+          subscribe: { allow: ${list([`${inboxPrefixFor(scaler)}.>`, "jetscale.>", ...jobSubjects, "$JS.ACK.*.*.>", "$JS.EVENT.ADVISORY.>"])} }
           allow_responses: true
         }
       }

@@ -1,5 +1,6 @@
 // Cold-start measurement: from the first message seen at zero replicas to the first job acked on
-// that queue (a `+ACK` on `$JS.ACK.<stream>.workers.>`, which nats.conf lets the scaler read), into
+// that queue (a `+ACK` on `$JS.ACK.<stream>.<consumer>.>`, any of its consumers, which nats.conf lets
+// the scaler read), into
 // the `jetscale_cold_start_seconds` histogram.
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
@@ -9,7 +10,7 @@ import * as Metrics from "../telemetry/metrics.ts"
 /** Gives up after this long: a wake-up whose job never gets acked is not a cold start to measure. */
 const giveUpAfterMs = 10 * 60_000
 
-export const measureColdStart = (nc: NatsConnection, q: Pick<QueueConfig, "name" | "stream" | "consumer">, startedAtMs: number) =>
+export const measureColdStart = (nc: NatsConnection, q: Pick<QueueConfig, "name" | "stream">, startedAtMs: number) =>
   Effect.callback<number | undefined>((resume) => {
     let sub: ReturnType<NatsConnection["subscribe"]> | undefined
     const timer = setTimeout(() => {

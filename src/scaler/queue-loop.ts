@@ -54,7 +54,7 @@ export interface QueueLoopDeps {
   /** Told of each scale decision (after it is published). */
   readonly onDecision?: (event: ScaleEvent) => Effect.Effect<void>
   /** The shared budget (`scaler.maxReplicas`): what the queue may run, given what it wants. */
-  readonly grant?: (wanted: number) => Effect.Effect<number>
+  readonly grant?: (wanted: number, floor?: number) => Effect.Effect<number>
   /** `scaler.timezone`: of schedules without their own. */
   readonly timezone?: string
 }

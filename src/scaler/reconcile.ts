@@ -103,7 +103,7 @@ export interface ReconcileDeps {
   /** When the oldest waiting job was published (the `waitTime` signal); asked only of queues that scale on it. */
   readonly oldestWaitingAt?: (backlog: Backlog) => Effect.Effect<number | undefined, BacklogError>
   /** The shared budget: records what the queue wants and answers what it may run (absent: no budget). */
-  readonly grant?: (wanted: number) => Effect.Effect<number>
+  readonly grant?: (wanted: number, floor?: number) => Effect.Effect<number>
   /** The time zone of schedules without their own (`scaler.timezone`). */
   readonly timezone?: string
 }
@@ -297,9 +297,10 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
     const scheduled = floor === undefined ? policy : { ...policy, minReplicas: Math.min(policy.maxReplicas, Math.max(policy.minReplicas, floor.minReplicas)) }
     const override = yield* currentOverride(now)
     const free = overrideDecision(override, current, now) ?? decide(observed, current, scheduled, now)
-    const wanted = override ? free.replicas : free.wanted
+    // At zero and staying there (below activation) the queue wants nothing of the budget.
+    const wanted = override ? free.replicas : current.replicas === 0 && free.replicas === 0 ? 0 : free.wanted
     // The budget is asked for what the queue would run now: replicas kept through a scale-down delay count.
-    const granted = deps.grant ? yield* deps.grant(Math.max(wanted, free.replicas)) : undefined
+    const granted = deps.grant ? yield* deps.grant(Math.max(wanted, free.replicas), scheduled.minReplicas) : undefined
     const decision = override || granted === undefined || granted >= free.replicas ? free : withinBudget(observed, current, scheduled, now, granted, wanted)
     const changed = decision.replicas !== current.replicas
     const direction = decision.replicas > current.replicas ? "up" : "down"
@@ -327,7 +328,8 @@ export const makeReconcile = (deps: ReconcileDeps) => Effect.gen(function*() {
         ...(woke ? { parent: woke, links: [{ span: woke, attributes: { "jetscale.link": "the job that woke the queue" } }] } : { root: true })
       }))
       : act)
-    yield* deps.activator.set(decision.replicas === 0)
+    // Held at zero by the budget, the queue steps on ticks: a wake per message would only ask again.
+    yield* deps.activator.set(decision.replicas === 0 && !(granted === 0 && wanted > 0))
     const drainingNow = draining.length + after.drained
     const thawed = new Set(after.thawed)
     const suspendedNow = [...replicas.suspended.map((w) => w.id), ...frozen].filter((id) => !thawed.has(id)).length

@@ -174,18 +174,23 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     Scope.close(entry.scope, Exit.void).pipe(Effect.andThen(Ref.update(wants, (all) => withoutKey(all, entry.config.name))))
 
   // The shared budget (`scaler.maxReplicas`, read at each step so a reload applies it): each queue
-  // says what it wants at its step and is granted its share (./budget.ts). Replicas another queue
-  // still runs (its last decision) are not granted again: a queue gets them once that one has scaled in.
-  const wants = yield* Ref.make<ReadonlyMap<string, { readonly priority: number; readonly wanted: number }>>(new Map())
-  const grantFor = (q: QueueConfig) => (wanted: number) => Effect.gen(function*() {
-    const all = yield* Ref.updateAndGet(wants, (all) => new Map(all).set(q.name, { priority: q.priority, wanted }))
+  // says what it wants (and its floor: minReplicas, a schedule's) at its step and is granted its
+  // share (./budget.ts). Replicas other queues still run or drain, or were just granted, are not
+  // granted again: a queue gets them once those have scaled in. One grant at a time, so two queues
+  // stepping at the same tick can't both take the same room.
+  const wants = yield* Ref.make<ReadonlyMap<string, { readonly priority: number; readonly wanted: number; readonly floor: number; readonly granted: number }>>(new Map())
+  const granting = yield* Semaphore.make(1)
+  const grantFor = (q: QueueConfig) => (wanted: number, floor = 0) => granting.withPermits(1)(Effect.gen(function*() {
     const budget = (yield* live.get).scaler.maxReplicas
+    const all = new Map(yield* Ref.get(wants)).set(q.name, { priority: q.priority, wanted, floor, granted: 0 })
     if (budget === undefined) return wanted
-    const share = allocate([...all].map(([queue, w]) => ({ queue, priority: w.priority, wanted: w.wanted })), budget).get(q.name) ?? 0
+    const share = allocate([...all].map(([queue, w]) => ({ queue, priority: w.priority, wanted: w.wanted, floor: w.floor })), budget).get(q.name) ?? 0
     const others = [...(yield* Ref.get(entries)).values()].filter((e) => e.config.name !== q.name)
-    const heldByOthers = (yield* Effect.forEach(others, (e) => Ref.get(e.status))).reduce((sum, st) => sum + st.desired, 0)
-    return Math.max(0, Math.min(share, budget - heldByOthers))
-  })
+    const held = yield* Effect.forEach(others, (e) => Effect.map(Ref.get(e.status), (st) => Math.max(st.desired, all.get(e.config.name)?.granted ?? 0) + st.draining))
+    const granted = Math.max(0, Math.min(share, budget - held.reduce((a, b) => a + b, 0)))
+    yield* Ref.set(wants, all.set(q.name, { priority: q.priority, wanted, floor, granted }))
+    return granted
+  }))
 
   // The shared ticker: a tick for every queue loop, after one read of every stream's level when the
   // last is `levelsEveryMs` old. Only quiet queues use the levels (their wakes come from the

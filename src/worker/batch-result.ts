@@ -21,7 +21,9 @@ export class BatchResultError extends Error {
 
 const ok: JobVerdict = { _tag: "ok" }
 
+/** A job's result; nothing (`undefined`, as `Promise.all` of handlers that return nothing gives) is success. */
 const verdictOf = (r: unknown, where: string): JobVerdict => {
+  if (r === undefined || r === null) return ok
   if (typeof r === "object" && r !== null) {
     const { ok: isOk, error, retry } = r as { readonly ok?: unknown; readonly error?: unknown; readonly retry?: unknown }
     if (isOk === true && error === undefined) return ok

@@ -327,6 +327,7 @@ export async function runWorker<A>(options: AnyWorkerOptions<A>): Promise<void> 
     setInterval(() => { if (process.ppid !== parent) shutdown() }, 1000).unref()
   }
   await worker.stopped
-  // Done, whatever the handler's code left behind (timers, sockets): exit now.
-  if (worker.settings.mode === "job") process.exit(0)
+  // Done (a job mode's job, or a drain or stop however it came, e.g. the scaler's drain command over
+  // NATS), whatever the handler's code left behind (timers, sockets): exit now.
+  process.exit(0)
 }

@@ -69,6 +69,13 @@ const positiveInt = (env: Env, key: string, fallback?: number): number => {
   return n
 }
 
+/** An optional whole number of at least `min` (0 would break what it sets: an ack wait, a parent pid). */
+const atLeast = (env: Env, key: string, min: number): number | undefined => {
+  const n = optionalInt(env, key)
+  if (n !== undefined && n < min) throw new WorkerSettingsError(`${key}: expected a whole number >= ${min}, got "${env[key]}"`)
+  return n
+}
+
 const optionalInt = (env: Env, key: string): number | undefined =>
   env[key] === undefined || env[key] === "" ? undefined : positiveInt(env, key)
 
@@ -158,10 +165,10 @@ export const readWorkerSettings = (env: Env = process.env, overrides: Partial<Wo
     concurrency,
     instance: overrides.instance ?? env.JETSCALE_INSTANCE ?? `${queue}-${process.pid}`,
     backoff: overrides.backoff ?? backoffFrom(env),
-    ackWaitMs: overrides.ackWaitMs ?? optionalInt(env, "JETSCALE_ACK_WAIT_MS"),
+    ackWaitMs: overrides.ackWaitMs ?? atLeast(env, "JETSCALE_ACK_WAIT_MS", 1000),
     stopTimeoutMs: overrides.stopTimeoutMs ?? positiveInt(env, "JETSCALE_STOP_TIMEOUT_MS", 30000),
     jobTimeoutMs: overrides.jobTimeoutMs ?? optionalInt(env, "JETSCALE_JOB_TIMEOUT_MS"),
-    parentPid: overrides.parentPid ?? optionalInt(env, "JETSCALE_PARENT_PID"),
+    parentPid: overrides.parentPid ?? atLeast(env, "JETSCALE_PARENT_PID", 1),
     mode: overrides.mode ?? modeFrom(env),
     jobWaitMs: jobWaitFrom(env, overrides.jobWaitMs)
   }

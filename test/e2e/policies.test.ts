@@ -116,7 +116,7 @@ ${demo}
     targetPending: 2`, ", maxReplicas: 3")
     const scaler = scalers.up(path)
     await scaler.waitForOutput("scaler up")
-    await publish(low, 30, 400)
+    await publish(low, 80, 400)
     await publish(high, 30, 400)
     const seen: Array<number> = []
     const rows = await waitFor("high granted 2 of 4, low 1 of 4", async () => {

@@ -183,6 +183,8 @@ describe("batch results and job times (pure)", () => {
   it("reads nothing, arrays and Maps into one verdict per job; refuses what it can't read", () => {
     const ids = ["S:1", "S:2"]
     expect(readBatchResult(undefined, ids)).toEqual([{ _tag: "ok" }, { _tag: "ok" }])
+    // `Promise.all` of handlers that return nothing: each job succeeded.
+    expect(readBatchResult([undefined, undefined], ids)).toEqual([{ _tag: "ok" }, { _tag: "ok" }])
     expect(readBatchResult([{ ok: true }, { error: "no", retry: true }], ids)).toMatchObject([{ _tag: "ok" }, { _tag: "error", nonRetryable: false }])
     expect(readBatchResult(new Map([["S:2", { error: new RangeError("x"), retry: false }]]), ids)).toMatchObject([{ _tag: "ok" }, { _tag: "error", nonRetryable: true }])
     expect(() => readBatchResult([{ ok: true }], ids)).toThrow("batch result: 1 results for 2 jobs (one per job, in order)")

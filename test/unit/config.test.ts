@@ -337,6 +337,7 @@ describe("decodeConfig: one problem each", () => {
     ["a fractional priority", q({ priority: 1.5 }), "queues.demo.priority: expected an integer, got 1.5"],
     ["an unknown mode", q({ mode: "batch" }), `queues.demo.mode: expected "worker" or "job", got "batch"`],
     ["job mode with idle: suspend", q({ mode: "job", idle: "suspend" }), "queues.demo.idle: mode: job has no idle replicas to suspend (each job's worker exits when it ends)"],
+    ["job mode with a schedule", q({ mode: "job", schedule: [{ cron: "0 8 * * *", minReplicas: 1, for: "1h" }] }), "queues.demo.schedule: mode: job starts a worker per job, so there is no floor of replicas to schedule"],
     ["a schedule above maxReplicas", q({ maxReplicas: 3, schedule: [{ cron: "0 8 * * 1-5", minReplicas: 4, for: "9h" }] }), "queues.demo.schedule[0].minReplicas: expected an integer <= maxReplicas (3), got 4"],
     ["a schedule for longer than a week", q({ schedule: [{ cron: "0 8 * * 1-5", minReplicas: 1, for: "8d" }] }), "queues.demo.schedule[0].for: expected a duration of at most 7d, got 8d"],
     ["a schedule without for", q({ schedule: [{ cron: "0 8 * * *", minReplicas: 1 }] }), "queues.demo.schedule[0].for: required"],
@@ -581,7 +582,7 @@ describe("decodeConfig: scaling policies", () => {
         queues: {
           demo: {
             image: "x", signals: ["waitTime", "utilization", "rate"], targetWait: "5s", scaleUpAt: 0.9, scaleDownAt: 0.1, smoothing: "30s",
-            step: { up: "add 2", down: "one" }, priority: 5, mode: "job",
+            step: { up: "add 2", down: "one" }, priority: 5, mode: "worker",
             schedule: [{ cron: "0 8 * * 1-5", minReplicas: 2, for: "9h" }, { cron: "*/15 * * * *", minReplicas: 1, for: "5m", timezone: "America/New_York" }]
           }
         }
@@ -589,7 +590,7 @@ describe("decodeConfig: scaling policies", () => {
       const demo = c.queues[0]!
       assert.deepStrictEqual(demo.signals, ["waitTime", "utilization", "rate"])
       assert.deepStrictEqual(demo.step, { up: { _tag: "add", n: 2 }, down: "one" })
-      assert.deepStrictEqual([ms(demo.targetWait), demo.scaleUpAt, demo.scaleDownAt, ms(demo.smoothing!), demo.priority, demo.mode], [5000, 0.9, 0.1, 30_000, 5, "job"])
+      assert.deepStrictEqual([ms(demo.targetWait), demo.scaleUpAt, demo.scaleDownAt, ms(demo.smoothing!), demo.priority, demo.mode], [5000, 0.9, 0.1, 30_000, 5, "worker"])
       assert.deepStrictEqual(demo.schedule.map((e) => [e.cron, e.minReplicas, ms(e.for), e.timezone]), [
         ["0 8 * * 1-5", 2, 9 * 3600_000, undefined],
         ["*/15 * * * *", 1, 300_000, "America/New_York"]
