@@ -57,12 +57,13 @@ describe("delayed jobs end to end", () => {
     const cli = (...args: Array<string>) => runCli([...args, "--config", path])
 
     const start = Date.now()
-    const at = formatInstant(Math.ceil((start + 2500) / 1000) * 1000)
+    const at = formatInstant(Math.ceil((start + 4000) / 1000) * 1000)
     const results = await Promise.all([
       cli("enqueue", q.name, `{"id":"delay"}`, "--delay", "1s"),
       cli("enqueue", q.name, `{"id":"at"}`, "--at", at, "--count", "2"),
       cli("pub", `jobs.${q.name}`, `{"id":"pub"}`, "--delay", "1500ms", "-H", "X-Source:cli"),
-      cli("pub", `jobs.${q.name}`, `{"id":"header"}`, "-H", `${notBeforeHeader}:${formatInstant(start + 1500)}`),
+      // Far enough ahead that a CLI slow to start on a loaded machine still finds it in the future.
+      cli("pub", `jobs.${q.name}`, `{"id":"header"}`, "-H", `${notBeforeHeader}:${formatInstant(start + 4000)}`),
       cli("pub", delayedSubject(q.name), `{"id":"direct"}`, "--delay", "1s")
     ])
     for (const r of results) expect(r.stderr).toBe("")
@@ -70,7 +71,7 @@ describe("delayed jobs end to end", () => {
     expect(results[1]!.stdout).toContain(`queued 2 ${q.name} job(s) on ${delayedSubject(q.name)}`)
     expect(results[1]!.stdout).toContain(`, due ${at}`)
     expect(results[2]!.stdout).toContain(`published 1 message(s) to ${delayedSubject(q.name)} for jobs.${q.name} (queue ${q.name}, stream ${delayedStream}, seq`)
-    expect(results[3]!.stdout).toContain(`, due ${formatInstant(start + 1500)}`)
+    expect(results[3]!.stdout).toContain(`, due ${formatInstant(start + 4000)}`)
     // Straight to the delayed subject: through JetStream too.
     expect(results[4]!.stdout).toContain(`published 1 message(s) to ${delayedSubject(q.name)} (queue ${q.name}, stream ${delayedStream}, seq`)
     // Nothing on the work subject: no delivery, no wake-up.
