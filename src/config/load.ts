@@ -15,7 +15,8 @@ import {
 } from "./errors.ts"
 import type { JetscaleConfig, NatsSettings } from "./model.ts"
 import { crossFieldProblems } from "./cross-field.ts"
-import { ConfigFile, parseOptions, toModel } from "./schema.ts"
+import { ConfigFile, parseOptions } from "./schema.ts"
+import { toModel } from "./to-model.ts"
 
 export { ConfigLoadError, formatConfigError } from "./errors.ts"
 

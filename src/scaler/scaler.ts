@@ -3,8 +3,8 @@
 // `jetscale.api.status`, and takes manual overrides (the admin API). `apply` takes a new config
 // while running (a live reload, ./reload.ts): added queues are provisioned and start, removed ones
 // stop and their workers drain, changed ones restart their loop with the new settings.
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Queue, Ref, Schedule, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
-import { LiveConfig, unknownQueueMessage, layer as liveConfigLayer } from "../config/live.ts"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Queue, Ref, Schedule, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import { LiveConfig, layer as liveConfigLayer } from "../config/live.ts"
 import type { JetscaleConfig, QueueConfig } from "../config/model.ts"
 import { provisionDeadLettering } from "../dlq/provision.ts"
 import { formatByteSize, formatShortDuration } from "../config/duration.ts"
@@ -23,10 +23,10 @@ import { parseJobReport } from "../telemetry/job-report.ts"
 import * as Metrics from "../telemetry/metrics.ts"
 import { diffConfig, type ConfigDiff } from "./config-diff.ts"
 import { fenceRuntime } from "./fenced-runtime.ts"
-import { allocate } from "./budget.ts"
+import { makeBudgetGrants } from "./budget-grants.ts"
 import { openLeases, runElection, type ElectionState } from "./leadership.ts"
 import type { ScaleEvent } from "./events.ts"
-import { overrideTtlProblem } from "./override.ts"
+import { makeOverrideActions, type OverrideError } from "./override-actions.ts"
 import { initialStatus, makeQueueControl, runQueueLoop, type Override, type QueueControl, type QueueStatus } from "./queue-loop.ts"
 import { retireRemovedQueues } from "./retire.ts"
 import { trackWorkerStates } from "./worker-states.ts"
@@ -34,10 +34,7 @@ import { trackWorkerStates } from "./worker-states.ts"
 /** Request-reply subject the CLI's `status` asks for the scaler's view (desired replicas, last decision), of the default deployment. */
 export const statusSubject = statusSubjectOf(defaultDeployment)
 
-export class OverrideError extends Schema.TaggedError<OverrideError>()("OverrideError", {
-  message: Schema.String,
-  reason: Schema.Literals(["unknown-queue", "invalid", "standby"])
-}) {}
+export { OverrideError } from "./override-actions.ts"
 
 export class Scaler extends Context.Service<Scaler, {
   readonly status: Effect.Effect<ReadonlyArray<QueueStatus>>
@@ -79,13 +76,6 @@ const supervised = <E, R>(name: string, loop: Effect.Effect<unknown, E, R>) =>
     Effect.forever,
     Effect.forkScoped
   )
-
-const withoutKey = <V>(map: ReadonlyMap<string, V>, key: string): ReadonlyMap<string, V> => {
-  if (!map.has(key)) return map
-  const next = new Map(map)
-  next.delete(key)
-  return next
-}
 
 const withoutMaxReplicas = ({ maxReplicas: _, ...rest }: JetscaleConfig["scaler"]) => rest
 
@@ -165,32 +155,20 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
       report: (s) => Ref.update(statusRef, (old) => ({ ...s, reconcileError: old.reconcileError })),
       reportError: (error) => Ref.update(statusRef, (s) => s.reconcileError === error ? s : { ...s, reconcileError: error }),
       onDecision: (event) => Ref.update(decisions, (all) => [event, ...all].slice(0, recentDecisionsKept)),
-      grant: grantFor(q),
+      grant: budget.grantFor(q),
       timezone: c.scaler.timezone
     }).pipe(Effect.scoped)).pipe(Scope.provide(queueScope))
     return { config: q, scope: queueScope, control, status: statusRef } satisfies QueueEntry
   })
   const stopQueue = (entry: QueueEntry) =>
-    Scope.close(entry.scope, Exit.void).pipe(Effect.andThen(Ref.update(wants, (all) => withoutKey(all, entry.config.name))))
+    Scope.close(entry.scope, Exit.void).pipe(Effect.andThen(budget.forget(entry.config.name)))
 
-  // The shared budget (`scaler.maxReplicas`, read at each step so a reload applies it): each queue
-  // says what it wants (and its floor: minReplicas, a schedule's) at its step and is granted its
-  // share (./budget.ts). Replicas other queues still run or drain, or were just granted, are not
-  // granted again: a queue gets them once those have scaled in. One grant at a time, so two queues
-  // stepping at the same tick can't both take the same room.
-  const wants = yield* Ref.make<ReadonlyMap<string, { readonly priority: number; readonly wanted: number; readonly floor: number; readonly granted: number }>>(new Map())
-  const granting = yield* Semaphore.make(1)
-  const grantFor = (q: QueueConfig) => (wanted: number, floor = 0) => granting.withPermits(1)(Effect.gen(function*() {
-    const budget = (yield* live.get).scaler.maxReplicas
-    const all = new Map(yield* Ref.get(wants)).set(q.name, { priority: q.priority, wanted, floor, granted: 0 })
-    if (budget === undefined) return wanted
-    const share = allocate([...all].map(([queue, w]) => ({ queue, priority: w.priority, wanted: w.wanted, floor: w.floor })), budget).get(q.name) ?? 0
-    const others = [...(yield* Ref.get(entries)).values()].filter((e) => e.config.name !== q.name)
-    const held = yield* Effect.forEach(others, (e) => Effect.map(Ref.get(e.status), (st) => Math.max(st.desired, all.get(e.config.name)?.granted ?? 0) + st.draining))
-    const granted = Math.max(0, Math.min(share, budget - held.reduce((a, b) => a + b, 0)))
-    yield* Ref.set(wants, all.set(q.name, { priority: q.priority, wanted, floor, granted }))
-    return granted
-  }))
+  // The shared budget (`scaler.maxReplicas`, read at each grant so a reload applies it): ./budget-grants.ts.
+  const budget = yield* makeBudgetGrants({
+    budget: Effect.map(live.get, (c) => c.scaler.maxReplicas),
+    others: (queue) => Effect.flatMap(Ref.get(entries), (all) =>
+      Effect.forEach([...all.values()].filter((e) => e.config.name !== queue), (e) => Effect.map(Ref.get(e.status), (status) => ({ queue: e.config.name, status }))))
+  })
 
   // The shared ticker: a tick for every queue loop, after one read of every stream's level when the
   // last is `levelsEveryMs` old. Only quiet queues use the levels (their wakes come from the
@@ -271,7 +249,7 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     if (running === undefined) return
     yield* Scope.close(running.scope, Exit.void)
     yield* Ref.set(entries, new Map())
-    yield* Ref.set(wants, new Map())
+    yield* budget.forgetAll
   })
   const deactivate = changing.withPermits(1)(stopActive)
 
@@ -375,46 +353,7 @@ export const layerLive = Layer.effect(Scaler, Effect.gen(function*() {
     return yield* Effect.try(() => reply.value.json<{ queues: ReadonlyArray<QueueStatus> }>().queues).pipe(Effect.orElseSucceed(() => []))
   })
 
-  const controlOf = (queue: string) => Effect.gen(function*() {
-    const entry = yield* entryOf(queue)
-    if (entry) return entry
-    const queues = yield* live.queues
-    if (queues.some((q) => q.name === queue)) {
-      const { role, leader } = yield* SubscriptionRef.get(election.state)
-      return yield* new OverrideError({
-        reason: "standby",
-        message: role === "leader"
-          ? `this scaler (${election.id}) is taking over as leader: try again in a moment`
-          : `this scaler (${election.id}) is a standby: send overrides to the leader${leader ? ` (${leader})` : ""}`
-      })
-    }
-    return yield* new OverrideError({ reason: "unknown-queue", message: unknownQueueMessage(queue, queues) })
-  })
-
-  const setOverride = Effect.fn("Scaler.setOverride")(function*(queue: string, replicas: number, ttl: Duration.Duration) {
-    const { control, config: q } = yield* controlOf(queue)
-    const max = q.maxReplicas
-    if (!Number.isInteger(replicas) || replicas < 0 || replicas > max) {
-      return yield* new OverrideError({ reason: "invalid", message: `replicas: expected an integer from 0 to ${max} (maxReplicas of queue ${queue}), got ${replicas}` })
-    }
-    const problem = overrideTtlProblem(ttl)
-    if (problem !== undefined) return yield* new OverrideError({ reason: "invalid", message: `ttl: ${problem}, got ${formatShortDuration(ttl)}` })
-    const untilMs = (yield* Clock.currentTimeMillis) + Duration.toMillis(ttl)
-    yield* Ref.set(control.override, { replicas, untilMs })
-    yield* Queue.offer(control.signal, "wake")
-    yield* Effect.logInfo(`queue ${queue}: manual override to ${replicas} replica(s) for ${Duration.format(ttl)}`)
-    return { replicas, until: new Date(untilMs).toISOString() }
-  })
-
-  const clearOverride = Effect.fn("Scaler.clearOverride")(function*(queue: string) {
-    const { control } = yield* controlOf(queue)
-    const had = (yield* Ref.getAndSet(control.override, null)) !== null
-    if (had) {
-      yield* Queue.offer(control.signal, "wake")
-      yield* Effect.logInfo(`queue ${queue}: manual override cleared; the policy resumes`)
-    }
-    return had
-  })
+  const { setOverride, clearOverride } = makeOverrideActions({ entryOf, queues: live.queues, election })
 
   const ready = Effect.all({
     nats: Effect.promise(() => nats.nc.isClosed() ? Promise.resolve(false) : nats.nc.flush().then(() => true, () => false)).pipe(

@@ -6,7 +6,7 @@
 import { jetstream } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { toLevels } from "../../src/config/schema.ts"
+import { toLevels } from "../../src/config/to-model.ts"
 import { provisionDeadLettering } from "../../src/dlq/provision.ts"
 import { readBacklog, readOldestWaitingAt } from "../../src/jetstream/backlog.ts"
 import { defaultLevel, jobSubjectOf } from "../../src/jetstream/consumers.ts"
