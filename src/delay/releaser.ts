@@ -11,12 +11,19 @@ import { Match } from "@nats-io/transport-node"
 import { Cause, Clock, Effect, Metric, Ref, Result, Schema, Stream } from "effect"
 import type { QueueConfig } from "../config/model.ts"
 import { attemptWith, describe } from "../effect/attempt.ts"
+import { jobSubjectOf } from "../jetstream/consumers.ts"
 import { delayedStream, notBeforeHeader } from "../jetstream/names.ts"
 import { publishJob } from "../jetstream/publish-job.ts"
 import * as Tracing from "../telemetry/tracing.ts"
 import { releasedHeaders, subjectHeader } from "./message.ts"
 import { formatInstant, parseNotBefore, releaseStep, releaseSubject } from "./not-before.ts"
 import { releaseConsumer } from "./provision.ts"
+
+/** The queue's subjects, its default level's first (the one a job without its own subject enters on). */
+const defaultFirst = (q: QueueConfig): ReadonlyArray<string> => {
+  const target = jobSubjectOf(q, undefined)
+  return typeof target === "string" ? q.subjects : [target.subject, ...q.subjects.filter((s) => s !== target.subject)]
+}
 
 export class ReleaseError extends Schema.TaggedError<ReleaseError>()("ReleaseError", {
   message: Schema.String,
@@ -81,7 +88,8 @@ const handle = (js: JetStreamClient, q: QueueConfig, created: number, state: Ref
   if (step._tag === "release-unparsable") {
     yield* Effect.logWarning(`queue ${q.name}: delayed job ${m.seq} has ${notBeforeHeader} ${JSON.stringify(step.value)}, neither RFC 3339 nor ms since the epoch: released now`)
   }
-  const subject = releaseSubject(q.subjects, m.headers?.get(subjectHeader, Match.IgnoreCase) || undefined)
+  // Without a subject of its own, a job of a queue with priorities enters at the default level, as one sent by name does.
+  const subject = releaseSubject(defaultFirst(q), m.headers?.get(subjectHeader, Match.IgnoreCase) || undefined)
   if (subject === undefined) {
     yield* noteProblem(state, "noSubject", Effect.logWarning(`queue ${q.name}: its subjects are all wildcards and delayed job ${m.seq} has no ${subjectHeader} header naming one of its subjects: it stays in ${delayedStream} (publish it with that header)`))
     yield* nak(m, 3600_000)

@@ -2,19 +2,24 @@
 // filtered on jobs.<queue>.<level>, a switch to or from priorities in place (a consumer left over is
 // removed once it holds no job), the backlog of every level counted (and the oldest waiting job of
 // any level), each level's MAX_DELIVERIES advisories captured, the worker grants and environment,
-// and the subject a job published by queue name goes to.
+// and the subject a job published by queue name (or released without a subject of its own) goes to.
 import { jetstream } from "@nats-io/jetstream"
-import { Effect } from "effect"
+import { headers } from "@nats-io/transport-node"
+import { Effect, Fiber } from "effect"
 import { describe, expect, it } from "vitest"
 import { toLevels } from "../../src/config/to-model.ts"
+import { provisionDelayed } from "../../src/delay/provision.ts"
+import { runDelayReleaser } from "../../src/delay/releaser.ts"
 import { provisionDeadLettering } from "../../src/dlq/provision.ts"
 import { readBacklog, readOldestWaitingAt } from "../../src/jetstream/backlog.ts"
 import { defaultLevel, jobSubjectOf } from "../../src/jetstream/consumers.ts"
+import { delayedSubject, notBeforeHeader } from "../../src/jetstream/names.ts"
 import { provisionQueue } from "../../src/jetstream/provision.ts"
 import { queueWorkerGrants } from "../../src/nats/accounts-conf.ts"
 import { workerEnv } from "../../src/scaler/worker-env.ts"
 import { useNatsServer } from "../support/nats-fixture.ts"
 import { testQueue, uniqueName } from "../support/queue.ts"
+import { waitFor } from "../support/wait.ts"
 
 const nats = useNatsServer()
 
@@ -96,5 +101,24 @@ describe("priorities: the scaler's side", () => {
     expect(jobSubjectOf(q, "high")).toEqual({ subject: `jobs.${q.name}.high` })
     expect(jobSubjectOf(q, "urgent")).toBe(`queue ${q.name} has no priority "urgent" (its levels: high, low)`)
     expect(jobSubjectOf(testQueue("plain"), "high")).toMatch(/has no priorities/)
+  })
+
+  it("a delayed job without a subject of its own enters a queue with priorities at the default level", async () => {
+    const q = leveled(["high", "normal", "low"])
+    await Effect.runPromise(provisionQueue(nats.jsm, q))
+    await Effect.runPromise(provisionDelayed(nats.jsm, [q]))
+    const h = headers()
+    h.set(notBeforeHeader, String(Date.now() - 1000))
+    await jetstream(nats.nc).publish(delayedSubject(q.name), "{}", { headers: h })
+    const releaser = Effect.runFork(runDelayReleaser(jetstream(nats.nc), nats.jsm, [q]))
+    try {
+      const backlog = await waitFor("the job released", async () => {
+        const b = await Effect.runPromise(readBacklog(nats.jsm, q))
+        return b.total === 1 ? b : undefined
+      }, 10_000)
+      expect(backlog.levels?.find((l) => l.level === "normal")?.pending).toBe(1)
+    } finally {
+      await Effect.runPromise(Fiber.interrupt(releaser))
+    }
   })
 })
