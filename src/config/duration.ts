@@ -1,6 +1,6 @@
 // Schemas for the short human units used in jetscale.yaml: durations (`30s`, `5m`, `250ms`)
 // and byte sizes (`256m`, `1g`, `512k`, `1024`).
-import { Duration, Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { Duration, Effect, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { formatMillis } from "./format.ts"
 
 const durationUnits = { ms: "millis", s: "seconds", m: "minutes", h: "hours", d: "days" } as const
@@ -26,6 +26,10 @@ export const ShortDuration = Schema.String.annotate({ expected: "a duration like
     })
   )
 )
+
+/** `"30s"` -> 30000 (`2d`, `1.5h`, `250ms`); undefined when it is not a short duration. */
+export const shortDurationMillis = (text: string): number | undefined =>
+  Option.getOrUndefined(Option.map(Schema.decodeUnknownOption(ShortDuration)(text), Duration.toMillis))
 
 /** A duration check: at least `min` (inclusive), with a message naming the bound and the value. */
 export const isDurationAtLeast = (min: Duration.Duration) =>

@@ -1,21 +1,18 @@
 // When a job asked to wait (`--delay`/`--at` of the CLI, `delay`/`at` of the job route) is due,
 // checked and bounded, pure. A time at most a minute in the past means "now" (clocks differ a little);
 // anything further back, or more than 366 days ahead, is refused.
-import { formatInstant, parseNotBefore } from "./not-before.ts"
+import { shortDurationMillis } from "../config/duration.ts"
+import { formatInstant, maxDelayMs, parseNotBefore } from "./not-before.ts"
 
-/** The longest a job may wait. */
-export const maxDelayMs = 366 * 86_400_000
 /** An `at` this far in the past still runs (at once); further back is refused as a mistake. */
 export const pastGraceMs = 60_000
 
-const units: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
 
 /** `10m`, `1.5h`, `2d`, `250ms`, or a whole number of ms (`600000`): the ms, or why not. */
 export const parseDelay = (text: string): number | string => {
   const t = text.trim()
-  const m = durationPattern.exec(t)
-  const ms = /^\d{1,15}$/.test(t) ? Number(t) : m ? Math.round(Number(m[1]) * units[m[2]!]!) : undefined
+  const short = shortDurationMillis(t)
+  const ms = /^\d{1,15}$/.test(t) ? Number(t) : short === undefined ? undefined : Math.round(short)
   if (ms === undefined) return `invalid duration ${JSON.stringify(text.slice(0, 40))} (use 30s, 10m, 1h, 2d, or ms)`
   if (ms <= 0) return `expected a duration > 0, got ${JSON.stringify(text)}`
   if (ms > maxDelayMs) return `expected at most 366d, got ${JSON.stringify(text)}`

@@ -17,6 +17,9 @@ export const parseNotBefore = (value: string): number | undefined => {
   return Number.isFinite(ms) ? ms : undefined
 }
 
+/** The longest a job may wait (`--delay`, `Jetscale-Not-Before`). */
+export const maxDelayMs = 366 * 86_400_000
+
 /** RFC 3339 in UTC, without `.000` when the time is a whole second: `2026-12-01T18:00:00Z`. */
 export const formatInstant = (ms: number): string => new Date(ms).toISOString().replace(".000Z", "Z")
 

@@ -1,11 +1,10 @@
 // When a job may run, from its `Jetscale-Not-Before` header (RFC 3339, or ms since the epoch): now,
 // or later (then the worker moves it to the delayed stream, see ./delayed.ts). A value that can't be
 // read, or is more than 366 days ahead, does not hold a job back: it runs now, and the worker says so.
-import { parseNotBefore } from "../delay/not-before.ts"
+import { maxDelayMs, parseNotBefore } from "../delay/not-before.ts"
 
 /** A time up to this far ahead runs now: not worth a round trip through the delayed stream. */
 export const notBeforeGraceMs = 1000
-export const notBeforeMaxAheadMs = 366 * 86_400_000
 
 export type NotBefore =
   | { readonly _tag: "now" }
@@ -18,6 +17,6 @@ export const notBefore = (value: string | undefined, nowMs: number): NotBefore =
   if (value === undefined || value === "") return { _tag: "now" }
   const atMs = value.length > 64 ? undefined : parseNotBefore(value)
   if (atMs === undefined) return { _tag: "invalid", reason: "expected an RFC 3339 time or ms since the epoch" }
-  if (atMs - nowMs > notBeforeMaxAheadMs) return { _tag: "invalid", reason: "more than 366 days ahead" }
+  if (atMs - nowMs > maxDelayMs) return { _tag: "invalid", reason: "more than 366 days ahead" }
   return atMs - nowMs > notBeforeGraceMs ? { _tag: "later", atMs } : { _tag: "now" }
 }
